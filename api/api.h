@@ -1,0 +1,74 @@
+/*
+ * api - Vault-compatible request handling. Knows nothing about sockets or TLS.
+ *
+ * The server turns each HTTP request into a struct api_req and calls api_handle(); the answer
+ * arrives through the done callback as a struct api_resp, either before api_handle returns or
+ * later from another thread (storage writes complete on the writer thread). The server must keep
+ * the request's strings alive until done is called and must marshal the response back to its
+ * own event loop.
+ * Thread-safety: api_handle may be called concurrently from several worker threads.
+ */
+#ifndef API_H
+#define API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/tr_err.h"
+
+enum api_method {
+    API_GET,
+    API_HEAD,
+    API_PUT, /* POST and PUT are the same operation */
+    API_DELETE,
+    API_LIST,
+    API_PATCH,
+    API_OPTIONS,
+    API_OTHER,
+};
+
+struct api_req {
+    enum api_method method;
+    const char *uri_path;     /* raw (still percent-encoded) path, e.g. "/v1/sys/health" */
+    const char *query;        /* raw query string without '?', or NULL */
+    const char *token;        /* X-Vault-Token, else the Bearer token, else NULL */
+    const char *content_type; /* or NULL */
+    const char *ns;           /* X-Vault-Namespace as sent, or NULL */
+    const uint8_t *body;
+    size_t body_len;
+    const char *remote_ip;
+};
+
+struct api_resp {
+    int status;
+    const char *content_type; /* static string */
+    char *body;               /* owned (malloc), may be NULL */
+    size_t body_len;
+    int retry_after;      /* seconds for a Retry-After header, 0 = none */
+    bool body_suppressed; /* HEAD: send status and headers only */
+};
+
+typedef void (*api_done_fn)(void *arg, struct api_resp *resp);
+
+struct api;
+
+struct api_opts {
+    const char *version;    /* reported as "version" */
+    const char *build_date; /* RFC 3339 */
+};
+
+/* api_new - create the handler set. Errors: TR_E_NOMEM. */
+TR_MUST_CHECK int api_new(const struct api_opts *opts, struct api **out);
+void api_free(struct api *api);
+
+/* api_handle - answer req; done(arg, resp) is called exactly once with a response owned by the
+ * callee (release it with api_resp_free). */
+void api_handle(struct api *api, const struct api_req *req, api_done_fn done, void *arg);
+
+/* api_method_parse - map an HTTP method name ("GET", "LIST", ...) to an api_method. */
+enum api_method api_method_parse(const char *name);
+
+void api_resp_free(struct api_resp *resp);
+
+#endif

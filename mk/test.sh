@@ -1,0 +1,40 @@
+#!/bin/sh
+# `make test`: build, lint, run the unit and integration suites, then the same suites rebuilt with
+# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+jobs=$(nproc 2>/dev/null || echo 2)
+tally=$(mktemp)
+export TR_TALLY="$tally"
+status=0
+
+step() {
+    name=$1
+    shift
+    echo "==> $name"
+    if "$@"; then
+        echo "PASS: $name" >>"$tally"
+    else
+        echo "FAIL: $name" >>"$tally"
+        echo "==> $name FAILED"
+        status=1
+    fi
+}
+
+step "build" $MAKE --no-print-directory -j"$jobs" all unit
+step "lint" $MAKE --no-print-directory lint
+step "suites" $MAKE --no-print-directory suites
+step "build (asan+ubsan)" $MAKE --no-print-directory -j"$jobs" SAN=1 all unit
+step "suites (asan+ubsan)" $MAKE --no-print-directory SAN=1 suites
+if [ -f mk/deploy-check.sh ]; then
+    step "deploy-check" $MAKE --no-print-directory deploy-check
+fi
+
+passed=$(grep -c '^PASS: ' "$tally")
+failed=$(grep -c '^FAIL: ' "$tally")
+echo
+grep '^FAIL: ' "$tally" || true
+rm -f "$tally"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ $status -eq 0 ]
