@@ -40,8 +40,7 @@ UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 ENCLAVE_OBJ := $(BUILD)/enclave.o
-CORE_OBJ    := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(API_SRC) $(SERVER_SRC)) \
-               $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ))
+CORE_OBJ    := $(call obj,$(COMMON_SRC) $(STORAGE_SRC) $(API_SRC) $(SERVER_SRC))
 CORE_LIB    := $(BUILD)/libtresor.a
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -67,18 +66,20 @@ $(CORE_LIB): $(CORE_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BINDIR)/tresord: $(BUILD)/server/main.o $(CORE_LIB)
+$(BINDIR)/tresord: $(BUILD)/server/main.o $(CORE_LIB) $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(BUILD)/server/main.o $(CORE_LIB) $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ)) -o $@ $(LDLIBS)
 
 # The CLI links only common/ and its own code: it talks to the server over HTTP.
 $(BINDIR)/tresor: $(call obj,$(CLI_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(CLILIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB)
+# Unit tests link the enclave's separate objects, so internal modules (shamir, providers) can be
+# tested directly; the daemon only ever sees enclave.o's listed entry points.
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB) $(call obj,$(ENCLAVE_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(TESTLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) $< $(call obj,$(ENCLAVE_SRC)) $(CORE_LIB) -o $@ $(TESTLIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 
