@@ -8,14 +8,15 @@ PKGS    := openssl libsodium lmdb libevent libevent_openssl libevent_pthreads ya
            tss2-esys tss2-mu tss2-tctildr tss2-rc
 CLIPKGS := openssl libevent libevent_openssl jansson yaml-0.1
 
+# BUILD=dir gives a private build tree (e.g. for parallel work); bin/ is the default's.
 ifeq ($(SAN),1)
-BUILD   := build-san
-BINDIR  := build-san/bin
+BUILD   ?= build-san
+BINDIR  ?= $(BUILD)/bin
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 SANDEF  := -DTR_SANITIZE_BUILD=1
 else
-BUILD   := build
-BINDIR  := bin
+BUILD   ?= build
+BINDIR  ?= $(if $(filter build,$(BUILD)),bin,$(BUILD)/bin)
 OPT     := -O2 -g -D_FORTIFY_SOURCE=2
 SANDEF  := -DTR_SANITIZE_BUILD=0
 endif
