@@ -108,7 +108,8 @@ struct enc_status {
 };
 
 struct enc_shares {
-    uint32_t count; /* n shares follow */
+    uint32_t count;     /* n shares follow */
+    uint32_t share_len; /* ENC_SHARE_BYTES, or ENC_KEY_BYTES for the unsplit key when n == 1 */
     uint8_t share[ENC_SHARE_MAX][ENC_SHARE_BYTES];
 };
 
@@ -149,7 +150,7 @@ ENC_API TR_MUST_CHECK int enc_initialize(uint32_t shares, uint32_t threshold,
 /*
  * enc_unseal_submit - add one unseal share (shamir) to the current attempt.
  * States: SEALED and initialised (UNSEALED: returns TR_OK with status unchanged).
- * In:  share/len, len <= ENC_SHARE_BYTES and >= 17 (else TR_E_INVAL). A share equal to one
+ * In:  share/len, ENC_KEY_BYTES <= len <= ENC_SHARE_BYTES (else TR_E_INVAL). A share equal to one
  *      already submitted in this attempt is ignored.
  * Out: *out_status after the step (may be NULL).
  * Errors: TR_E_STATE (not initialised, or seal type without shares), TR_E_INVAL,

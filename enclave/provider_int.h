@@ -57,4 +57,17 @@ int enc_file_write_atomic(const char *path, const uint8_t *data, size_t len);
  * tr_buf_free). Errors: TR_E_NOTFOUND, TR_E_IO, TR_E_TOO_LARGE. */
 int enc_file_read(const char *path, size_t max, struct tr_buf *out);
 
+/* enc_file_read_key - read a key file of exactly len bytes into out (caller's guarded memory);
+ * nothing else is buffered. Errors: TR_E_NOTFOUND, TR_E_IO, TR_E_INVAL (wrong size). */
+int enc_file_read_key(const char *path, uint8_t *out, size_t len);
+
+/* enc_wrap_key/enc_unwrap_key - XChaCha20-Poly1305 of a 32-byte key under a 32-byte wrapping
+ * key with associated data ad; blob = nonce(24) || ct(32) || tag(16) = ENC_WRAPPED_BYTES.
+ * Unwrap errors: TR_E_AUTH (wrong key or tampered; out zeroed), TR_E_INVAL (size). */
+#define ENC_WRAPPED_BYTES (24 + 32 + 16)
+int enc_wrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t key[ENC_KEY_BYTES],
+                 uint8_t out[ENC_WRAPPED_BYTES]);
+int enc_unwrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t *blob,
+                   size_t len, uint8_t out[ENC_KEY_BYTES]);
+
 #endif
