@@ -69,7 +69,7 @@ $(CORE_LIB): $(CORE_OBJ)
 
 $(BINDIR)/tresord: $(BUILD)/server/main.o $(CORE_LIB) $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(BUILD)/server/main.o $(CORE_LIB) $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ)) -o $@ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(BUILD)/server/main.o $(if $(ENCLAVE_SRC),$(ENCLAVE_OBJ)) $(CORE_LIB) -o $@ $(LDLIBS)
 
 # The CLI links only common/ and its own code: it talks to the server over HTTP.
 $(BINDIR)/tresor: $(call obj,$(CLI_SRC) $(COMMON_SRC))

@@ -2,9 +2,12 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/tr_json.h"
 #include "../common/tr_log.h"
 
 int api_new(const struct api_opts *opts, struct api **out)
@@ -167,6 +170,10 @@ static bool route_raw_sys(struct api_call *c)
         api_sys_seal_status(c);
         return true;
     }
+    if (strcmp(c->path, "sys/unseal") == 0) {
+        api_sys_unseal(c);
+        return true;
+    }
     if (strcmp(c->path, "sys/leader") == 0) {
         api_sys_leader(c);
         return true;
@@ -209,4 +216,52 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
         return;
     /* Nothing else exists yet: the store is not initialised. */
     api_reply_error(c, 503, "Vault is sealed");
+}
+
+bool api_body_object(struct api_call *c, json_t **out)
+{
+    const struct api_req *r = c->req;
+    char err[160];
+    size_t i = 0;
+
+    *out = NULL;
+    while (i < r->body_len &&
+           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+        i++;
+    if (i == r->body_len) {
+        *out = json_object();
+        return *out != NULL;
+    }
+    /* curl -d sends form encoding; Vault still reads a body that starts like JSON as JSON. */
+    bool form = r->content_type &&
+                strncmp(r->content_type, "application/x-www-form-urlencoded", 33) == 0 &&
+                r->body[i] != '{' && r->body[i] != '[';
+    if (form) {
+        char *text = strndup((const char *)r->body, r->body_len);
+        int rc = text ? query_parse(text, out) : TR_E_NOMEM;
+        free(text);
+        if (rc != TR_OK)
+            api_reply_error(c, 400, "failed to parse form body");
+        return rc == TR_OK;
+    }
+    int rc = tr_json_parse((const char *)r->body, r->body_len, NULL, out, err, sizeof(err));
+    if (rc == TR_OK && !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        snprintf(err, sizeof(err), "request body must be a JSON object");
+        rc = TR_E_INVAL;
+    }
+    if (rc != TR_OK)
+        api_reply_error(c, rc == TR_E_TOO_LARGE ? 413 : 400, err);
+    return rc == TR_OK;
+}
+
+void api_json_wipe_string(json_t *v)
+{
+    if (json_is_string(v)) {
+        /* jansson owns the bytes; clearing them in place keeps a share or token from lingering
+         * in freed heap. The length is unchanged so jansson's bookkeeping stays valid. */
+        char *p = (char *)json_string_value(v);
+        sodium_memzero(p, json_string_length(v));
+    }
 }

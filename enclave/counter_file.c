@@ -142,5 +142,5 @@ static int cf_increment(void *state, uint64_t *out)
     return TR_OK;
 }
 
-const struct enc_counter_ops enc_counter_file = {"file", cf_define, cf_open, cf_get,
-                                                 cf_increment, cf_close};
+const struct enc_counter_ops enc_counter_file = {"file", cf_define,    cf_open,
+                                                 cf_get, cf_increment, cf_close};

@@ -125,11 +125,10 @@ static int seal_info_decode(const uint8_t *p, size_t len, struct seal_info *s)
     const uint8_t *magic, *w, *pb, *ci;
     size_t pb_len, ci_len;
 
-    if (tr_rd_bytes(&r, 8, &magic) || memcmp(magic, SEAL_MAGIC, 8) != 0 ||
-        tr_rd_u8(&r, &s->type) || tr_rd_u8(&r, &s->t) || tr_rd_u8(&r, &s->n) ||
-        tr_rd_u8(&r, &s->share_len) || tr_rd_bytes(&r, ENC_WRAPPED_BYTES, &w) ||
-        tr_rd_lstr(&r, SEAL_BLOB_MAX, &pb, &pb_len) || tr_rd_lstr(&r, SEAL_BLOB_MAX, &ci, &ci_len) ||
-        r.left != 0)
+    if (tr_rd_bytes(&r, 8, &magic) || memcmp(magic, SEAL_MAGIC, 8) != 0 || tr_rd_u8(&r, &s->type) ||
+        tr_rd_u8(&r, &s->t) || tr_rd_u8(&r, &s->n) || tr_rd_u8(&r, &s->share_len) ||
+        tr_rd_bytes(&r, ENC_WRAPPED_BYTES, &w) || tr_rd_lstr(&r, SEAL_BLOB_MAX, &pb, &pb_len) ||
+        tr_rd_lstr(&r, SEAL_BLOB_MAX, &ci, &ci_len) || r.left != 0)
         return TR_E_INVAL;
     if (s->t < 1 || s->t > s->n || s->type > ENC_SEAL_GRAMINE)
         return TR_E_INVAL;
@@ -683,8 +682,7 @@ ENC_API int enc_record_seal(const uint8_t *ad, size_t ad_len, const uint8_t *pt,
     tr_be32_put(out, g.active_key);
     randombytes_buf(out + ENC_RECORD_HDR, ENC_RECORD_NONCE);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + ENC_RECORD_HDR + ENC_RECORD_NONCE, NULL, pt,
-                                               pt_len, ad, ad_len, NULL, out + ENC_RECORD_HDR,
-                                               key);
+                                               pt_len, ad, ad_len, NULL, out + ENC_RECORD_HDR, key);
     *out_len = pt_len + ENC_RECORD_OVERHEAD;
     rc = TR_OK;
 out:
@@ -715,10 +713,10 @@ ENC_API int enc_record_open(const uint8_t *ad, size_t ad_len, const uint8_t *rec
     if ((rc = enc_secret_alloc(rec_len - ENC_RECORD_OVERHEAD, &s)) != TR_OK)
         goto out;
     derive(SUB_RECORD_BASE + id, g.keys->mk, key);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            s->data, NULL, NULL, rec + ENC_RECORD_HDR + ENC_RECORD_NONCE,
-            rec_len - ENC_RECORD_HDR - ENC_RECORD_NONCE, ad, ad_len, rec + ENC_RECORD_HDR,
-            key) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(s->data, NULL, NULL,
+                                                   rec + ENC_RECORD_HDR + ENC_RECORD_NONCE,
+                                                   rec_len - ENC_RECORD_HDR - ENC_RECORD_NONCE, ad,
+                                                   ad_len, rec + ENC_RECORD_HDR, key) != 0) {
         rc = TR_E_AUTH;
         goto out;
     }
@@ -754,8 +752,7 @@ static int mac_locked(enum enc_mac_key which, const uint8_t *msg, size_t msg_len
 {
     if (g.state != ENC_UNSEALED)
         return TR_E_SEALED;
-    if ((int)which < 1 || (int)which >= MAC_KEYS || (!msg && msg_len) ||
-        msg_len > ENC_MAC_MSG_MAX)
+    if ((int)which < 1 || (int)which >= MAC_KEYS || (!msg && msg_len) || msg_len > ENC_MAC_MSG_MAX)
         return TR_E_INVAL;
     crypto_generichash(out, ENC_MAC_BYTES, msg, msg_len, g.keys->mac[which], ENC_KEY_BYTES);
     return TR_OK;

@@ -39,20 +39,20 @@
 #define ENC_API __attribute__((visibility("default")))
 
 /* ---- Limits -------------------------------------------------------------------------------- */
-#define ENC_KEY_BYTES      32
-#define ENC_SHARE_MAX      255 /* secret_shares and secret_threshold: 1..255 */
-#define ENC_SHARE_BYTES    33  /* 32-byte secret + 1-byte x coordinate, as Vault */
-#define ENC_AD_MAX         4096
-#define ENC_RECORD_MAX     (16u * 1024 * 1024)
-#define ENC_RECORD_HDR     4  /* record key id, big-endian */
-#define ENC_RECORD_NONCE   24 /* XChaCha20-Poly1305 */
-#define ENC_RECORD_TAG     16
+#define ENC_KEY_BYTES       32
+#define ENC_SHARE_MAX       255 /* secret_shares and secret_threshold: 1..255 */
+#define ENC_SHARE_BYTES     33  /* 32-byte secret + 1-byte x coordinate, as Vault */
+#define ENC_AD_MAX          4096
+#define ENC_RECORD_MAX      (16u * 1024 * 1024)
+#define ENC_RECORD_HDR      4  /* record key id, big-endian */
+#define ENC_RECORD_NONCE    24 /* XChaCha20-Poly1305 */
+#define ENC_RECORD_TAG      16
 #define ENC_RECORD_OVERHEAD (ENC_RECORD_HDR + ENC_RECORD_NONCE + ENC_RECORD_TAG)
-#define ENC_MAC_BYTES      32
-#define ENC_MAC_MSG_MAX    (16u * 1024 * 1024)
-#define ENC_PATH_MAX       4096
-#define ENC_PCRS_MAX       24
-#define ENC_NONCE_STR      37 /* UUID text + NUL */
+#define ENC_MAC_BYTES       32
+#define ENC_MAC_MSG_MAX     (16u * 1024 * 1024)
+#define ENC_PATH_MAX        4096
+#define ENC_PCRS_MAX        24
+#define ENC_NONCE_STR       37 /* UUID text + NUL */
 
 /* ---- Types crossing the boundary ------------------------------------------------------------ */
 enum enc_state { ENC_UNINIT = 0, ENC_SEALED = 1, ENC_UNSEALED = 2 };
@@ -62,11 +62,11 @@ enum enc_counter_type { ENC_COUNTER_FILE = 0, ENC_COUNTER_TPM2 };
 
 /* Why the core is sealed; kept until the next successful unseal. */
 enum enc_reason {
-    ENC_REASON_NONE = 0,     /* never unsealed since start */
-    ENC_REASON_OPERATOR,     /* sys/seal */
-    ENC_REASON_ROLLBACK,     /* storage found state older than the counter */
-    ENC_REASON_TAMPER,       /* storage found records changed outside Tresor */
-    ENC_REASON_FATAL,        /* an internal invariant failed */
+    ENC_REASON_NONE = 0, /* never unsealed since start */
+    ENC_REASON_OPERATOR, /* sys/seal */
+    ENC_REASON_ROLLBACK, /* storage found state older than the counter */
+    ENC_REASON_TAMPER,   /* storage found records changed outside Tresor */
+    ENC_REASON_FATAL,    /* an internal invariant failed */
 };
 
 /* Which derived key a MAC uses. Each is a separate crypto_kdf subkey of the master key. */
@@ -89,20 +89,20 @@ struct enc_config {
     uint32_t nv_index;                   /* tpm2 counter NV index (0x01xxxxxx) */
     uint32_t pcrs[ENC_PCRS_MAX];         /* tpm2 seal: SHA-256 PCR selection */
     uint32_t npcrs;
-    bool dev_mode;        /* -dev: devkey allowed without allow_insecure */
-    bool allow_insecure;  /* config seal.allow_insecure */
+    bool dev_mode;       /* -dev: devkey allowed without allow_insecure */
+    bool allow_insecure; /* config seal.allow_insecure */
 };
 
 struct enc_status {
     enum enc_state state;
     enum enc_seal_type seal_type;
     enum enc_reason reason;
-    bool initialized;     /* a seal blob exists */
-    bool auto_unseal;     /* tpm2/devkey/gramine unseal without shares */
-    bool insecure;        /* devkey: never for production */
-    uint32_t threshold;   /* t: unseal shares (shamir) or recovery shares */
-    uint32_t shares;      /* n */
-    uint32_t progress;    /* shares submitted in the current attempt */
+    bool initialized;          /* a seal blob exists */
+    bool auto_unseal;          /* tpm2/devkey/gramine unseal without shares */
+    bool insecure;             /* devkey: never for production */
+    uint32_t threshold;        /* t: unseal shares (shamir) or recovery shares */
+    uint32_t shares;           /* n */
+    uint32_t progress;         /* shares submitted in the current attempt */
     char nonce[ENC_NONCE_STR]; /* current attempt id, "" when none */
     uint32_t record_key_id;    /* active record key (0 while sealed) */
 };
@@ -248,8 +248,8 @@ ENC_API TR_MUST_CHECK int enc_mac(enum enc_mac_key which, const uint8_t *msg, si
 
 /* enc_mac_verify - constant-time check of tag against enc_mac(which, msg).
  * Errors: TR_E_SEALED, TR_E_INVAL, TR_E_AUTH (mismatch). */
-ENC_API TR_MUST_CHECK int enc_mac_verify(enum enc_mac_key which, const uint8_t *msg,
-                                         size_t msg_len, const uint8_t tag[ENC_MAC_BYTES]);
+ENC_API TR_MUST_CHECK int enc_mac_verify(enum enc_mac_key which, const uint8_t *msg, size_t msg_len,
+                                         const uint8_t tag[ENC_MAC_BYTES]);
 
 /* ---- Monotonic counter --------------------------------------------------------------------- */
 

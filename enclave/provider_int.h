@@ -40,8 +40,8 @@ struct enc_counter_ops {
                   struct tr_buf *out_id);
     /* open - connect to the counter defined with id; fails with TR_E_COUNTER when the counter
      * is gone or is not the one defined at init (deleted and re-defined). */
-    int (*open)(const struct enc_config *cfg, const uint8_t auth[ENC_KEY_BYTES],
-                const uint8_t *id, size_t id_len, void **out_state);
+    int (*open)(const struct enc_config *cfg, const uint8_t auth[ENC_KEY_BYTES], const uint8_t *id,
+                size_t id_len, void **out_state);
     int (*read)(void *state, uint64_t *out);
     int (*increment)(void *state, uint64_t *out);
     void (*close)(void *state);
@@ -67,7 +67,7 @@ int enc_file_read_key(const char *path, uint8_t *out, size_t len);
 #define ENC_WRAPPED_BYTES (24 + 32 + 16)
 int enc_wrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t key[ENC_KEY_BYTES],
                  uint8_t out[ENC_WRAPPED_BYTES]);
-int enc_unwrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t *blob,
-                   size_t len, uint8_t out[ENC_KEY_BYTES]);
+int enc_unwrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t *blob, size_t len,
+                   uint8_t out[ENC_KEY_BYTES]);
 
 #endif

@@ -23,16 +23,15 @@ int enc_wrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t 
     return TR_OK;
 }
 
-int enc_unwrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t *blob,
-                   size_t len, uint8_t out[ENC_KEY_BYTES])
+int enc_unwrap_key(const uint8_t wk[ENC_KEY_BYTES], const char *ad, const uint8_t *blob, size_t len,
+                   uint8_t out[ENC_KEY_BYTES])
 {
     if (len != ENC_WRAPPED_BYTES) {
         sodium_memzero(out, ENC_KEY_BYTES);
         return TR_E_INVAL;
     }
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, blob + 24, len - 24,
-                                                   (const uint8_t *)ad, strlen(ad), blob,
-                                                   wk) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            out, NULL, NULL, blob + 24, len - 24, (const uint8_t *)ad, strlen(ad), blob, wk) != 0) {
         sodium_memzero(out, ENC_KEY_BYTES);
         return TR_E_AUTH;
     }

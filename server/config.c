@@ -417,3 +417,41 @@ void srv_config_free(struct srv_config *cfg)
         free(*strs[i]);
     free(cfg);
 }
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    if (!src) {
+        dst[0] = '\0';
+        return TR_OK;
+    }
+    if (strlen(src) >= cap)
+        return TR_E_CONFIG;
+    memcpy(dst, src, strlen(src) + 1);
+    return TR_OK;
+}
+
+int srv_config_enclave(const struct srv_config *cfg, struct enc_config *out)
+{
+    static const char *const seals[] = {"shamir", "tpm2", "devkey", "gramine"};
+
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < 4; i++)
+        if (strcmp(cfg->seal_type, seals[i]) == 0)
+            out->seal_type = (enum enc_seal_type)i;
+    out->counter_type =
+        strcmp(cfg->counter_type, "tpm2") == 0 ? ENC_COUNTER_TPM2 : ENC_COUNTER_FILE;
+    out->nv_index = (uint32_t)cfg->counter_tpm2_nv_index;
+    out->npcrs = (uint32_t)cfg->seal_tpm2_npcrs;
+    for (size_t i = 0; i < cfg->seal_tpm2_npcrs; i++)
+        out->pcrs[i] = (uint32_t)cfg->seal_tpm2_pcrs[i];
+    out->dev_mode = cfg->dev_mode;
+    out->allow_insecure = cfg->seal_allow_insecure;
+    if (copy_str(out->data_dir, sizeof(out->data_dir), cfg->storage_path) ||
+        copy_str(out->devkey_file, sizeof(out->devkey_file), cfg->seal_devkey_file) ||
+        copy_str(out->gramine_key_path, sizeof(out->gramine_key_path),
+                 cfg->seal_gramine_key_path) ||
+        copy_str(out->seal_tcti, sizeof(out->seal_tcti), cfg->seal_tpm2_tcti) ||
+        copy_str(out->counter_tcti, sizeof(out->counter_tcti), cfg->counter_tpm2_tcti))
+        return TR_E_CONFIG;
+    return TR_OK;
+}

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../common/tr_err.h"
+#include "../enclave/enclave.h"
 
 #define SRV_CONFIG_PCRS_MAX 24
 
@@ -68,5 +69,8 @@ TR_MUST_CHECK int srv_config_load(const char *path, struct srv_config **out, cha
 TR_MUST_CHECK int srv_config_dev(const char *dir, const char *listen, struct srv_config **out);
 
 void srv_config_free(struct srv_config *cfg);
+
+/* srv_config_enclave - the trusted core's view of cfg. Errors: TR_E_CONFIG (a path too long). */
+TR_MUST_CHECK int srv_config_enclave(const struct srv_config *cfg, struct enc_config *out);
 
 #endif

@@ -405,9 +405,10 @@ static int worker_init(struct worker *w, struct srv_http *h, evutil_socket_t fd)
         !(w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w)))
         return TR_E_NOMEM;
     event_add(w->wake, NULL);
-    evhttp_set_allowed_methods(
-        w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                     EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH | HTTP_REQ_UNKNOWN);
+    evhttp_set_allowed_methods(w->http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                   EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | HTTP_REQ_UNKNOWN);
     evhttp_set_max_body_size(w->http, h->opts.max_body);
     evhttp_set_max_headers_size(w->http, h->opts.max_headers);
     evhttp_set_timeout(w->http, h->opts.idle_timeout_s);
@@ -415,6 +416,23 @@ static int worker_init(struct worker *w, struct srv_http *h, evutil_socket_t fd)
     evhttp_set_gencb(w->http, on_request, w);
     if (!(w->bound = evhttp_accept_socket_with_handle(w->http, fd)))
         return TR_E_IO;
+    return TR_OK;
+}
+
+/* evutil refuses port 0, which tests use to let the kernel pick a free port. */
+static int parse_address(const char *addr, struct sockaddr_storage *ss, int *salen)
+{
+    char tmp[300];
+    size_t n = strlen(addr);
+
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, salen) == 0)
+        return TR_OK;
+    if (n < 2 || n >= sizeof(tmp) || strcmp(addr + n - 2, ":0") != 0)
+        return TR_E_CONFIG;
+    snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(n - 2), addr);
+    if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)ss, salen) != 0)
+        return TR_E_CONFIG;
+    set_port(ss, 0);
     return TR_OK;
 }
 
@@ -433,7 +451,7 @@ int srv_http_start(const struct srv_http_opts *opts, SSL_CTX *ctx, struct api *a
     h->api = api;
     h->ctx = ctx;
     pthread_mutex_init(&h->ctx_lock, NULL);
-    if (evutil_parse_sockaddr_port(opts->address, (struct sockaddr *)&ss, &salen) != 0) {
+    if (parse_address(opts->address, &ss, &salen) != TR_OK) {
         snprintf(err, errlen, "invalid listener address: %s", opts->address);
         rc = TR_E_CONFIG;
         goto out;

@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../api/api.h"
 #include "../common/tr_log.h"
+#include "../enclave/enclave.h"
 #include "config.h"
 #include "http.h"
 #include "tls.h"
@@ -34,6 +34,8 @@ struct srv {
     struct event_base *base;
 };
 
+static int ensure_private_dir(const char *path);
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: tresord -config FILE     run with a YAML config file (alias -c)\n"
@@ -43,19 +45,32 @@ static void usage(FILE *fp)
                 "       tresord -version\n");
 }
 
-/* Core dumps would carry key material; ptrace by same-uid processes too. */
-static void harden_process(void)
+/* libsodium ignores mlock failures; say so when key pages may end up in swap. (Core dumps and
+ * ptrace are switched off by enc_init, which owns the key material.) */
+static void check_memlock(void)
 {
-    struct rlimit rl = {0, 0};
+    struct rlimit rl;
 
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-        tr_log_warn("cannot disable core dumps (prctl): %s", strerror(errno));
-    if (setrlimit(RLIMIT_CORE, &rl) != 0)
-        tr_log_warn("cannot set RLIMIT_CORE to 0: %s", strerror(errno));
     if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < 1024 * 1024)
         tr_log_warn("RLIMIT_MEMLOCK is %lu bytes: key memory may not stay locked",
                     (unsigned long)rl.rlim_cur);
+}
+
+static int start_enclave(const struct srv_config *cfg)
+{
+    struct enc_config ecfg;
+    int rc;
+
+    if ((rc = ensure_private_dir(cfg->storage_path)) != TR_OK)
+        return rc;
+    if ((rc = srv_config_enclave(cfg, &ecfg)) != TR_OK) {
+        tr_log_error("a configured path is too long");
+        return rc;
+    }
+    if ((rc = enc_init(&ecfg)) != TR_OK)
+        tr_log_error("cannot start the trusted core: %s", tr_strerror(rc));
+    return rc;
 }
 
 static int apply_log_config(const struct srv_config *cfg)
@@ -222,7 +237,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    harden_process();
+    check_memlock();
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "tresord: cannot enable libevent threading\n");
@@ -251,7 +266,12 @@ int main(int argc, char **argv)
                s.cfg->listen_address, s.cfg->storage_path);
         fflush(stdout);
     }
+    if (start_enclave(s.cfg) != TR_OK) {
+        srv_cleanup(&s);
+        return 1;
+    }
     rc = run_server(&s);
     srv_cleanup(&s);
+    enc_fini();
     return rc == TR_OK ? 0 : 1;
 }

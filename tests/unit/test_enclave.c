@@ -121,9 +121,9 @@ static void test_enc_sealed_entries_refuse(void **state)
     struct enc_secret *s = (struct enc_secret *)1;
 
     assert_int_equal(enc_init(&f->cfg), TR_OK);
-    assert_int_equal(enc_record_seal((const uint8_t *)"a", 1, (const uint8_t *)"x", 1, rec,
-                                     sizeof(rec), &len),
-                     TR_E_SEALED);
+    assert_int_equal(
+        enc_record_seal((const uint8_t *)"a", 1, (const uint8_t *)"x", 1, rec, sizeof(rec), &len),
+        TR_E_SEALED);
     assert_int_equal(enc_record_open((const uint8_t *)"a", 1, rec, sizeof(rec), &s), TR_E_SEALED);
     assert_null(s);
     assert_int_equal(enc_mac(ENC_MAC_TOKEN, (const uint8_t *)"x", 1, mac), TR_E_SEALED);

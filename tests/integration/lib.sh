@@ -1,0 +1,96 @@
+# Shared helpers for integration tests (POSIX sh). Source it; it expects $TRESORD and $TRESOR.
+# Servers listen on 127.0.0.1 port 0 (the kernel picks a free port); the port is read back from
+# the server's log line "listening on ... (port N, ...)".
+
+T_N=0
+T_FAIL=0
+T_PIDS=""
+T_DIRS=""
+
+ok() {
+    T_N=$((T_N + 1))
+    echo "ok $T_N - $1"
+}
+
+not_ok() {
+    T_N=$((T_N + 1))
+    T_FAIL=$((T_FAIL + 1))
+    echo "not ok $T_N - $1"
+}
+
+# check DESC CMD...: run CMD, pass when it exits 0
+check() {
+    desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# expect_eq DESC GOT WANT
+expect_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', want '$3')"; fi
+}
+
+# expect_contains DESC HAYSTACK NEEDLE
+expect_contains() {
+    case "$2" in
+    *"$3"*) ok "$1" ;;
+    *) not_ok "$1 ('$3' not in '$(printf '%s' "$2" | head -c 300)')" ;;
+    esac
+}
+
+tmpdir() {
+    d=$(mktemp -d /tmp/tresor-it-XXXXXX)
+    T_DIRS="$T_DIRS $d"
+    echo "$d"
+}
+
+cleanup() {
+    for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
+    for d in $T_DIRS; do rm -rf "$d"; done
+}
+trap cleanup EXIT INT TERM
+
+# wait_port LOGFILE: echo the port once the server logged it (10 s max)
+wait_port() {
+    i=0
+    while [ $i -lt 100 ]; do
+        p=$(sed -n 's/.*listening on .*(port \([0-9]*\),.*/\1/p' "$1" | head -1)
+        if [ -n "$p" ]; then
+            echo "$p"
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# start_dev DIR: start `tresord -dev` with data in DIR/data; sets PORT, PID, LOG, CA, ADDR
+start_dev() {
+    LOG="$1/server.log"
+    (cd "$1" && exec "$TRESORD" -dev -dev-dir "$1/data" -dev-listen 127.0.0.1:0 >"$LOG" 2>&1) &
+    PID=$!
+    T_PIDS="$T_PIDS $PID"
+    PORT=$(wait_port "$LOG") || {
+        echo "server did not start:"
+        cat "$LOG"
+        return 1
+    }
+    CA="$1/data/tls/ca.crt"
+    ADDR="https://127.0.0.1:$PORT"
+}
+
+# hcurl ARGS...: curl against the server with its CA; prints the body
+hcurl() {
+    curl -sS --max-time 10 --cacert "$CA" "$@"
+}
+
+# status_of ARGS...: just the HTTP status code
+status_of() {
+    curl -sS --max-time 10 --cacert "$CA" -o /dev/null -w '%{http_code}' "$@"
+}
+
+finish() {
+    echo "$((T_N - T_FAIL)) passed, $T_FAIL failed"
+    [ $T_FAIL -eq 0 ]
+}
