@@ -1,0 +1,817 @@
+/*
+ * Tests for the TPM 2.0 seal and counter providers against a real swtpm.
+ *
+ * Every test starts its own swtpm (fresh state directory, free loopback ports) and kills it in
+ * teardown, so tests share nothing. swtpm missing is a failure, never a skip.
+ * Random inputs come from a seed printed at start (override with TR_TEST_SEED).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../common/tr_log.h"
+#include "../../enclave/provider_int.h"
+#include "../../enclave/tpm2_int.h"
+
+#define TEST_NV_INDEX   0x01500016u
+#define TEST_PCR        16
+#define TEST_PCR_OTHER  23 /* 17..22 need locality 3/4 */
+#define SWTPM_WAIT_MS   5000
+#define LATENCY_ROUNDS  200
+#define LOG_CAPTURE_MAX 65536
+
+struct swtpm {
+    pid_t pid;
+    int port;
+    char dir[128];
+    char tcti[128];
+};
+
+struct fixture {
+    struct swtpm tpm;
+    struct enc_config *cfg;
+    uint8_t mk[ENC_KEY_BYTES];
+    uint8_t auth[ENC_KEY_BYTES];
+};
+
+static uint64_t test_seed;
+static uint64_t prng_state;
+
+/* ---- log capture: keeps test output quiet and lets tests inspect what was logged ---------- */
+static char log_buf[LOG_CAPTURE_MAX];
+static size_t log_len;
+
+static void log_capture(void *arg, enum tr_log_level level, const char *line)
+{
+    size_t n = strlen(line);
+
+    (void)arg;
+    (void)level;
+    if (n + 1 > sizeof(log_buf) - log_len)
+        return;
+    memcpy(log_buf + log_len, line, n);
+    log_buf[log_len + n] = '\n';
+    log_len += n + 1;
+}
+
+static void log_reset(void)
+{
+    log_len = 0;
+    memset(log_buf, 0, sizeof(log_buf));
+}
+
+static bool log_has(const char *s)
+{
+    return memmem(log_buf, log_len, s, strlen(s)) != NULL;
+}
+
+/* xorshift64*: deterministic from the printed seed; the libc generator is banned. */
+static uint64_t prng_next(void)
+{
+    prng_state ^= prng_state >> 12;
+    prng_state ^= prng_state << 25;
+    prng_state ^= prng_state >> 27;
+    return prng_state * UINT64_C(2685821657736338717);
+}
+
+/* ---- swtpm process management ------------------------------------------------------------ */
+
+static bool swtpm_installed(void)
+{
+    const char *p = getenv("PATH");
+    char cand[4200];
+
+    while (p && *p) {
+        const char *end = strchr(p, ':');
+        int n = end ? (int)(end - p) : (int)strlen(p);
+
+        snprintf(cand, sizeof(cand), "%.*s/swtpm", n, p);
+        if (n > 0 && access(cand, X_OK) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static int bind_loopback(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0)
+        return -1;
+    if (bind(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* A port P such that P and P+1 were both free a moment ago (swtpm needs the pair). */
+static int free_port_pair(void)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        int s1 = bind_loopback(0), s2 = -1, port = -1;
+
+        if (s1 >= 0 && getsockname(s1, (struct sockaddr *)&a, &alen) == 0)
+            port = ntohs(a.sin_port);
+        if (port > 0 && port < 65535)
+            s2 = bind_loopback(port + 1);
+        if (s1 >= 0)
+            close(s1);
+        if (s2 >= 0) {
+            close(s2);
+            return port;
+        }
+    }
+    return -1;
+}
+
+static bool port_accepts(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0)
+        return false;
+    ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(s);
+    return ok;
+}
+
+static void swtpm_exec(const struct swtpm *t)
+{
+    char server[96], ctrl[96], state[200], log[200];
+    int devnull = open("/dev/null", O_RDWR);
+
+    /* The emulator must not outlive a crashed test run. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+    }
+    snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", t->port);
+    snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", t->port + 1);
+    snprintf(state, sizeof(state), "dir=%s", t->dir);
+    snprintf(log, sizeof(log), "file=%s/swtpm.log,level=1", t->dir);
+    execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl, "--flags",
+           "not-need-init,startup-clear", "--tpmstate", state, "--log", log, (char *)NULL);
+    _exit(127);
+}
+
+static bool swtpm_wait_ready(struct swtpm *t)
+{
+    for (int ms = 0; ms < SWTPM_WAIT_MS; ms += 5) {
+        int status;
+
+        if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+            t->pid = -1; /* exited: port taken or bad arguments */
+            return false;
+        }
+        if (port_accepts(t->port))
+            return true;
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    return false;
+}
+
+static void swtpm_stop(struct swtpm *t, int sig)
+{
+    if (t->pid <= 0)
+        return;
+    kill(t->pid, sig);
+    waitpid(t->pid, NULL, 0);
+    t->pid = -1;
+}
+
+/* Start swtpm on t->dir (kept across restarts), retrying with new ports on a race. */
+static int swtpm_start(struct swtpm *t)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if ((t->port = free_port_pair()) < 0)
+            return -1;
+        t->pid = fork();
+        if (t->pid < 0)
+            return -1;
+        if (t->pid == 0)
+            swtpm_exec(t);
+        if (swtpm_wait_ready(t)) {
+            snprintf(t->tcti, sizeof(t->tcti), "swtpm:host=127.0.0.1,port=%d", t->port);
+            return 0;
+        }
+        swtpm_stop(t, SIGKILL);
+    }
+    return -1;
+}
+
+static int swtpm_new(struct swtpm *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->pid = -1;
+    snprintf(t->dir, sizeof(t->dir), "/tmp/tresor-test-tpm2-XXXXXX");
+    if (!mkdtemp(t->dir)) {
+        fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+        return -1;
+    }
+    if (swtpm_start(t) != 0) {
+        fprintf(stderr, "swtpm did not start (state dir %s)\n", t->dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void swtpm_destroy(struct swtpm *t)
+{
+    swtpm_stop(t, SIGTERM);
+    if (t->dir[0])
+        nftw(t->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    t->dir[0] = '\0';
+}
+
+/* ---- direct TPM helpers (what an attacker or an operator could do) ----------------------- */
+
+static void tpm_pcr_extend(const char *tcti, uint32_t pcr)
+{
+    struct tpm2_conn c;
+    TPML_DIGEST_VALUES d = {.count = 1, .digests[0] = {.hashAlg = TPM2_ALG_SHA256}};
+
+    memset(d.digests[0].digest.sha256, 0xab, TPM2_SHA256_DIGEST_SIZE);
+    assert_int_equal(tpm2_conn_open(tcti, strlen(tcti) + 1, &c), TR_OK);
+    assert_int_equal(Esys_PCR_Extend(c.esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, &d),
+                     TSS2_RC_SUCCESS);
+    tpm2_conn_close(&c);
+}
+
+static void tpm_nv_undefine(const char *tcti, uint32_t index)
+{
+    struct tpm2_conn c;
+    ESYS_TR nv = ESYS_TR_NONE;
+
+    assert_int_equal(tpm2_conn_open(tcti, strlen(tcti) + 1, &c), TR_OK);
+    assert_int_equal(
+        Esys_TR_FromTPMPublic(c.esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv),
+        TSS2_RC_SUCCESS);
+    assert_int_equal(Esys_NV_UndefineSpace(c.esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD,
+                                           ESYS_TR_NONE, ESYS_TR_NONE),
+                     TSS2_RC_SUCCESS);
+    tpm2_conn_close(&c);
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------- */
+
+static void cfg_point_at(struct enc_config *cfg, const struct swtpm *t)
+{
+    snprintf(cfg->seal_tcti, sizeof(cfg->seal_tcti), "%s", t->tcti);
+    snprintf(cfg->counter_tcti, sizeof(cfg->counter_tcti), "%s", t->tcti);
+}
+
+static int group_setup(void **state)
+{
+    const char *s = getenv("TR_TEST_SEED");
+
+    (void)state;
+    if (sodium_init() < 0)
+        return -1;
+    if (!swtpm_installed()) {
+        fprintf(stderr, "FATAL: swtpm not found in PATH; install swtpm and swtpm-tools "
+                        "(these tests need a real TPM emulator and are never skipped)\n");
+        return -1;
+    }
+    test_seed = s ? strtoull(s, NULL, 0) : ((uint64_t)time(NULL) << 16) ^ (uint64_t)getpid();
+    if (!test_seed)
+        test_seed = 1;
+    printf("test_tpm2: seed %llu (set TR_TEST_SEED to repeat)\n", (unsigned long long)test_seed);
+    tr_log_set_sink(log_capture, NULL);
+    tr_log_set_level(TR_LOG_DEBUG);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tr_log_set_sink(NULL, NULL);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return -1;
+    f->cfg = calloc(1, sizeof(*f->cfg));
+    if (!f->cfg || swtpm_new(&f->tpm) != 0) {
+        swtpm_destroy(&f->tpm);
+        free(f->cfg);
+        free(f);
+        return -1;
+    }
+    f->cfg->seal_type = ENC_SEAL_TPM2;
+    f->cfg->counter_type = ENC_COUNTER_TPM2;
+    f->cfg->nv_index = TEST_NV_INDEX;
+    cfg_point_at(f->cfg, &f->tpm);
+    randombytes_buf(f->mk, sizeof(f->mk));
+    randombytes_buf(f->auth, sizeof(f->auth));
+    prng_state = test_seed;
+    log_reset();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    swtpm_destroy(&f->tpm);
+    free(f->cfg);
+    free(f);
+    return 0;
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+    return sodium_is_zero(p, n) == 1;
+}
+
+/* ---- seal --------------------------------------------------------------------------------- */
+
+static void seal_ok(struct fixture *f, struct tr_buf *blob)
+{
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, blob), TR_OK);
+    assert_non_null(blob->data);
+    assert_true(blob->len > 100);
+}
+
+static void test_tpm2_seal_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+
+    seal_ok(f, &blob);
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_OK);
+    assert_memory_equal(out, f->mk, ENC_KEY_BYTES);
+    /* the key never reaches the log, raw or in hex */
+    char hex[2 * ENC_KEY_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), f->mk, sizeof(f->mk));
+    assert_false(log_has(hex));
+    assert_null(memmem(log_buf, log_len, f->mk, sizeof(f->mk)));
+    sodium_memzero(out, sizeof(out));
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_twice(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t a[ENC_KEY_BYTES], b[ENC_KEY_BYTES];
+
+    seal_ok(f, &blob);
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, a), TR_OK);
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, b), TR_OK);
+    assert_memory_equal(a, f->mk, ENC_KEY_BYTES);
+    assert_memory_equal(b, f->mk, ENC_KEY_BYTES);
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_truncated(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+    uint8_t *copy;
+
+    seal_ok(f, &blob);
+    for (size_t n = 0; n < blob.len; n++) {
+        copy = malloc(n ? n : 1); /* exact size, so ASan sees any over-read */
+        assert_non_null(copy);
+        memcpy(copy, blob.data, n);
+        memset(out, 0x55, sizeof(out));
+        assert_int_equal(enc_seal_tpm2.unseal(f->cfg, copy, n, out), TR_E_INVAL);
+        assert_true(is_zero(out, sizeof(out)));
+        free(copy);
+    }
+    /* trailing garbage, NULL blob */
+    assert_int_equal(tr_buf_put_u8(&blob, 0), TR_OK);
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_E_INVAL);
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, NULL, 10, out), TR_E_INVAL);
+    assert_true(is_zero(out, sizeof(out)));
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_bitflip(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+
+    seal_ok(f, &blob);
+    /* every header byte, then random positions across the TPM structures */
+    for (size_t i = 0; i < 48; i++) {
+        size_t pos = i < 16 ? i : (size_t)(prng_next() % blob.len);
+        uint8_t bit = (uint8_t)(1u << (prng_next() % 8));
+        int rc;
+
+        blob.data[pos] ^= bit;
+        memset(out, 0x55, sizeof(out));
+        rc = enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out);
+        if (rc == TR_OK)
+            fail_msg("bit flip at byte %zu (0x%02x) unsealed", pos, bit);
+        assert_true(rc == TR_E_INVAL || rc == TR_E_AUTH || rc == TR_E_TPM);
+        assert_true(is_zero(out, sizeof(out)));
+        blob.data[pos] ^= bit;
+    }
+    /* the restored blob still works: failures left no objects behind in the TPM */
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_OK);
+    assert_memory_equal(out, f->mk, ENC_KEY_BYTES);
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_other_tpm(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    struct swtpm other;
+    uint8_t out[ENC_KEY_BYTES];
+    int rc;
+
+    seal_ok(f, &blob);
+    assert_int_equal(swtpm_new(&other), 0);
+    cfg_point_at(f->cfg, &other);
+    memset(out, 0x55, sizeof(out));
+    rc = enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out);
+    swtpm_destroy(&other);
+    assert_int_equal(rc, TR_E_AUTH); /* TPM_RC_INTEGRITY: another owner seed */
+    assert_true(is_zero(out, sizeof(out)));
+    assert_true(log_has("sealed by another TPM"));
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_pcr_changed(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+
+    f->cfg->pcrs[0] = TEST_PCR;
+    f->cfg->npcrs = 1;
+    seal_ok(f, &blob);
+    tpm_pcr_extend(f->tpm.tcti, TEST_PCR);
+    log_reset();
+    memset(out, 0x55, sizeof(out));
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_E_AUTH);
+    assert_true(is_zero(out, sizeof(out)));
+    assert_true(log_has("TPM refused to unseal: PCR policy not satisfied"));
+    assert_null(memmem(log_buf, log_len, f->mk, sizeof(f->mk)));
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_pcr_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+
+    f->cfg->pcrs[0] = TEST_PCR;
+    f->cfg->npcrs = 1;
+    seal_ok(f, &blob);
+    tpm_pcr_extend(f->tpm.tcti, TEST_PCR_OTHER); /* a PCR outside the policy */
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_OK);
+    assert_memory_equal(out, f->mk, ENC_KEY_BYTES);
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_unseal_policy_stripped(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    uint8_t out[ENC_KEY_BYTES];
+
+    f->cfg->pcrs[0] = TEST_PCR;
+    f->cfg->npcrs = 1;
+    seal_ok(f, &blob);
+    tpm_pcr_extend(f->tpm.tcti, TEST_PCR);
+    /* clearing the blob's PCR mask (bytes 5..8) must not bypass the policy */
+    memset(blob.data + 5, 0, 4);
+    f->cfg->npcrs = 0;
+    assert_int_equal(enc_seal_tpm2.unseal(f->cfg, blob.data, blob.len, out), TR_E_AUTH);
+    assert_true(is_zero(out, sizeof(out)));
+    tr_buf_free(&blob);
+}
+
+static void test_tpm2_seal_bad_config(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf blob = TR_BUF_INIT;
+    int closed_port = free_port_pair();
+
+    f->cfg->pcrs[0] = 24;
+    f->cfg->npcrs = 1;
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, &blob), TR_E_CONFIG);
+    f->cfg->npcrs = ENC_PCRS_MAX + 1;
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, &blob), TR_E_CONFIG);
+    f->cfg->npcrs = 0;
+    f->cfg->seal_tcti[0] = '\0';
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, &blob), TR_E_CONFIG);
+    memset(f->cfg->seal_tcti, 'x', sizeof(f->cfg->seal_tcti)); /* not NUL-terminated */
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, &blob), TR_E_CONFIG);
+    /* nothing listening there */
+    assert_true(closed_port > 0);
+    snprintf(f->cfg->seal_tcti, sizeof(f->cfg->seal_tcti), "swtpm:host=127.0.0.1,port=%d",
+             closed_port);
+    assert_int_equal(enc_seal_tpm2.seal(f->cfg, f->mk, &blob), TR_E_TPM);
+    assert_int_equal(blob.len, 0);
+}
+
+/* ---- counter ------------------------------------------------------------------------------ */
+
+static void counter_define_ok(struct fixture *f, struct tr_buf *id)
+{
+    assert_int_equal(enc_counter_tpm2.define(f->cfg, f->auth, id), TR_OK);
+    assert_true(id->len > 5);
+}
+
+static void *counter_open_ok(struct fixture *f, const struct tr_buf *id)
+{
+    void *st = NULL;
+
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id->data, id->len, &st), TR_OK);
+    assert_non_null(st);
+    return st;
+}
+
+static void test_tpm2_counter_increment_by_one(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    uint64_t v0 = 0, v1 = 0, v2 = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &v0), TR_OK);
+    assert_true(v0 >= 1); /* first value is maxCounter + 1, not necessarily 1 */
+    assert_int_equal(enc_counter_tpm2.increment(st, &v1), TR_OK);
+    assert_true(v1 == v0 + 1);
+    assert_int_equal(enc_counter_tpm2.read(st, &v2), TR_OK);
+    assert_true(v2 == v1);
+    enc_counter_tpm2.close(st);
+    enc_counter_tpm2.close(NULL);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_open_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    uint64_t v = 0, w = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(enc_counter_tpm2.increment(st, &v), TR_OK);
+    enc_counter_tpm2.close(st);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    assert_true(w == v);
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_open_after_crash(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    uint64_t v = 0, w = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(enc_counter_tpm2.increment(st, &v), TR_OK);
+    enc_counter_tpm2.close(st);
+    /* kill -9: no TPM2_Shutdown, so only what the TPM wrote to NV survives (non-orderly) */
+    swtpm_stop(&f->tpm, SIGKILL);
+    assert_int_equal(swtpm_start(&f->tpm), 0);
+    cfg_point_at(f->cfg, &f->tpm);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    assert_true(w == v);
+    assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_OK);
+    assert_true(w == v + 1);
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_define_exists(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT, id2 = TR_BUF_INIT;
+    uint64_t v = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.define(f->cfg, f->auth, &id2), TR_E_COUNTER);
+    assert_int_equal(id2.len, 0);
+    /* the existing counter was left alone */
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_define_bad_index(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+
+    f->cfg->nv_index = 0x81000001u; /* a persistent object handle, not an NV index */
+    assert_int_equal(enc_counter_tpm2.define(f->cfg, f->auth, &id), TR_E_CONFIG);
+    assert_int_equal(id.len, 0);
+}
+
+static void test_tpm2_counter_open_redefined(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT, id2 = TR_BUF_INIT;
+    uint64_t v = 0, w = 0;
+    void *st = NULL;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.increment(st, &v), TR_OK);
+    enc_counter_tpm2.close(st);
+    tpm_nv_undefine(f->tpm.tcti, TEST_NV_INDEX);
+    /* same index, same auth: only the pinned name tells the two apart */
+    counter_define_ok(f, &id2);
+    st = (void *)&st;
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, id.len, &st), TR_E_COUNTER);
+    assert_null(st);
+    assert_true(log_has("not the one defined at init"));
+    st = counter_open_ok(f, &id2);
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    assert_true(w > v); /* maxCounter: a re-defined counter never goes back */
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+    tr_buf_free(&id2);
+}
+
+static void test_tpm2_counter_open_missing(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    void *st = NULL;
+
+    counter_define_ok(f, &id);
+    tpm_nv_undefine(f->tpm.tcti, TEST_NV_INDEX);
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, id.len, &st), TR_E_COUNTER);
+    assert_null(st);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_open_bad_id(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    void *st = NULL;
+
+    counter_define_ok(f, &id);
+    for (size_t n = 0; n < id.len; n++)
+        assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, n, &st), TR_E_INVAL);
+    id.data[0] ^= 0x80; /* version */
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, id.len, &st), TR_E_INVAL);
+    id.data[0] ^= 0x80;
+    id.data[id.len - 1] ^= 0x01; /* name */
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, id.len, &st), TR_E_COUNTER);
+    id.data[id.len - 1] ^= 0x01;
+    f->cfg->nv_index = TEST_NV_INDEX + 1; /* config now points elsewhere */
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, f->auth, id.data, id.len, &st), TR_E_COUNTER);
+    assert_null(st);
+    tr_buf_free(&id);
+}
+
+static void test_tpm2_counter_read_wrong_auth(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    uint8_t wrong[ENC_KEY_BYTES];
+    uint64_t v = 0, w = 0;
+    void *st = NULL;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
+    enc_counter_tpm2.close(st);
+    memcpy(wrong, f->auth, sizeof(wrong));
+    wrong[0] ^= 0x01;
+    assert_int_equal(enc_counter_tpm2.open(f->cfg, wrong, id.data, id.len, &st), TR_OK);
+    w = 12345;
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_E_AUTH);
+    assert_true(w == 12345); /* no output on failure */
+    assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_E_AUTH);
+    enc_counter_tpm2.close(st);
+    /* nothing moved, and noDA: the right auth still works at once */
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    assert_true(w == v);
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+}
+
+static double elapsed_ms(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+static void test_tpm2_counter_increment_latency(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    struct timespec t0, t1, t2;
+    uint64_t v = 0, w = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < LATENCY_ROUNDS; i++) {
+        assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_OK);
+        assert_true(w == v + (uint64_t)i + 1);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (int i = 0; i < LATENCY_ROUNDS; i++)
+        assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    printf("test_tpm2: counter increment (NV_Increment + NV_Read, salted HMAC session) "
+           "avg %.3f ms over %d; read alone avg %.3f ms\n",
+           elapsed_ms(&t0, &t1) / LATENCY_ROUNDS, LATENCY_ROUNDS,
+           elapsed_ms(&t1, &t2) / LATENCY_ROUNDS);
+    enc_counter_tpm2.close(st);
+    tr_buf_free(&id);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_tpm2_seal_roundtrip),
+        T(test_tpm2_unseal_twice),
+        T(test_tpm2_unseal_truncated),
+        T(test_tpm2_unseal_bitflip),
+        T(test_tpm2_unseal_other_tpm),
+        T(test_tpm2_unseal_pcr_changed),
+        T(test_tpm2_unseal_pcr_unchanged),
+        T(test_tpm2_unseal_policy_stripped),
+        T(test_tpm2_seal_bad_config),
+        T(test_tpm2_counter_increment_by_one),
+        T(test_tpm2_counter_open_reopen),
+        T(test_tpm2_counter_open_after_crash),
+        T(test_tpm2_counter_define_exists),
+        T(test_tpm2_counter_define_bad_index),
+        T(test_tpm2_counter_open_redefined),
+        T(test_tpm2_counter_open_missing),
+        T(test_tpm2_counter_open_bad_id),
+        T(test_tpm2_counter_read_wrong_auth),
+        T(test_tpm2_counter_increment_latency),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
