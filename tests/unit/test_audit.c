@@ -1,0 +1,764 @@
+/* Unit tests for the file audit device (api/audit.c) and the chain verifier (common/tr_audit.c):
+ * real files in a temporary directory and a real, unsealed trusted core (devkey seal). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "../../api/audit.h"
+#include "../../common/tr_audit.h"
+#include "../../common/tr_log.h"
+#include "../../enclave/enclave.h"
+
+#define CANARY_DATA  "S3CR3T-canary-data-7f3a9c"
+#define CANARY_TOKEN "hvs.CANARYtokenQ8w2e4r6t8y0"
+#define CANARY_NUM   "424242424242"
+#define N_LINES      6
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct enc_config cfg;
+    struct enc_shares shares;
+    struct api_audit *a;
+};
+
+/* Log hygiene: every line the code under test logs is checked for the canaries. */
+static volatile int log_leaks;
+
+static void log_sink(void *arg, enum tr_log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    if (strstr(line, CANARY_DATA) || strstr(line, CANARY_TOKEN) || strstr(line, CANARY_NUM))
+        log_leaks++;
+}
+
+static int rm_rf(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static int teardown(void **state);
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/tresor-aud-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/audit.log", f->dir);
+    f->cfg.seal_type = ENC_SEAL_DEVKEY;
+    f->cfg.counter_type = ENC_COUNTER_FILE;
+    f->cfg.dev_mode = true;
+    snprintf(f->cfg.data_dir, sizeof(f->cfg.data_dir), "%s", f->dir);
+    snprintf(f->cfg.devkey_file, sizeof(f->cfg.devkey_file), "%s/dev.key", f->dir);
+    *state = f;
+    if (enc_init(&f->cfg) != TR_OK || enc_initialize(1, 1, &f->shares) != TR_OK ||
+        enc_unseal_auto() != TR_OK) {
+        teardown(state); /* cmocka runs no teardown after a failed setup */
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    api_audit_close(f->a);
+    enc_fini();
+    rm_rf(f->dir);
+    sodium_memzero(&f->shares, sizeof(f->shares));
+    free(f);
+    return log_leaks ? -1 : 0; /* a canary reached the log */
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static json_t *entry_new(int i)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "secret/data/app-%d", i);
+    return json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:[s,i],s:b,s:I}},"
+                     "s:{s:{s:s,s:s,s:[s]},s:{s:s}},s:s}",
+                     "request", "id", "3f1c0d2e-0000-4000-8000-000000000001", "operation", "update",
+                     "path", path, "remote_address", "127.0.0.1", "client_token", CANARY_TOKEN,
+                     "data", "password", CANARY_DATA, "list", CANARY_DATA, 7, "flag", 1, "pin",
+                     (json_int_t)424242424242LL, "response", "auth", "client_token", CANARY_TOKEN,
+                     "accessor", "acc-CANARY-accessor", "policies", "default", "wrap_info", "token",
+                     CANARY_TOKEN, "error", "");
+}
+
+static void log_n(struct api_audit *a, int from, int n)
+{
+    for (int i = from; i < from + n; i++) {
+        json_t *e = entry_new(i);
+        assert_non_null(e);
+        assert_int_equal(api_audit_log(a, i % 2 ? "response" : "request", e), TR_OK);
+        json_decref(e);
+    }
+}
+
+static void write_lines(struct fixture *f, int n)
+{
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, n);
+    api_audit_close(f->a);
+    f->a = NULL;
+}
+
+static char *slurp(const char *path, size_t *out_len)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = calloc(1, 16u * 1024 * 1024);
+    size_t n;
+
+    assert_non_null(fp);
+    assert_non_null(buf);
+    n = fread(buf, 1, 16u * 1024 * 1024 - 1, fp);
+    fclose(fp);
+    *out_len = n;
+    return buf;
+}
+
+static void spit(const char *path, const char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Split the file into at most max lines (pointers into buf, '\n' replaced by NUL). */
+static int split_lines(char *buf, size_t len, char **lines, int max)
+{
+    int n = 0;
+    char *p = buf;
+
+    while (p < buf + len && n < max) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        lines[n++] = p;
+        if (!nl)
+            break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    return n;
+}
+
+static void join_lines(const char *path, char **lines, int n)
+{
+    FILE *fp = fopen(path, "wb");
+
+    assert_non_null(fp);
+    for (int i = 0; i < n; i++)
+        fprintf(fp, "%s\n", lines[i]);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static int verify(const char *path, uint64_t *lines, uint64_t *bad, char *why, size_t whylen)
+{
+    *lines = *bad = UINT64_MAX;
+    return tr_audit_verify_file(path, lines, bad, why, whylen);
+}
+
+static void assert_chain_ok(const char *path, uint64_t want_lines)
+{
+    uint64_t lines, bad;
+    char why[128] = "";
+
+    assert_int_equal(verify(path, &lines, &bad, why, sizeof(why)), TR_OK);
+    assert_int_equal(lines, want_lines);
+    assert_int_equal(bad, 0);
+}
+
+static void assert_bad_line(const char *path, uint64_t want_bad, const char *why_part)
+{
+    uint64_t lines, bad;
+    char why[128] = "";
+
+    assert_int_equal(verify(path, &lines, &bad, why, sizeof(why)), TR_E_TAMPER);
+    assert_int_equal(bad, want_bad);
+    assert_int_equal(lines, want_bad - 1);
+    if (!strstr(why, why_part))
+        fail_msg("reason \"%s\" lacks \"%s\"", why, why_part);
+}
+
+static size_t count_of(const char *hay, size_t len, const char *needle)
+{
+    size_t n = 0, nl = strlen(needle);
+    const char *p = hay, *end = hay + len;
+
+    while (p < end && (p = memmem(p, (size_t)(end - p), needle, nl))) {
+        n++;
+        p += nl;
+    }
+    return n;
+}
+
+/* The device's descriptor: the one open on the same inode as path. */
+static int find_fd(const char *path)
+{
+    struct stat want, st;
+
+    assert_int_equal(stat(path, &want), 0);
+    for (int fd = 3; fd < 1024; fd++)
+        if (fstat(fd, &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+            return fd;
+    fail_msg("audit fd not found");
+    return -1;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* ---- api_audit_log --------------------------------------------------------------------------- */
+
+static void test_audit_log_chain_verifies(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf;
+    size_t len;
+    json_t *first;
+
+    write_lines(f, N_LINES);
+    assert_chain_ok(f->path, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    first = json_loads(lines[0], 0, NULL);
+    assert_non_null(first);
+    assert_int_equal(json_integer_value(json_object_get(first, "seq")), 1);
+    assert_string_equal(json_string_value(json_object_get(first, "prev_hash")), TR_AUDIT_GENESIS);
+    assert_string_equal(json_string_value(json_object_get(first, "type")), "request");
+    const char *t = json_string_value(json_object_get(first, "time"));
+    assert_non_null(t);
+    assert_true(strlen(t) >= 20 && t[4] == '-' && t[10] == 'T' && t[strlen(t) - 1] == 'Z');
+    assert_int_equal(strlen(json_string_value(json_object_get(first, "hash"))), 64);
+    json_decref(first);
+    free(buf);
+}
+
+static void test_audit_log_redacts_sensitive(void **state)
+{
+    struct fixture *f = *state;
+    char mac_data[API_AUDIT_HMAC_STR], mac_tok[API_AUDIT_HMAC_STR], mac_num[API_AUDIT_HMAC_STR];
+    size_t len;
+    char *buf;
+
+    write_lines(f, 2);
+    buf = slurp(f->path, &len);
+    assert_int_equal(count_of(buf, len, CANARY_DATA), 0);
+    assert_int_equal(count_of(buf, len, CANARY_TOKEN), 0);
+    assert_int_equal(count_of(buf, len, CANARY_NUM), 0);
+    assert_int_equal(count_of(buf, len, "CANARY-accessor"), 0);
+    assert_int_equal(api_audit_hash(CANARY_DATA, strlen(CANARY_DATA), mac_data), TR_OK);
+    assert_int_equal(api_audit_hash(CANARY_TOKEN, strlen(CANARY_TOKEN), mac_tok), TR_OK);
+    assert_int_equal(api_audit_hash(CANARY_NUM, strlen(CANARY_NUM), mac_num), TR_OK);
+    /* Per line: data.password and data.list[0]; request.client_token, auth.client_token and
+     * wrap_info.token; data.pin. Stable: the same value gives the same MAC on both lines. */
+    assert_int_equal(count_of(buf, len, mac_data), 4);
+    assert_int_equal(count_of(buf, len, mac_tok), 6);
+    assert_int_equal(count_of(buf, len, mac_num), 2);
+    /* Non-sensitive members stay clear; booleans stay booleans. */
+    assert_int_equal(count_of(buf, len, "\"path\":\"secret/data/app-0\""), 1);
+    assert_int_equal(count_of(buf, len, "\"operation\":\"update\""), 2);
+    assert_int_equal(count_of(buf, len, "\"remote_address\":\"127.0.0.1\""), 2);
+    assert_int_equal(count_of(buf, len, "\"flag\":true"), 2);
+    assert_int_equal(count_of(buf, len, "\"error\":\"\""), 2);
+    free(buf);
+}
+
+static void test_audit_log_reserved_members_replaced(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = json_pack("{s:I,s:s,s:s,s:s}", "seq", (json_int_t)99, "hash", "x", "prev_hash", "y",
+                          "type", "bogus");
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_OK);
+    assert_int_equal(json_integer_value(json_object_get(e, "seq")), 99); /* caller's untouched */
+    json_decref(e);
+    assert_chain_ok(f->path, 1);
+}
+
+static void test_audit_log_invalid_args(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = entry_new(0), *arr = json_array(), *deep = json_object(), *cur = deep;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_log(NULL, "request", e), TR_E_INVAL);
+    assert_int_equal(api_audit_log(f->a, NULL, e), TR_E_INVAL);
+    assert_int_equal(api_audit_log(f->a, "bogus", e), TR_E_INVAL);
+    assert_int_equal(api_audit_log(f->a, "request", NULL), TR_E_INVAL);
+    assert_int_equal(api_audit_log(f->a, "request", arr), TR_E_INVAL);
+    for (int i = 0; i < 70; i++) {
+        json_t *next = json_object();
+        assert_int_equal(json_object_set_new(cur, "n", next), 0);
+        cur = next;
+    }
+    assert_int_equal(api_audit_log(f->a, "request", deep), TR_E_TOO_LARGE);
+    assert_int_equal(file_size(f->path), 0);
+    json_decref(e);
+    json_decref(arr);
+    json_decref(deep);
+}
+
+static void test_audit_log_sealed_refuses_sensitive(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = entry_new(0);
+    json_t *plain = json_pack("{s:{s:s,s:s,s:{}}}", "request", "path", "sys/seal-status",
+                              "operation", "read", "data");
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    enc_seal(ENC_REASON_OPERATOR);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_SEALED);
+    assert_int_equal(file_size(f->path), 0);
+    assert_int_equal(api_audit_log(f->a, "request", plain), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    assert_int_equal(api_audit_log(f->a, "response", e), TR_OK);
+    assert_chain_ok(f->path, 2);
+    json_decref(e);
+    json_decref(plain);
+}
+
+static void test_audit_log_write_failure(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = entry_new(0);
+    int fd, saved, full;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 2);
+    fd = find_fd(f->path);
+    saved = dup(fd);
+    full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(saved >= 0 && full >= 0);
+    assert_int_equal(dup2(full, fd), fd); /* writes now fail with ENOSPC */
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_IO);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_IO); /* each time */
+    assert_int_equal(dup2(saved, fd), fd);                        /* space is back */
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_OK);
+    close(saved);
+    close(full);
+    json_decref(e);
+    assert_chain_ok(f->path, 3);
+}
+
+/* RLIMIT_FSIZE makes the kernel accept only part of the line (a real short write, as on a
+ * nearly full disk): the partial line must be cut off so the file stays a valid chain. */
+static void test_audit_log_short_write_undone(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = entry_new(0);
+    struct rlimit old, lim;
+    off_t before;
+    int rc;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 2);
+    before = file_size(f->path);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)before + 100;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rc = api_audit_log(f->a, "request", e); /* nothing else may write in this window */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, TR_E_IO);
+    assert_int_equal(file_size(f->path), before);
+    assert_int_equal(api_audit_log(f->a, "response", e), TR_OK); /* still usable */
+    assert_chain_ok(f->path, 3);
+    json_decref(e);
+}
+
+static void test_audit_log_sync_failure_refuses_until_reopen(void **state)
+{
+    struct fixture *f = *state;
+    json_t *e = entry_new(0);
+    int fd, saved, pipefd[2];
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 1);
+    fd = find_fd(f->path);
+    saved = dup(fd);
+    assert_true(saved >= 0);
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(dup2(pipefd[1], fd), fd); /* write succeeds, fdatasync fails (EINVAL) */
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_IO);
+    assert_int_equal(dup2(saved, fd), fd);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_IO); /* head unknown: refuses */
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK); /* re-reads the real tail */
+    assert_int_equal(api_audit_log(f->a, "response", e), TR_OK);
+    assert_chain_ok(f->path, 2);
+    close(saved);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    json_decref(e);
+}
+
+struct worker {
+    struct api_audit *a;
+    int id;
+    int failures;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+
+    for (int i = 0; i < 200; i++) {
+        json_t *e = entry_new(w->id * 1000 + i);
+        if (!e || api_audit_log(w->a, i % 2 ? "response" : "request", e) != TR_OK)
+            w->failures++;
+        json_decref(e);
+    }
+    return NULL;
+}
+
+static void test_audit_log_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    struct worker w[8];
+    pthread_t th[8];
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (int i = 0; i < 8; i++) {
+        w[i] = (struct worker){.a = f->a, .id = i, .failures = 0};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_chain_ok(f->path, 8 * 200);
+}
+
+/* ---- api_audit_hash ------------------------------------------------------------------------- */
+
+static void test_audit_hash_stable_and_keyed(void **state)
+{
+    char a1[API_AUDIT_HMAC_STR], a2[API_AUDIT_HMAC_STR], b[API_AUDIT_HMAC_STR], hex[65];
+    uint8_t raw[32];
+
+    (void)state;
+    assert_int_equal(api_audit_hash("abc", 3, a1), TR_OK);
+    assert_int_equal(api_audit_hash("abc", 3, a2), TR_OK);
+    assert_int_equal(api_audit_hash("abd", 3, b), TR_OK);
+    assert_string_equal(a1, a2);
+    assert_string_not_equal(a1, b);
+    assert_int_equal(strncmp(a1, "hmac-blake2b:", 13), 0);
+    assert_int_equal(strlen(a1), 13 + 64);
+    assert_int_equal(api_audit_hash("", 0, b), TR_OK);
+    assert_int_equal(api_audit_hash(NULL, 1, b), TR_E_INVAL);
+    assert_string_equal(b, "");
+    /* Keyed: not the plain BLAKE2b-256 of the value. */
+    assert_int_equal(crypto_generichash(raw, sizeof(raw), (const uint8_t *)"abc", 3, NULL, 0), 0);
+    sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+    assert_string_not_equal(a1 + 13, hex);
+    enc_seal(ENC_REASON_OPERATOR);
+    assert_int_equal(api_audit_hash("abc", 3, b), TR_E_SEALED);
+    assert_string_equal(b, "");
+}
+
+/* ---- api_audit_open --------------------------------------------------------------------------- */
+
+static void test_audit_open_reopen_continues_chain(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[8], *buf;
+    size_t len;
+    json_t *last;
+
+    write_lines(f, 3);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 3, 2);
+    assert_chain_ok(f->path, 5);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, 8), 5);
+    last = json_loads(lines[4], 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(last, "seq")), 5);
+    json_decref(last);
+    free(buf);
+}
+
+static void test_audit_open_mode_0600(void **state)
+{
+    struct fixture *f = *state;
+    mode_t old = umask(0);
+    struct stat st;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    umask(old);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(chmod(f->path, 0644), 0); /* readable by others: accepted, then fixed */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void test_audit_open_refuses_unsafe(void **state)
+{
+    struct fixture *f = *state;
+    static const mode_t bad_modes[] = {0620, 0602, 0700, 0610, 0601, 0666};
+    char other[160], fifo[160], sym[160];
+
+    assert_int_equal(api_audit_open(NULL, &f->a), TR_E_INVAL);
+    assert_int_equal(api_audit_open("", &f->a), TR_E_INVAL);
+    assert_int_equal(api_audit_open(f->path, NULL), TR_E_INVAL);
+    spit(f->path, "", 0);
+    for (size_t i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++) {
+        assert_int_equal(chmod(f->path, bad_modes[i]), 0);
+        assert_int_equal(api_audit_open(f->path, &f->a), TR_E_DENIED);
+        assert_null(f->a);
+    }
+    assert_int_equal(chmod(f->path, 0600), 0);
+    snprintf(sym, sizeof(sym), "%s/link.log", f->dir);
+    assert_int_equal(symlink(f->path, sym), 0);
+    assert_int_equal(api_audit_open(sym, &f->a), TR_E_DENIED);
+    snprintf(other, sizeof(other), "%s/dangling.log", f->dir);
+    assert_int_equal(symlink("/nonexistent/x", other), 0);
+    assert_int_equal(api_audit_open(other, &f->a), TR_E_DENIED);
+    snprintf(other, sizeof(other), "%s/hard.log", f->dir);
+    assert_int_equal(link(f->path, other), 0);
+    assert_int_equal(api_audit_open(other, &f->a), TR_E_DENIED); /* two names, one inode */
+    snprintf(fifo, sizeof(fifo), "%s/fifo.log", f->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(api_audit_open(fifo, &f->a), TR_E_DENIED);
+    assert_int_equal(api_audit_open(f->dir, &f->a), TR_E_DENIED);
+    assert_null(f->a);
+}
+
+static void test_audit_open_refuses_bad_tail(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    char *buf, *h = NULL;
+
+    write_lines(f, 3);
+    buf = slurp(f->path, &len);
+    spit(f->path, buf, len - 1); /* no final newline: torn */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_E_TAMPER);
+    for (char *p = buf; (p = strstr(p, "\"hash\":\"")); p++)
+        h = p; /* the last line's own hash */
+    assert_non_null(h);
+    h[8] = h[8] == 'a' ? 'b' : 'a';
+    spit(f->path, buf, len);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_E_TAMPER);
+    spit(f->path, "\n", 1);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_E_TAMPER);
+    assert_null(f->a);
+    free(buf);
+}
+
+/* ---- tr_audit_verify_file ----------------------------------------------------------------- */
+
+static void test_audit_verify_file_edited_middle_line(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    char *buf, *p;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    p = strstr(buf, "app-2"); /* line 3's path */
+    assert_non_null(p);
+    p[4] = '9';
+    spit(f->path, buf, len);
+    assert_bad_line(f->path, 3, "hash mismatch");
+    free(buf);
+}
+
+static void test_audit_verify_file_deleted_line(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf;
+    size_t len;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    memmove(&lines[2], &lines[3], (N_LINES - 3) * sizeof(lines[0]));
+    join_lines(f->path, lines, N_LINES - 1);
+    assert_bad_line(f->path, 3, "broken link");
+    free(buf);
+}
+
+static void test_audit_verify_file_deleted_first_line(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf;
+    size_t len;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    join_lines(f->path, lines + 1, N_LINES - 1);
+    assert_bad_line(f->path, 1, "genesis");
+    free(buf);
+}
+
+static void test_audit_verify_file_swapped_lines(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf, *tmp;
+    size_t len;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    tmp = lines[2];
+    lines[2] = lines[3];
+    lines[3] = tmp;
+    join_lines(f->path, lines, N_LINES);
+    assert_bad_line(f->path, 3, "broken link");
+    free(buf);
+}
+
+static void test_audit_verify_file_truncated_last_line(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    char *buf;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    spit(f->path, buf, len - 20);
+    assert_bad_line(f->path, N_LINES, "truncated");
+    spit(f->path, buf, len - 1); /* only the newline lost */
+    assert_bad_line(f->path, N_LINES, "truncated");
+    free(buf);
+}
+
+static void test_audit_verify_file_noncanonical_last_line(void **state)
+{
+    struct fixture *f = *state;
+    size_t len;
+    char *buf;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    buf[len - 1] = ' '; /* "...} \n": same JSON, other bytes, no successor to catch it */
+    buf[len] = '\n';
+    spit(f->path, buf, len + 1);
+    assert_bad_line(f->path, N_LINES, "canonical");
+    free(buf);
+}
+
+/* A line whose own hash and link are right but whose seq skips one. */
+static void test_audit_verify_file_seq_gap(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf, *forged;
+    char hash[TR_AUDIT_HASH_HEX + 1];
+    size_t len;
+    json_t *o;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    o = json_loads(lines[3], 0, NULL);
+    assert_non_null(o);
+    assert_int_equal(json_object_set_new(o, "seq", json_integer(5)), 0);
+    assert_int_equal(tr_audit_entry_hash(o, hash), TR_OK);
+    assert_int_equal(json_object_set_new(o, "hash", json_string(hash)), 0);
+    forged = json_dumps(o, TR_AUDIT_DUMP_FLAGS);
+    lines[3] = forged;
+    join_lines(f->path, lines, N_LINES);
+    assert_bad_line(f->path, 4, "gap in seq");
+    free(forged);
+    json_decref(o);
+    free(buf);
+}
+
+static void test_audit_verify_file_malformed_and_io(void **state)
+{
+    struct fixture *f = *state;
+    char *lines[N_LINES + 1], *buf, junk[] = "{\"not\":\"json\"";
+    uint64_t l, b;
+    char why[128];
+    size_t len;
+
+    write_lines(f, N_LINES);
+    buf = slurp(f->path, &len);
+    assert_int_equal(split_lines(buf, len, lines, N_LINES + 1), N_LINES);
+    lines[1] = junk;
+    join_lines(f->path, lines, N_LINES);
+    assert_bad_line(f->path, 2, "malformed JSON");
+    spit(f->path, "", 0);
+    assert_chain_ok(f->path, 0);
+    assert_int_equal(verify("/nonexistent/audit.log", &l, &b, why, sizeof(why)), TR_E_IO);
+    assert_int_equal(tr_audit_verify_file(NULL, NULL, NULL, NULL, 0), TR_E_INVAL);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_audit_log_chain_verifies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_redacts_sensitive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_reserved_members_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_invalid_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_sealed_refuses_sensitive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_short_write_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_sync_failure_refuses_until_reopen, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_hash_stable_and_keyed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_open_reopen_continues_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_open_mode_0600, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_open_refuses_unsafe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_open_refuses_bad_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_edited_middle_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_deleted_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_deleted_first_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_swapped_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_truncated_last_line, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_noncanonical_last_line, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_seq_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_file_malformed_and_io, setup, teardown),
+    };
+
+    tr_log_set_level(TR_LOG_DEBUG);
+    tr_log_set_sink(log_sink, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
