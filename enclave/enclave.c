@@ -637,7 +637,10 @@ ENC_API int enc_secret_alloc(size_t len, struct enc_secret **out)
     *out = NULL;
     if (len > ENC_RECORD_MAX)
         return TR_E_INVAL;
-    if (sodium_init() < 0 || !(s = sodium_malloc(sizeof(*s) + len)))
+    /* sodium_malloc places the block against its guard page, so its start is only aligned
+     * when the size is a multiple of 16: round up to keep struct enc_secret aligned. */
+    size_t total = (sizeof(*s) + len + 15) & ~(size_t)15;
+    if (sodium_init() < 0 || !(s = sodium_malloc(total)))
         return TR_E_NOMEM;
     s->len = len;
     memset(s->data, 0, len); /* sodium_malloc fills with 0xdb, not zeros */

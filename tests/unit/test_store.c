@@ -1,0 +1,1403 @@
+/*
+ * test_store - the storage engine against real LMDB files in a fresh temporary directory per
+ * test and the real trusted core (devkey seal, file counter).
+ *
+ * Attacks are played with a second, raw LMDB environment: while the store is closed it is
+ * opened in this process; while the store is open it runs in a forked child (LMDB forbids
+ * opening one environment twice in a process). Crash tests fork a child that sets TR_FAULT,
+ * opens the store, writes and dies with _exit(77) at the named step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../common/tr_buf.h"
+#include "../../common/tr_log.h"
+#include "../../enclave/enclave.h"
+#include "../../storage/store.h"
+#include "../../storage/store_int.h"
+
+struct fx {
+    char root[128];
+    char enc_dir[192];
+    char st_dir[192];
+    struct enc_config cfg;
+    struct enc_shares *shares;
+    struct store *st;
+    uint64_t map_initial, map_max;
+};
+
+static struct store_opts fx_opts(const struct fx *f, bool create)
+{
+    struct store_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.path = f->st_dir;
+    o.map_size_initial = f->map_initial ? f->map_initial : (1u << 20);
+    o.map_size_max = f->map_max ? f->map_max : (256u << 20);
+    o.allow_create = create;
+    return o;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void quiet_sink(void *arg, enum tr_log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    (void)line;
+}
+
+static int core_up(struct fx *f)
+{
+    int rc = enc_init(&f->cfg);
+    if (rc == TR_OK)
+        rc = enc_unseal_auto();
+    return rc;
+}
+
+static void core_restart(struct fx *f)
+{
+    enc_fini();
+    assert_int_equal(core_up(f), TR_OK);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct store_opts o;
+
+    tr_log_set_sink(quiet_sink, NULL);
+    assert_non_null(f);
+    snprintf(f->root, sizeof(f->root), "/tmp/tr-store-XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->enc_dir, sizeof(f->enc_dir), "%s/enc", f->root);
+    snprintf(f->st_dir, sizeof(f->st_dir), "%s/data", f->root);
+    assert_int_equal(mkdir(f->enc_dir, 0700), 0);
+    f->cfg.seal_type = ENC_SEAL_DEVKEY;
+    f->cfg.counter_type = ENC_COUNTER_FILE;
+    f->cfg.dev_mode = true;
+    snprintf(f->cfg.data_dir, sizeof(f->cfg.data_dir), "%s", f->enc_dir);
+    snprintf(f->cfg.devkey_file, sizeof(f->cfg.devkey_file), "%s/dev.key", f->enc_dir);
+    f->shares = calloc(1, sizeof(*f->shares));
+    assert_non_null(f->shares);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(1, 1, f->shares), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    o = fx_opts(f, true);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    store_close(f->st);
+    enc_fini();
+    nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f->shares);
+    free(f);
+    tr_log_set_sink(NULL, NULL);
+    return 0;
+}
+
+static void fx_close(struct fx *f)
+{
+    store_close(f->st);
+    f->st = NULL;
+}
+
+static int fx_reopen(struct fx *f)
+{
+    struct store_opts o = fx_opts(f, false);
+
+    store_close(f->st);
+    f->st = NULL;
+    return store_open(&o, &f->st);
+}
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static int put_s(struct store *st, const char *table, const char *key, const char *val)
+{
+    return store_put(st, table, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                     strlen(val), STORE_VERSION_ANY, NULL);
+}
+
+static void assert_value(struct store *st, const char *table, const char *key, const char *want)
+{
+    struct enc_secret *v = NULL;
+
+    assert_int_equal(store_get(st, table, (const uint8_t *)key, strlen(key), &v, NULL), TR_OK);
+    assert_int_equal(enc_secret_len(v), strlen(want));
+    assert_memory_equal(enc_secret_data(v), want, strlen(want));
+    enc_secret_free(v);
+}
+
+static int get_rc(struct store *st, const char *table, const char *key)
+{
+    struct enc_secret *v = NULL;
+    int rc = store_get(st, table, (const uint8_t *)key, strlen(key), &v, NULL);
+
+    if (rc != TR_OK)
+        assert_null(v);
+    enc_secret_free(v);
+    return rc;
+}
+
+static uint64_t counter_now(void)
+{
+    uint64_t v = 0;
+
+    assert_int_equal(enc_counter_read(&v), TR_OK);
+    return v;
+}
+
+static size_t raw_map_size; /* 0: LMDB's default (adopts the file's size) */
+
+static int raw_env(const char *dir, MDB_env **out)
+{
+    MDB_env *env = NULL;
+    int mrc = mdb_env_create(&env);
+
+    if (mrc == 0)
+        mrc = mdb_env_set_maxdbs(env, 64);
+    if (mrc == 0 && raw_map_size)
+        mrc = mdb_env_set_mapsize(env, raw_map_size);
+    if (mrc == 0)
+        mrc = mdb_env_open(env, dir, 0, 0600);
+    if (mrc != 0) {
+        mdb_env_close(env);
+        return mrc;
+    }
+    *out = env;
+    return 0;
+}
+
+/* Raw read of a stored value (header || core record), copied. */
+static int raw_get(const char *dir, const char *table, const char *key, struct tr_buf *out)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int mrc = raw_env(dir, &env);
+
+    if (mrc == 0)
+        mrc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (mrc == 0)
+        mrc = mdb_dbi_open(txn, table, 0, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
+    if (mrc == 0)
+        mrc = tr_buf_put(out, v.mv_data, v.mv_size) == TR_OK ? 0 : ENOMEM;
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return mrc;
+}
+
+/* Raw put (val != NULL) or delete (val == NULL). */
+static int raw_set(const char *dir, const char *table, const void *key, size_t kl, const void *val,
+                   size_t vl)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {kl, (void *)key}, v = {vl, (void *)val};
+    int mrc = raw_env(dir, &env);
+
+    if (mrc == 0)
+        mrc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (mrc == 0)
+        mrc = mdb_dbi_open(txn, table, MDB_CREATE, &dbi);
+    if (mrc == 0)
+        mrc = val ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
+    if (mrc == 0) {
+        mrc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    return mrc;
+}
+
+static int raw_put_s(const char *dir, const char *table, const char *key, const struct tr_buf *b)
+{
+    return raw_set(dir, table, key, strlen(key), b->data, b->len);
+}
+
+/* Run fn in a forked child (the store stays open in the parent). */
+struct child_job {
+    const char *dir;
+    const char *table;
+    const char *key;
+    const char *src_key; /* copy this key's stored bytes onto key */
+    int flip_at;         /* >= 0: flip this byte of key's stored bytes */
+    bool del;
+    bool ghost;  /* insert key with a plausible but unindexed value */
+    size_t huge; /* > 0: insert key with a junk value of this size (grows the file) */
+};
+
+static int child_job_run(const struct child_job *j)
+{
+    struct tr_buf b = TR_BUF_INIT;
+    int mrc = 0;
+
+    if (j->del)
+        return raw_set(j->dir, j->table, j->key, strlen(j->key), NULL, 0);
+    if (j->huge) {
+        uint8_t *junk = calloc(1, j->huge);
+        raw_map_size = 64u << 20;
+        mrc = junk ? raw_set(j->dir, j->table, j->key, strlen(j->key), junk, j->huge) : ENOMEM;
+        free(junk);
+        return mrc;
+    }
+    if (j->ghost) {
+        uint8_t junk[STORE_STORED_MIN + 8];
+        memset(junk, 0x41, sizeof(junk));
+        return raw_set(j->dir, j->table, j->key, strlen(j->key), junk, sizeof(junk));
+    }
+    mrc = raw_get(j->dir, j->table, j->src_key ? j->src_key : j->key, &b);
+    if (mrc == 0 && j->flip_at >= 0)
+        b.data[j->flip_at] ^= 0x01;
+    if (mrc == 0)
+        mrc = raw_put_s(j->dir, j->table, j->key, &b);
+    tr_buf_free(&b);
+    return mrc;
+}
+
+static void in_child(const struct child_job *j)
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_job_run(j) == 0 ? 0 : 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    struct tr_buf b = TR_BUF_INIT;
+    uint8_t chunk[65536];
+    ssize_t n;
+    int in = open(from, O_RDONLY), out, rc = -1;
+
+    if (in < 0)
+        return -1;
+    while ((n = read(in, chunk, sizeof(chunk))) > 0)
+        if (tr_buf_put(&b, chunk, (size_t)n) != TR_OK)
+            goto out;
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out >= 0) {
+        rc = write(out, b.data, b.len) == (ssize_t)b.len ? 0 : -1;
+        close(out);
+    }
+out:
+    close(in);
+    tr_buf_free(&b);
+    return rc;
+}
+
+static void path_in(const char *dir, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* ---- basic round trips -------------------------------------------------------------------------- */
+
+static void test_store_open_creates_fresh(void **state)
+{
+    struct fx *f = *state;
+    struct store_stats s;
+    struct store_evidence ev;
+
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.records, 0);
+    assert_int_equal(s.counter, counter_now());
+    assert_int_equal(s.epoch, 1);
+    assert_int_equal(s.key_id, 1);
+    assert_false(s.completed_increment);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_OK);
+    assert_int_equal(get_rc(f->st, "kv", "nothing"), TR_E_NOTFOUND);
+}
+
+static void test_store_open_empty_without_create_is_rollback(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o;
+    struct store *st2 = NULL;
+    struct enc_status es;
+    struct store_evidence ev;
+
+    fx_close(f);
+    snprintf(f->st_dir, sizeof(f->st_dir), "%s/other", f->root);
+    o = fx_opts(f, false);
+    assert_int_equal(store_open(&o, &st2), TR_E_ROLLBACK);
+    assert_null(st2);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_E_ROLLBACK);
+    assert_string_equal(ev.what, "store_missing");
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_SEALED);
+    assert_int_equal(es.reason, ENC_REASON_ROLLBACK);
+}
+
+static void test_store_put_get_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v1 = 0, v2 = 0, vs = 0;
+    struct enc_secret *out = NULL;
+    uint8_t *big = malloc(300000);
+
+    assert_non_null(big);
+    for (size_t i = 0; i < 300000; i++)
+        big[i] = (uint8_t)(i * 7);
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"a", 1, (const uint8_t *)"one", 3,
+                               STORE_VERSION_ANY, &v1),
+                     TR_OK);
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"a", 1, (const uint8_t *)"two", 3,
+                               STORE_VERSION_ANY, &v2),
+                     TR_OK);
+    assert_true(v2 > v1);
+    assert_value(f->st, "kv", "a", "two");
+    assert_int_equal(store_stat(f->st, "kv", (const uint8_t *)"a", 1, &vs), TR_OK);
+    assert_int_equal(vs, v2);
+    /* other table, same key: independent */
+    assert_int_equal(put_s(f->st, "meta", "a", "meta-a"), TR_OK);
+    assert_value(f->st, "meta", "a", "meta-a");
+    assert_value(f->st, "kv", "a", "two");
+    /* empty and large values */
+    assert_int_equal(
+        store_put(f->st, "kv", (const uint8_t *)"empty", 5, NULL, 0, STORE_VERSION_ANY, NULL),
+        TR_OK);
+    assert_int_equal(store_get(f->st, "kv", (const uint8_t *)"empty", 5, &out, NULL), TR_OK);
+    assert_int_equal(enc_secret_len(out), 0);
+    enc_secret_free(out);
+    assert_int_equal(
+        store_put(f->st, "kv", (const uint8_t *)"big", 3, big, 300000, STORE_VERSION_ANY, NULL),
+        TR_OK);
+    assert_int_equal(store_get(f->st, "kv", (const uint8_t *)"big", 3, &out, NULL), TR_OK);
+    assert_int_equal(enc_secret_len(out), 300000);
+    assert_memory_equal(enc_secret_data(out), big, 300000);
+    enc_secret_free(out);
+    free(big);
+    /* invalid arguments */
+    assert_int_equal(put_s(f->st, "_meta", "x", "y"), TR_E_INVAL);
+    assert_int_equal(put_s(f->st, "Bad", "x", "y"), TR_E_INVAL);
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"", 0, (const uint8_t *)"y", 1,
+                               STORE_VERSION_ANY, NULL),
+                     TR_E_INVAL);
+    assert_int_equal(store_get(f->st, "kv", (const uint8_t *)"a", 0, &out, NULL), TR_E_INVAL);
+    assert_null(out);
+}
+
+static void test_store_del_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    struct store_stats s;
+    uint64_t c0;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "B"), TR_OK);
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"a", 1, STORE_VERSION_ANY), TR_OK);
+    assert_int_equal(get_rc(f->st, "kv", "a"), TR_E_NOTFOUND);
+    assert_value(f->st, "kv", "b", "B");
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.records, 1);
+    /* deleting an absent key is a no-op: no commit, no increment */
+    c0 = counter_now();
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"zz", 2, STORE_VERSION_ANY), TR_OK);
+    assert_int_equal(counter_now(), c0);
+    /* ... unless it must exist */
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"zz", 2, 5), TR_E_CAS);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_int_equal(get_rc(f->st, "kv", "a"), TR_E_NOTFOUND);
+    assert_value(f->st, "kv", "b", "B");
+}
+
+static void test_store_write_precondition_mismatch(void **state)
+{
+    struct fx *f = *state;
+    struct store_result res;
+    uint64_t v1 = 0, c0;
+    struct store_op ops[3] = {
+        {STORE_OP_PUT, "kv", (const uint8_t *)"x", 1, (const uint8_t *)"X2", 2, 0},
+        {STORE_OP_PUT, "kv", (const uint8_t *)"y", 1, (const uint8_t *)"Y", 1,
+         STORE_VERSION_ABSENT},
+        {STORE_OP_DEL, "kv", (const uint8_t *)"z", 1, NULL, 0, STORE_VERSION_ANY},
+    };
+
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"x", 1, (const uint8_t *)"X1", 2,
+                               STORE_VERSION_ABSENT, &v1),
+                     TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "z", "Z"), TR_OK);
+    /* absent-precondition on an existing key */
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"x", 1, (const uint8_t *)"no", 2,
+                               STORE_VERSION_ABSENT, NULL),
+                     TR_E_CAS);
+    /* a multi-op request with a wrong version in op 0: nothing applied, no counter step */
+    c0 = counter_now();
+    ops[0].expect_version = v1 + 100;
+    assert_int_equal(store_write(f->st, ops, 3, &res), TR_E_CAS);
+    assert_int_equal(res.failed_op, 0);
+    assert_int_equal(counter_now(), c0);
+    assert_value(f->st, "kv", "x", "X1");
+    assert_int_equal(get_rc(f->st, "kv", "y"), TR_E_NOTFOUND);
+    assert_value(f->st, "kv", "z", "Z");
+    /* the right version: all three apply atomically with one version */
+    ops[0].expect_version = v1;
+    assert_int_equal(store_write(f->st, ops, 3, &res), TR_OK);
+    assert_int_equal(counter_now(), c0 + 1);
+    assert_int_equal(res.counter, c0 + 1);
+    assert_value(f->st, "kv", "x", "X2");
+    assert_value(f->st, "kv", "y", "Y");
+    assert_int_equal(get_rc(f->st, "kv", "z"), TR_E_NOTFOUND);
+    /* the same stale version again fails, later ops of the same request see earlier ones */
+    assert_int_equal(store_write(f->st, ops, 1, &res), TR_E_CAS);
+    {
+        struct store_op chain[2] = {
+            {STORE_OP_DEL, "kv", (const uint8_t *)"y", 1, NULL, 0, STORE_VERSION_ANY},
+            {STORE_OP_PUT, "kv", (const uint8_t *)"y", 1, (const uint8_t *)"Y2", 2,
+             STORE_VERSION_ABSENT},
+        };
+        assert_int_equal(store_write(f->st, chain, 2, &res), TR_OK);
+        assert_value(f->st, "kv", "y", "Y2");
+    }
+}
+
+/* ---- concurrency ---------------------------------------------------------------------------------- */
+
+#define CW_THREADS 8
+#define CW_PER     40
+
+struct cw_shared {
+    struct store *st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int failures;
+    volatile int stop_readers;
+    int reader_bad;
+};
+
+struct cw_req {
+    struct cw_shared *sh;
+    char key[32];
+    char val[48];
+    int rc;
+    uint64_t version;
+};
+
+static void cw_cb(void *arg, const struct store_result *res)
+{
+    struct cw_req *r = arg;
+
+    r->rc = res->rc;
+    r->version = res->version;
+    pthread_mutex_lock(&r->sh->mu);
+    r->sh->done++;
+    if (res->rc != TR_OK)
+        r->sh->failures++;
+    pthread_cond_broadcast(&r->sh->cv);
+    pthread_mutex_unlock(&r->sh->mu);
+}
+
+struct cw_thread {
+    struct cw_shared *sh;
+    struct cw_req req[CW_PER];
+    int id;
+    int submit_fail;
+};
+
+static void *cw_writer(void *arg)
+{
+    struct cw_thread *t = arg;
+
+    for (int i = 0; i < CW_PER; i++) {
+        struct cw_req *r = &t->req[i];
+        struct store_op op;
+        r->sh = t->sh;
+        snprintf(r->key, sizeof(r->key), "t%d/k%03d", t->id, i);
+        snprintf(r->val, sizeof(r->val), "value of t%d k%d", t->id, i);
+        memset(&op, 0, sizeof(op));
+        op.kind = STORE_OP_PUT;
+        op.table = "kv";
+        op.key = (const uint8_t *)r->key;
+        op.key_len = strlen(r->key);
+        op.val = (const uint8_t *)r->val;
+        op.val_len = strlen(r->val);
+        op.expect_version = STORE_VERSION_ANY;
+        if (store_write_async(t->sh->st, &op, 1, cw_cb, r) != TR_OK)
+            t->submit_fail++;
+    }
+    return NULL;
+}
+
+static void *cw_reader(void *arg)
+{
+    struct cw_shared *sh = arg;
+    unsigned i = 0;
+
+    while (!sh->stop_readers) {
+        char key[32];
+        struct enc_secret *v = NULL;
+        int rc;
+        snprintf(key, sizeof(key), "t%u/k%03u", i % CW_THREADS, (i / CW_THREADS) % CW_PER);
+        rc = store_get(sh->st, "kv", (const uint8_t *)key, strlen(key), &v, NULL);
+        if (rc != TR_OK && rc != TR_E_NOTFOUND)
+            __atomic_add_fetch(&sh->reader_bad, 1, __ATOMIC_SEQ_CST);
+        enc_secret_free(v);
+        i++;
+    }
+    return NULL;
+}
+
+static void test_store_write_async_concurrent(void **state)
+{
+    struct fx *f = *state;
+    static struct cw_thread th[CW_THREADS];
+    pthread_t tid[CW_THREADS], rd[2];
+    struct cw_shared sh;
+    struct store_stats s0, s1;
+    uint64_t c0, c1;
+
+    memset(&sh, 0, sizeof(sh));
+    memset(th, 0, sizeof(th));
+    sh.st = f->st;
+    pthread_mutex_init(&sh.mu, NULL);
+    pthread_cond_init(&sh.cv, NULL);
+    store_stats_get(f->st, &s0);
+    c0 = counter_now();
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&rd[i], NULL, cw_reader, &sh), 0);
+    for (int i = 0; i < CW_THREADS; i++) {
+        th[i].sh = &sh;
+        th[i].id = i;
+        assert_int_equal(pthread_create(&tid[i], NULL, cw_writer, &th[i]), 0);
+    }
+    for (int i = 0; i < CW_THREADS; i++) {
+        pthread_join(tid[i], NULL);
+        assert_int_equal(th[i].submit_fail, 0);
+    }
+    pthread_mutex_lock(&sh.mu);
+    while (sh.done < CW_THREADS * CW_PER)
+        pthread_cond_wait(&sh.cv, &sh.mu);
+    pthread_mutex_unlock(&sh.mu);
+    sh.stop_readers = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(rd[i], NULL);
+    assert_int_equal(sh.failures, 0);
+    assert_int_equal(sh.reader_bad, 0);
+    c1 = counter_now();
+    store_stats_get(f->st, &s1);
+    /* one increment per batch, and far fewer batches than writes */
+    assert_int_equal(c1 - c0, s1.batches - s0.batches);
+    assert_true(c1 - c0 < CW_THREADS * CW_PER);
+    assert_int_equal(s1.records, CW_THREADS * CW_PER);
+    for (int i = 0; i < CW_THREADS; i++)
+        for (int j = 0; j < CW_PER; j++)
+            assert_value(f->st, "kv", th[i].req[j].key, th[i].req[j].val);
+    assert_int_equal(store_scrub(f->st), TR_OK);
+    pthread_mutex_destroy(&sh.mu);
+    pthread_cond_destroy(&sh.cv);
+}
+
+static void test_store_write_min_interval_coalesces(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, false);
+    static struct cw_thread th;
+    struct cw_shared sh;
+    uint64_t c0;
+
+    o.min_interval_ms = 200;
+    fx_close(f);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    memset(&sh, 0, sizeof(sh));
+    memset(&th, 0, sizeof(th));
+    sh.st = f->st;
+    th.sh = &sh;
+    pthread_mutex_init(&sh.mu, NULL);
+    pthread_cond_init(&sh.cv, NULL);
+    c0 = counter_now();
+    cw_writer(&th);
+    pthread_mutex_lock(&sh.mu);
+    while (sh.done < CW_PER)
+        pthread_cond_wait(&sh.cv, &sh.mu);
+    pthread_mutex_unlock(&sh.mu);
+    assert_int_equal(sh.failures, 0);
+    assert_true(counter_now() - c0 <= 2);
+    pthread_mutex_destroy(&sh.mu);
+    pthread_cond_destroy(&sh.cv);
+}
+
+/* ---- reopen, rollback, recovery --------------------------------------------------------------------- */
+
+static void test_store_open_reopen_preserves(void **state)
+{
+    struct fx *f = *state;
+    struct store_stats s;
+    uint64_t va = 0, vb = 0;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    assert_int_equal(put_s(f->st, "tokens", "t1", "T1"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "a", "A2"), TR_OK);
+    assert_int_equal(store_stat(f->st, "kv", (const uint8_t *)"a", 1, &va), TR_OK);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_value(f->st, "kv", "a", "A2");
+    assert_value(f->st, "tokens", "t1", "T1");
+    assert_int_equal(store_stat(f->st, "kv", (const uint8_t *)"a", 1, &vb), TR_OK);
+    assert_int_equal(va, vb);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.records, 2);
+    assert_int_equal(s.epoch, 3);
+    assert_int_equal(s.counter, counter_now());
+    assert_false(s.completed_increment);
+}
+
+static void test_store_open_rollback_detected(void **state)
+{
+    struct fx *f = *state;
+    char data[256], saved[256];
+    struct store_opts o = fx_opts(f, false);
+    struct store_evidence ev;
+    struct enc_status es;
+    uint32_t progress = 0;
+    bool authorized = false;
+
+    path_in(f->st_dir, "data.mdb", data, sizeof(data));
+    path_in(f->root, "saved.mdb", saved, sizeof(saved));
+    assert_int_equal(put_s(f->st, "kv", "a", "old"), TR_OK);
+    fx_close(f);
+    assert_int_equal(copy_file(data, saved), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "a", "new"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "B"), TR_OK);
+    fx_close(f);
+    assert_int_equal(copy_file(saved, data), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_E_ROLLBACK);
+    assert_null(f->st);
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_SEALED);
+    assert_int_equal(es.reason, ENC_REASON_ROLLBACK);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_E_ROLLBACK);
+    assert_string_equal(ev.what, "anchor_older");
+    assert_true(ev.anchor_counter < ev.counter);
+    /* nothing but the quorum-authorised re-anchor gets past it */
+    assert_int_equal(store_recover_reanchor(&o), TR_E_SEALED);
+    assert_int_equal(
+        enc_recovery_submit(f->shares->share[0], ENC_KEY_BYTES, &progress, &authorized), TR_OK);
+    assert_true(authorized);
+    assert_int_equal(store_open(&o, &f->st), TR_E_ROLLBACK); /* still refused */
+    assert_int_equal(
+        enc_recovery_submit(f->shares->share[0], ENC_KEY_BYTES, &progress, &authorized), TR_OK);
+    assert_int_equal(store_recover_reanchor(&o), TR_OK);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_value(f->st, "kv", "a", "old");
+    assert_int_equal(get_rc(f->st, "kv", "b"), TR_E_NOTFOUND);
+    assert_int_equal(put_s(f->st, "kv", "c", "C"), TR_OK);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_value(f->st, "kv", "c", "C");
+}
+
+static void test_store_open_counter_rolled_back_is_tamper(void **state)
+{
+    struct fx *f = *state;
+    char ctr[256], saved[256];
+    struct store_opts o = fx_opts(f, false);
+    struct store_evidence ev;
+    struct enc_status es;
+
+    path_in(f->enc_dir, "counter.state", ctr, sizeof(ctr));
+    path_in(f->root, "counter.saved", saved, sizeof(saved));
+    fx_close(f);
+    assert_int_equal(copy_file(ctr, saved), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    fx_close(f);
+    assert_int_equal(copy_file(saved, ctr), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "anchor_newer");
+    assert_true(ev.anchor_counter > ev.counter + 1);
+    enc_status_get(&es);
+    assert_int_equal(es.reason, ENC_REASON_TAMPER);
+}
+
+static void test_store_backup_restore_needs_recovery(void **state)
+{
+    struct fx *f = *state;
+    char bak[256], data[256];
+    struct store_opts o = fx_opts(f, false);
+    uint32_t progress = 0;
+    bool authorized = false;
+
+    path_in(f->root, "backup.mdb", bak, sizeof(bak));
+    path_in(f->st_dir, "data.mdb", data, sizeof(data));
+    assert_int_equal(put_s(f->st, "kv", "a", "at-backup"), TR_OK);
+    assert_int_equal(store_backup(f->st, bak), TR_OK);
+    assert_int_equal(store_backup(f->st, bak), TR_E_EXISTS);
+    assert_int_equal(put_s(f->st, "kv", "a", "after"), TR_OK);
+    fx_close(f);
+    assert_int_equal(copy_file(bak, data), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_E_ROLLBACK);
+    assert_int_equal(
+        enc_recovery_submit(f->shares->share[0], ENC_KEY_BYTES, &progress, &authorized), TR_OK);
+    assert_true(authorized);
+    assert_int_equal(store_recover_reanchor(&o), TR_OK);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_value(f->st, "kv", "a", "at-backup");
+}
+
+/* ---- tamper at rest ------------------------------------------------------------------------------------ */
+
+static void expect_open_tamper(struct fx *f, const char *what)
+{
+    struct store_opts o = fx_opts(f, false);
+    struct store_evidence ev;
+    struct enc_status es;
+
+    assert_int_equal(store_open(&o, &f->st), TR_E_TAMPER);
+    assert_null(f->st);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_E_TAMPER);
+    assert_string_equal(ev.what, what);
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_SEALED);
+    assert_int_equal(es.reason, ENC_REASON_TAMPER);
+}
+
+static void test_store_open_tamper_flipped_byte(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf rec = TR_BUF_INIT, file = TR_BUF_INIT;
+    char data[256];
+    const char *val = "a secret value that is long enough to be found in the file";
+    int fd, hits = 0;
+    uint8_t chunk[65536];
+    ssize_t n;
+
+    path_in(f->st_dir, "data.mdb", data, sizeof(data));
+    assert_int_equal(put_s(f->st, "kv", "target", val), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "other", "x"), TR_OK);
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, "kv", "target", &rec), 0);
+    assert_int_equal(rec.len, STORE_REC_HDR + ENC_RECORD_OVERHEAD + strlen(val));
+    fd = open(data, O_RDWR);
+    assert_true(fd >= 0);
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        assert_int_equal(tr_buf_put(&file, chunk, (size_t)n), TR_OK);
+    /* flip one ciphertext byte in every copy of the record (LMDB keeps old pages around) */
+    for (size_t off = 0; off + 16 <= file.len; off++) {
+        const uint8_t *needle = rec.data + STORE_REC_HDR + ENC_RECORD_HDR + ENC_RECORD_NONCE;
+        if (memcmp(file.data + off, needle, 16) == 0) {
+            uint8_t b = file.data[off + 5] ^ 0x20;
+            assert_int_equal(pwrite(fd, &b, 1, (off_t)off + 5), 1);
+            hits++;
+        }
+    }
+    close(fd);
+    assert_true(hits >= 1);
+    tr_buf_free(&rec);
+    tr_buf_free(&file);
+    expect_open_tamper(f, "digest");
+    /* even the quorum cannot bless a forged record: recovery opens every record first */
+    {
+        struct store_opts o = fx_opts(f, false);
+        struct store_evidence ev;
+        uint32_t progress = 0;
+        bool authorized = false;
+        assert_int_equal(
+            enc_recovery_submit(f->shares->share[0], ENC_KEY_BYTES, &progress, &authorized), TR_OK);
+        assert_true(authorized);
+        assert_int_equal(store_recover_reanchor(&o), TR_E_TAMPER);
+        store_evidence(&ev);
+        assert_string_equal(ev.what, "record_auth");
+        assert_string_equal(ev.table, "kv");
+    }
+}
+
+static void test_store_open_tamper_swapped_values(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf a = TR_BUF_INIT, b = TR_BUF_INIT;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, "kv", "a", &a), 0);
+    assert_int_equal(raw_get(f->st_dir, "kv", "b", &b), 0);
+    assert_int_equal(raw_put_s(f->st_dir, "kv", "a", &b), 0);
+    assert_int_equal(raw_put_s(f->st_dir, "kv", "b", &a), 0);
+    tr_buf_free(&a);
+    tr_buf_free(&b);
+    expect_open_tamper(f, "digest");
+}
+
+static void test_store_open_tamper_deleted_record(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    fx_close(f);
+    assert_int_equal(raw_set(f->st_dir, "kv", "b", 1, NULL, 0), 0);
+    expect_open_tamper(f, "digest");
+}
+
+static void test_store_open_tamper_old_version_reinserted(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf old = TR_BUF_INIT;
+    struct store_opts o = fx_opts(f, false);
+
+    assert_int_equal(put_s(f->st, "kv", "a", "version 1"), TR_OK);
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, "kv", "a", &old), 0);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "a", "version 2"), TR_OK);
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"a", 1, STORE_VERSION_ANY), TR_OK);
+    fx_close(f);
+    /* resurrect the deleted key with its old, authentic record */
+    assert_int_equal(raw_put_s(f->st_dir, "kv", "a", &old), 0);
+    tr_buf_free(&old);
+    expect_open_tamper(f, "digest");
+}
+
+static void test_store_open_tamper_anchor(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf an = TR_BUF_INIT;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, STORE_META_NAME, STORE_ANCHOR_KEY, &an), 0);
+    an.data[40] ^= 1; /* epoch */
+    assert_int_equal(raw_put_s(f->st_dir, STORE_META_NAME, STORE_ANCHOR_KEY, &an), 0);
+    tr_buf_free(&an);
+    expect_open_tamper(f, "anchor_mac");
+}
+
+static void test_store_open_tamper_anchor_deleted(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    fx_close(f);
+    assert_int_equal(
+        raw_set(f->st_dir, STORE_META_NAME, STORE_ANCHOR_KEY, strlen(STORE_ANCHOR_KEY), NULL, 0),
+        0);
+    expect_open_tamper(f, "anchor_missing");
+}
+
+static void test_store_open_tamper_foreign_table(void **state)
+{
+    struct fx *f = *state;
+
+    fx_close(f);
+    assert_int_equal(raw_set(f->st_dir, "Evil", "k", 1, "v", 1), 0);
+    expect_open_tamper(f, "unknown_table");
+}
+
+/* ---- tamper while running ------------------------------------------------------------------------------ */
+
+static void test_store_get_tamper_while_running(void **state)
+{
+    struct fx *f = *state;
+    struct child_job swap = {
+        .dir = f->st_dir, .table = "kv", .key = "a", .src_key = "b", .flip_at = -1};
+    struct child_job ghost = {
+        .dir = f->st_dir, .table = "kv", .key = "ghost", .ghost = true, .flip_at = -1};
+    struct child_job del = {
+        .dir = f->st_dir, .table = "kv", .key = "c", .del = true, .flip_at = -1};
+    struct store_evidence ev;
+    struct store_stats s;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "c", "value C"), TR_OK);
+    assert_value(f->st, "kv", "a", "value A");
+    in_child(&swap);
+    /* a now holds b's authentic record: never served as a's value */
+    assert_int_equal(get_rc(f->st, "kv", "a"), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_E_TAMPER);
+    assert_string_equal(ev.what, "record_hash");
+    assert_string_equal(ev.table, "kv");
+    in_child(&ghost);
+    assert_int_equal(get_rc(f->st, "kv", "ghost"), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "unindexed");
+    in_child(&del);
+    assert_int_equal(get_rc(f->st, "kv", "c"), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "missing");
+    assert_value(f->st, "kv", "b", "value B");
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 3);
+    /* deleting the vanished key through the store still works, and is reported */
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"c", 1, STORE_VERSION_ANY), TR_OK);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 4);
+    /* the on-disk state no longer matches the anchor: the next start refuses (the ghost's
+     * malformed header is met first) */
+    fx_close(f);
+    expect_open_tamper(f, "record_format");
+}
+
+static void test_store_get_adopts_grown_map(void **state)
+{
+    struct fx *f = *state;
+    struct child_job grow = {
+        .dir = f->st_dir, .table = "kv", .key = "huge", .huge = 4u << 20, .flip_at = -1};
+    struct store_stats s0, s1;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    store_stats_get(f->st, &s0);
+    in_child(&grow); /* the file now extends beyond this process's map */
+    assert_value(f->st, "kv", "a", "value A");
+    store_stats_get(f->st, &s1);
+    assert_true(s1.map_size > s0.map_size);
+    assert_int_equal(get_rc(f->st, "kv", "huge"), TR_E_TAMPER);
+    assert_int_equal(store_scrub(f->st), TR_E_TAMPER);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    assert_value(f->st, "kv", "b", "value B");
+}
+
+static void test_store_scrub_detects_unread_tamper(void **state)
+{
+    struct fx *f = *state;
+    struct store_op *ops = calloc(600, sizeof(*ops));
+    static char keys[600][16];
+    struct child_job flip = {.dir = f->st_dir, .table = "kv", .key = "key-0400", .flip_at = 40};
+    struct child_job ghost = {
+        .dir = f->st_dir, .table = "other", .key = "zzz", .ghost = true, .flip_at = -1};
+    struct store_evidence ev;
+    struct store_stats s;
+
+    assert_non_null(ops);
+    for (int i = 0; i < 600; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "key-%04d", i);
+        ops[i] = (struct store_op){STORE_OP_PUT,           "kv", (const uint8_t *)keys[i], 8,
+                                   (const uint8_t *)"val", 3,    STORE_VERSION_ANY};
+    }
+    assert_int_equal(store_write(f->st, ops, 600, NULL), TR_OK);
+    assert_int_equal(put_s(f->st, "other", "k", "v"), TR_OK);
+    free(ops);
+    assert_int_equal(store_scrub(f->st), TR_OK);
+    in_child(&flip);
+    assert_int_equal(store_scrub(f->st), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "record_hash");
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 1);
+    in_child(&ghost);
+    assert_int_equal(store_scrub(f->st), TR_E_TAMPER);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 3); /* key-0400 again, and zzz */
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "unindexed");
+    assert_int_equal(get_rc(f->st, "kv", "key-0399"), TR_OK);
+}
+
+static void test_store_scrub_background_thread(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, false);
+    struct child_job flip = {.dir = f->st_dir, .table = "kv", .key = "a", .flip_at = 30};
+    struct store_stats s;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "AAAA"), TR_OK);
+    fx_close(f);
+    o.scrub_interval_ms = 20;
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    in_child(&flip);
+    for (int i = 0; i < 200; i++) {
+        store_stats_get(f->st, &s);
+        if (s.alarms > 0 && s.scrubs > 0) /* scrubs counts finished passes */
+            break;
+        usleep(10000);
+    }
+    assert_true(s.alarms > 0);
+    assert_true(s.scrubs > 0);
+}
+
+/* ---- counter ---------------------------------------------------------------------------------------------- */
+
+static void test_store_write_counter_moved(void **state)
+{
+    struct fx *f = *state;
+    struct enc_status es;
+    struct store_stats s;
+    uint64_t v = 0;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+    assert_int_equal(enc_counter_increment(&v), TR_OK); /* behind the store's back */
+    assert_int_equal(put_s(f->st, "kv", "b", "B"), TR_E_TAMPER);
+    enc_status_get(&es);
+    assert_int_equal(es.reason, ENC_REASON_TAMPER);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.fail_rc, TR_E_TAMPER);
+    assert_int_equal(put_s(f->st, "kv", "c", "C"), TR_E_TAMPER);
+}
+
+/* ---- crash safety ---------------------------------------------------------------------------------------- */
+
+static void crash_case(struct fx *f, const char *fault, bool expect_completed, bool expect_write)
+{
+    struct store_opts o = fx_opts(f, false);
+    struct store_stats s;
+    int status = 0;
+    uint64_t t0;
+    pid_t pid;
+
+    assert_int_equal(put_s(f->st, "kv", "before", "B"), TR_OK);
+    fx_close(f);
+    t0 = counter_now();
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *s2 = NULL;
+        setenv("TR_FAULT", fault, 1);
+        if (store_open(&o, &s2) != TR_OK)
+            _exit(2);
+        if (put_s(s2, "kv", "k", "written") != TR_OK)
+            _exit(3);
+        _exit(4);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 77);
+    core_restart(f); /* a new process: nothing cached */
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.completed_increment, expect_completed);
+    assert_int_equal(s.counter, counter_now());
+    assert_int_equal(s.counter, t0 + (expect_write ? 3 : 2));
+    assert_value(f->st, "kv", "before", "B");
+    if (expect_write)
+        assert_value(f->st, "kv", "k", "written");
+    assert_int_equal(store_scrub(f->st), TR_OK);
+    assert_int_equal(fx_reopen(f), TR_OK);
+}
+
+static void test_store_open_crash_after_commit(void **state)
+{
+    crash_case(*state, "after_commit", true, true);
+}
+
+static void test_store_open_crash_after_increment(void **state)
+{
+    crash_case(*state, "after_increment", false, true);
+}
+
+static void test_store_open_crash_before_ack(void **state)
+{
+    crash_case(*state, "before_ack", false, true);
+}
+
+static void test_store_open_crash_in_epoch_open(void **state)
+{
+    crash_case(*state, "open_after_commit", true, false);
+}
+
+/* ---- resources ------------------------------------------------------------------------------------------ */
+
+static void test_store_write_map_full(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o;
+    struct store_stats s;
+    static uint8_t big[100000];
+    int ok = 0, rc = TR_OK;
+    uint64_t c0;
+    char key[16];
+
+    memset(big, 0x5a, sizeof(big));
+    fx_close(f);
+    f->map_initial = 256u << 10;
+    f->map_max = 1u << 20;
+    o = fx_opts(f, false);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    for (int i = 0; i < 30; i++) {
+        snprintf(key, sizeof(key), "big%02d", i);
+        rc = store_put(f->st, "kv", (const uint8_t *)key, strlen(key), big, sizeof(big),
+                       STORE_VERSION_ANY, NULL);
+        if (rc != TR_OK)
+            break;
+        ok++;
+    }
+    assert_int_equal(rc, TR_E_NOSPACE);
+    assert_true(ok >= 2);
+    store_stats_get(f->st, &s);
+    assert_true(s.map_size > (256u << 10));
+    assert_int_equal(s.fail_rc, TR_OK);
+    c0 = counter_now();
+    assert_int_equal(store_put(f->st, "kv", (const uint8_t *)"big99", 5, big, sizeof(big),
+                               STORE_VERSION_ANY, NULL),
+                     TR_E_NOSPACE);
+    assert_int_equal(counter_now(), c0); /* not acknowledged, not anchored */
+    for (int i = 0; i < ok; i++) {
+        struct enc_secret *v = NULL;
+        snprintf(key, sizeof(key), "big%02d", i);
+        assert_int_equal(store_get(f->st, "kv", (const uint8_t *)key, strlen(key), &v, NULL),
+                         TR_OK);
+        assert_int_equal(enc_secret_len(v), sizeof(big));
+        enc_secret_free(v);
+    }
+    assert_int_equal(get_rc(f->st, "kv", "big99"), TR_E_NOTFOUND);
+    assert_int_equal(put_s(f->st, "kv", "small", "fits"), TR_OK);
+    assert_value(f->st, "kv", "small", "fits");
+    assert_int_equal(store_scrub(f->st), TR_OK);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_value(f->st, "kv", "small", "fits");
+}
+
+static void test_store_open_busy(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, false);
+    struct store *st2 = NULL;
+    struct enc_status es;
+
+    assert_int_equal(store_open(&o, &st2), TR_E_BUSY);
+    assert_null(st2);
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_UNSEALED);
+    assert_int_equal(put_s(f->st, "kv", "a", "still works"), TR_OK);
+    assert_value(f->st, "kv", "a", "still works");
+    assert_int_equal(store_recover_reanchor(&o), TR_E_BUSY);
+}
+
+static void test_store_open_permissions(void **state)
+{
+    struct fx *f = *state;
+    static const char *const files[] = {"data.mdb", "lock.mdb", "tresor.lock"};
+    struct store_opts o;
+    struct stat sb;
+    mode_t old = umask(0);
+    char p[256];
+
+    fx_close(f);
+    snprintf(f->st_dir, sizeof(f->st_dir), "%s/perm", f->root);
+    assert_int_equal(mkdir(f->st_dir, 0777), 0);
+    o = fx_opts(f, true);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    umask(old);
+    assert_int_equal(stat(f->st_dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    for (size_t i = 0; i < 3; i++) {
+        path_in(f->st_dir, files[i], p, sizeof(p));
+        assert_int_equal(stat(p, &sb), 0);
+        assert_int_equal(sb.st_mode & 07777, 0600);
+    }
+}
+
+/* ---- listing, rotation ----------------------------------------------------------------------------------- */
+
+static void list_expect(struct store *st, const struct store_list_opts *o, bool truncated,
+                        const char *const *want, size_t n)
+{
+    struct store_list *l = NULL;
+
+    assert_int_equal(store_list(st, "kv", o, &l), TR_OK);
+    assert_int_equal(l->n, n);
+    assert_int_equal(l->truncated, truncated);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(l->e[i].key_len, strlen(want[i]));
+        assert_memory_equal(l->e[i].key, want[i], strlen(want[i]));
+        assert_int_equal(l->e[i].is_folder, want[i][strlen(want[i]) - 1] == '/');
+    }
+    store_list_free(l);
+}
+
+static void test_store_list_prefix_fold(void **state)
+{
+    struct fx *f = *state;
+    static const char *const keys[] = {"a", "b/c", "b/d", "b/e/f", "b/e/g", "c/", "d", "gone"};
+    static const char *const raw_b[] = {"b/c", "b/d", "b/e/f", "b/e/g"};
+    static const char *const top[] = {"a", "b/", "c/", "d"};
+    static const char *const in_b[] = {"b/c", "b/d", "b/e/"};
+    static const char *const page2[] = {"c/", "d"};
+    struct store_list_opts o;
+
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(put_s(f->st, "kv", keys[i], "v"), TR_OK);
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"gone", 4, STORE_VERSION_ANY), TR_OK);
+    memset(&o, 0, sizeof(o));
+    o.prefix = (const uint8_t *)"b/";
+    o.prefix_len = 2;
+    list_expect(f->st, &o, false, raw_b, 4);
+    o.fold = true;
+    list_expect(f->st, &o, false, in_b, 3);
+    memset(&o, 0, sizeof(o));
+    o.fold = true;
+    list_expect(f->st, &o, false, top, 4);
+    o.limit = 2;
+    list_expect(f->st, &o, true, top, 2);
+    o.start_after = (const uint8_t *)"b/";
+    o.start_after_len = 2;
+    list_expect(f->st, &o, false, page2, 2);
+    memset(&o, 0, sizeof(o));
+    o.prefix = (const uint8_t *)"nope";
+    o.prefix_len = 4;
+    list_expect(f->st, &o, false, NULL, 0);
+}
+
+static void test_store_rotate_keeps_old_readable(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf rec = TR_BUF_INIT;
+    struct store_stats s;
+    uint32_t id = 0;
+
+    assert_int_equal(put_s(f->st, "kv", "old", "under key 1"), TR_OK);
+    assert_int_equal(store_rotate(f->st, &id), TR_OK);
+    assert_int_equal(id, 2);
+    assert_int_equal(put_s(f->st, "kv", "new", "under key 2"), TR_OK);
+    assert_value(f->st, "kv", "old", "under key 1");
+    assert_value(f->st, "kv", "new", "under key 2");
+    assert_int_equal(fx_reopen(f), TR_OK);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.key_id, 2);
+    assert_value(f->st, "kv", "old", "under key 1");
+    assert_value(f->st, "kv", "new", "under key 2");
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, "kv", "new", &rec), 0);
+    assert_int_equal(tr_be32_get(rec.data + STORE_REC_HDR), 2);
+    tr_buf_free(&rec);
+}
+
+/* ---- formats ----------------------------------------------------------------------------------------------- */
+
+static void test_store_ad_build_golden(void **state)
+{
+    static const uint8_t want[] = {'T', 'R', 'R', 'E', 'C', '1', 0,  1,  2,  3, 4,   5,   6,
+                                   7,   8,   9,   10,  11,  12,  13, 14, 15, 2, 'k', 'v', 0,
+                                   3,   'a', '/', 'b', 0,   0,   0,  0,  0,  0, 1,   2,   0};
+    uint8_t uuid[STORE_UUID_BYTES], ad[STORE_AD_MAX];
+    size_t n = 0;
+
+    (void)state;
+    for (int i = 0; i < STORE_UUID_BYTES; i++)
+        uuid[i] = (uint8_t)i;
+    assert_int_equal(store_ad_build(uuid, "kv", (const uint8_t *)"a/b", 3, 258, 0, ad, &n), TR_OK);
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(ad, want, sizeof(want));
+}
+
+static void test_store_digest_add_sub_inverse(void **state)
+{
+    uint8_t d[STORE_HASH_BYTES], e[STORE_HASH_BYTES], z[STORE_HASH_BYTES];
+
+    (void)state;
+    memset(d, 0xff, sizeof(d)); /* carries through every byte */
+    memset(e, 0, sizeof(e));
+    e[0] = 1;
+    memset(z, 0, sizeof(z));
+    store_digest_add(d, e);
+    assert_memory_equal(d, z, sizeof(z));
+    store_digest_sub(d, e);
+    memset(z, 0xff, sizeof(z));
+    assert_memory_equal(d, z, sizeof(z));
+}
+
+static void test_store_anchor_decode_mutations(void **state)
+{
+    struct fx *f = *state;
+    struct tr_buf an = TR_BUF_INIT;
+    struct store_anchor a;
+
+    fx_close(f);
+    assert_int_equal(raw_get(f->st_dir, STORE_META_NAME, STORE_ANCHOR_KEY, &an), 0);
+    assert_int_equal(an.len, STORE_ANCHOR_LEN);
+    assert_int_equal(store_anchor_decode(an.data, an.len, &a), TR_OK);
+    for (size_t i = 0; i < an.len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            an.data[i] ^= (uint8_t)(1u << bit);
+            assert_int_equal(store_anchor_decode(an.data, an.len, &a), TR_E_AUTH);
+            an.data[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    assert_int_equal(store_anchor_decode(an.data, an.len - 1, &a), TR_E_AUTH);
+    tr_buf_free(&an);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_open_creates_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_empty_without_create_is_rollback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_put_get_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_del_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_write_precondition_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_write_async_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_write_min_interval_coalesces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_reopen_preserves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_rollback_detected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_counter_rolled_back_is_tamper, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_backup_restore_needs_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_flipped_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_swapped_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_deleted_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_old_version_reinserted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_anchor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_anchor_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_tamper_foreign_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_tamper_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_adopts_grown_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_scrub_detects_unread_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_scrub_background_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_write_counter_moved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_crash_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_crash_after_increment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_crash_before_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_crash_in_epoch_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_write_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_list_prefix_fold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_rotate_keeps_old_readable, setup, teardown),
+        cmocka_unit_test(test_store_ad_build_golden),
+        cmocka_unit_test(test_store_digest_add_sub_inverse),
+        cmocka_unit_test_setup_teardown(test_store_anchor_decode_mutations, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
