@@ -1,8 +1,9 @@
+/* The request pipeline (vault-api.md §1.9): sanity, raw sys endpoints, sealed, token, existence
+ * check, ACL, route. */
 #include "api_int.h"
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,24 @@ int api_new(const struct api_opts *opts, struct api **out)
     if (!api)
         return TR_E_NOMEM;
     api->opts = *opts;
+    pthread_mutex_init(&api->lock, NULL);
+    pthread_cond_init(&api->idle, NULL);
+    if (api_pool_start() != TR_OK) {
+        free(api);
+        return TR_E_NOMEM;
+    }
     *out = api;
     return TR_OK;
 }
 
 void api_free(struct api *api)
 {
+    if (!api)
+        return;
+    api_pool_stop(); /* queued handlers finish first: they hold store references */
+    api_core_seal(api, ENC_REASON_NONE);
+    pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->idle);
     free(api);
 }
 
@@ -50,57 +63,6 @@ enum api_method api_method_parse(const char *name)
     return API_OTHER;
 }
 
-static void call_finish(struct api_call *c, struct api_resp *resp)
-{
-    if (c->req->method == API_HEAD)
-        resp->body_suppressed = true;
-    c->done(c->done_arg, resp);
-    free(c->path);
-    json_decref(c->query);
-    free(c);
-}
-
-void api_reply_json(struct api_call *c, int status, json_t *body)
-{
-    struct api_resp *resp = calloc(1, sizeof(*resp));
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-    json_decref(body);
-    if (!resp || (body && !text)) {
-        /* Out of memory while answering: the server turns a NULL body into a bare 500. */
-        free(text);
-        if (resp) {
-            resp->status = 500;
-            resp->content_type = "application/json";
-            call_finish(c, resp);
-            return;
-        }
-        c->done(c->done_arg, NULL);
-        free(c->path);
-        json_decref(c->query);
-        free(c);
-        return;
-    }
-    resp->status = status;
-    resp->content_type = "application/json";
-    resp->body = text;
-    resp->body_len = text ? strlen(text) : 0;
-    call_finish(c, resp);
-}
-
-void api_reply_error(struct api_call *c, int status, const char *msg)
-{
-    json_t *errs = json_array();
-    if (errs && msg)
-        json_array_append_new(errs, json_string(msg));
-    api_reply_json(c, status, json_pack("{s:o}", "errors", errs ? errs : json_array()));
-}
-
-void api_reply_status(struct api_call *c, int status)
-{
-    api_reply_json(c, status, NULL);
-}
-
 /* Decode the path after /v1/ and refuse anything that could mean a different path to another
  * component: '.' and '..' segments (raw or percent-encoded), NUL and other control bytes. */
 static int path_canonical(const char *raw, char **out)
@@ -117,8 +79,7 @@ static int path_canonical(const char *raw, char **out)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
             goto out;
-    /* collapse "//" silently, like hvac and Vault's router do */
-    size_t w = 0;
+    size_t w = 0; /* collapse "//" silently, as hvac and Vault's router do */
     for (size_t i = 0; i < n; i++)
         if (!(p[i] == '/' && w > 0 && p[w - 1] == '/'))
             p[w++] = p[i];
@@ -140,14 +101,12 @@ out:
 
 static int query_parse(const char *q, json_t **out)
 {
-    struct evkeyvalq kv;
+    struct evkeyvalq kv = {NULL, &kv.tqh_first};
     json_t *o = json_object();
 
     *out = NULL;
     if (!o)
         return TR_E_NOMEM;
-    kv.tqh_first = NULL;
-    kv.tqh_last = &kv.tqh_first;
     if (q && evhttp_parse_query_str(q, &kv) != 0) {
         json_decref(o);
         return TR_E_INVAL;
@@ -159,26 +118,157 @@ static int query_parse(const char *q, json_t **out)
     return TR_OK;
 }
 
-/* Raw sys endpoints are answered before the seal and token checks (vault-api.md §1.9). */
+/* Raw sys endpoints are answered before the seal and token checks. */
 static bool route_raw_sys(struct api_call *c)
 {
-    if (strcmp(c->path, "sys/health") == 0) {
-        api_sys_health(c);
-        return true;
-    }
-    if (strcmp(c->path, "sys/seal-status") == 0) {
-        api_sys_seal_status(c);
-        return true;
-    }
-    if (strcmp(c->path, "sys/unseal") == 0) {
-        api_sys_unseal(c);
-        return true;
-    }
-    if (strcmp(c->path, "sys/leader") == 0) {
-        api_sys_leader(c);
-        return true;
+    static const struct {
+        const char *path;
+        void (*fn)(struct api_call *);
+    } raw[] = {{"sys/health", api_sys_health}, {"sys/seal-status", api_sys_seal_status},
+               {"sys/leader", api_sys_leader}, {"sys/unseal", api_sys_unseal},
+               {"sys/init", api_sys_init},     {"sys/storage/recover", api_sys_storage_recover}};
+
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        if (strcmp(c->path, raw[i].path) == 0) {
+            raw[i].fn(c);
+            return true;
+        }
     }
     return false;
+}
+
+/* LIST arrives as the verb or as GET ?list=<bool> (the Go client always uses the latter). */
+static int resolve_list(struct api_call *c)
+{
+    const char *l = tr_json_get_str(c->query, "list");
+    bool b = false;
+
+    if (c->method == API_GET && l) {
+        if (!tr_parse_bool(l, &b))
+            return TR_E_INVAL;
+        if (b)
+            c->method = API_LIST;
+    }
+    json_object_del(c->query, "list");
+    if (c->method == API_LIST && c->path[0] && c->path[strlen(c->path) - 1] != '/') {
+        size_t n = strlen(c->path);
+        char *p = realloc(c->path, n + 2);
+        if (!p)
+            return TR_E_NOMEM;
+        p[n] = '/';
+        p[n + 1] = '\0';
+        c->path = p;
+    }
+    return TR_OK;
+}
+
+static bool is_sudo_path(const char *p)
+{
+    static const char *const exact[] = {
+        "sys/audit",       "sys/rotate",          "sys/remount",       "sys/raw",
+        "sys/config/cors", "sys/storage/recover", "sys/storage/backup"};
+    static const char *const prefix[] = {"sys/audit/",
+                                         "sys/auth/",
+                                         "sys/raw/",
+                                         "sys/config/auditing/",
+                                         "sys/leases/revoke-prefix/",
+                                         "sys/leases/revoke-force/",
+                                         "auth/token/revoke-orphan/",
+                                         "auth/token/accessors"};
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (strcmp(p, exact[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
+        if (strncmp(p, prefix[i], strlen(prefix[i])) == 0)
+            return true;
+    return false;
+}
+
+static enum api_acl_op method_op(struct api_call *c, bool kv_target)
+{
+    switch (c->method) {
+    case API_GET:
+        return API_ACL_OP_READ;
+    case API_LIST:
+        return API_ACL_OP_LIST;
+    case API_DELETE:
+        return API_ACL_OP_DELETE;
+    case API_PATCH:
+        return API_ACL_OP_PATCH;
+    default:
+        /* the existence check turns a write into create or update (vault-api.md trap 19) */
+        if (kv_target)
+            return api_kv_existence(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
+        return API_ACL_OP_UPDATE;
+    }
+}
+
+/* Mount, existence check, ACL, handler (the token is authenticated). */
+static void route_authorized(struct api_call *c)
+{
+    bool is_sys = strncmp(c->path, "sys/", 4) == 0;
+    bool is_token = strncmp(c->path, "auth/token/", 11) == 0;
+    bool mounted = !is_sys && !is_token && api_mount_find(c->api, c->path, &c->mount);
+    /* the CLI's KV preflight checks access to the mount itself (vault-api.md §2.8) */
+    bool preflight = strncmp(c->path, "sys/internal/ui/mounts", 22) == 0;
+    int rc;
+
+    if ((rc = api_acl_for_call(c)) != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    c->mount_type = is_sys ? "system" : is_token ? "token" : mounted ? c->mount.type : "";
+    if (mounted)
+        c->rel = c->path + strlen(c->mount.path) - (strlen(c->path) < strlen(c->mount.path));
+    c->op = method_op(c, mounted && c->mount.kind != API_MOUNT_TRANSIT);
+    if (!preflight && !api_acl_allows_op(c->acl, c->path, c->op, is_sudo_path(c->path))) {
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
+    if (is_sys)
+        api_sys_handle(c);
+    else if (is_token)
+        api_token_handle(c);
+    else if (mounted && (c->mount.kind == API_MOUNT_KV1 || c->mount.kind == API_MOUNT_KV2))
+        api_kv_handle(c);
+    else {
+        char msg[API_PATH_MAX + 64];
+        snprintf(msg, sizeof(msg), "no handler for route \"%s\". route entry not found.", c->path);
+        api_reply_error(c, 404, msg);
+    }
+}
+
+/* Pool thread: spend one of a limited-use token's uses before serving the request. */
+static void route_after_use(struct api_call *c)
+{
+    int rc = api_token_spend_use(c);
+    if (rc == TR_E_DENIED)
+        api_reply_error(c, 403, "permission denied");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        route_authorized(c);
+}
+
+static void route_logical(struct api_call *c)
+{
+    int rc;
+
+    if (!c->req->token || !*c->req->token) {
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
+    if ((rc = api_token_authenticate(c, c->req->token)) != TR_OK) {
+        if (rc == TR_E_DENIED)
+            api_reply_error(c, 403, "permission denied");
+        else
+            api_reply_err(c, rc);
+        return;
+    }
+    if (api_token_has_uses(c->token))
+        api_defer(c, route_after_use);
+    else
+        route_authorized(c);
 }
 
 void api_handle(struct api *api, const struct api_req *req, api_done_fn done, void *arg)
@@ -195,6 +285,7 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
     c->method = req->method;
     c->done = done;
     c->done_arg = arg;
+    api_uuid(c->request_id);
     if (strncmp(req->uri_path, "/v1/", 4) != 0) {
         api_reply_error(c, 404, NULL);
         return;
@@ -204,8 +295,8 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
                         rc == TR_E_NOMEM ? "internal error" : "relative paths not supported");
         return;
     }
-    if (query_parse(req->query, &c->query) != TR_OK) {
-        api_reply_error(c, 400, "invalid query string");
+    if (query_parse(req->query, &c->query) != TR_OK || resolve_list(c) != TR_OK) {
+        api_reply_error(c, 400, NULL);
         return;
     }
     if (req->method == API_OTHER || req->method == API_OPTIONS) {
@@ -214,54 +305,9 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
     }
     if (route_raw_sys(c))
         return;
-    /* Nothing else exists yet: the store is not initialised. */
-    api_reply_error(c, 503, "Vault is sealed");
-}
-
-bool api_body_object(struct api_call *c, json_t **out)
-{
-    const struct api_req *r = c->req;
-    char err[160];
-    size_t i = 0;
-
-    *out = NULL;
-    while (i < r->body_len &&
-           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
-        i++;
-    if (i == r->body_len) {
-        *out = json_object();
-        return *out != NULL;
+    if (!(c->store = api_core_store_ref(api))) {
+        api_reply_error(c, 503, "Vault is sealed");
+        return;
     }
-    /* curl -d sends form encoding; Vault still reads a body that starts like JSON as JSON. */
-    bool form = r->content_type &&
-                strncmp(r->content_type, "application/x-www-form-urlencoded", 33) == 0 &&
-                r->body[i] != '{' && r->body[i] != '[';
-    if (form) {
-        char *text = strndup((const char *)r->body, r->body_len);
-        int rc = text ? query_parse(text, out) : TR_E_NOMEM;
-        free(text);
-        if (rc != TR_OK)
-            api_reply_error(c, 400, "failed to parse form body");
-        return rc == TR_OK;
-    }
-    int rc = tr_json_parse((const char *)r->body, r->body_len, NULL, out, err, sizeof(err));
-    if (rc == TR_OK && !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        snprintf(err, sizeof(err), "request body must be a JSON object");
-        rc = TR_E_INVAL;
-    }
-    if (rc != TR_OK)
-        api_reply_error(c, rc == TR_E_TOO_LARGE ? 413 : 400, err);
-    return rc == TR_OK;
-}
-
-void api_json_wipe_string(json_t *v)
-{
-    if (json_is_string(v)) {
-        /* jansson owns the bytes; clearing them in place keeps a share or token from lingering
-         * in freed heap. The length is unchanged so jansson's bookkeeping stays valid. */
-        char *p = (char *)json_string_value(v);
-        sodium_memzero(p, json_string_length(v));
-    }
+    route_logical(c);
 }

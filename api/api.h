@@ -38,6 +38,8 @@ struct api_req {
     const uint8_t *body;
     size_t body_len;
     const char *remote_ip;
+    const uint8_t *peer_cert_der; /* verified TLS client certificate (leaf, DER), or NULL */
+    size_t peer_cert_der_len;
 };
 
 struct api_resp {
@@ -56,11 +58,24 @@ struct api;
 struct api_opts {
     const char *version;    /* reported as "version" */
     const char *build_date; /* RFC 3339 */
+    const char *data_dir;   /* storage path (borrowed for the api's lifetime) */
+    uint32_t counter_min_interval_ms;
+    uint32_t scrub_interval_ms;
+    bool dev; /* -dev: mount secret/ (KV v2) at first start */
 };
 
 /* api_new - create the handler set. Errors: TR_E_NOMEM. */
 TR_MUST_CHECK int api_new(const struct api_opts *opts, struct api **out);
 void api_free(struct api *api);
+
+/*
+ * api_start - bring the core up at server start: with an auto-unseal seal unseal and open
+ * storage; in dev mode initialise a fresh core first (one share) and return the new root token
+ * in *out_root_token (owned: wipe and free) and the share in *out_share_hex (owned, same).
+ * Errors: as the core's unseal and store_open; the server keeps serving sys/ endpoints (sealed)
+ * after an error so an operator can see the reason.
+ */
+TR_MUST_CHECK int api_start(struct api *api, char **out_root_token, char **out_share_hex);
 
 /* api_handle - answer req; done(arg, resp) is called exactly once with a response owned by the
  * callee (release it with api_resp_free). */

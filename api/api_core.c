@@ -1,7 +1,248 @@
-/* Lifecycle glue between the trusted core and storage. */
+/* Lifecycle glue between the trusted core and storage: open after unseal, refcounted access,
+ * seal, the mount table. */
 #include "api_int.h"
 
-void api_core_after_unseal(struct api *api)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/tr_log.h"
+
+static int mount_from_json(const char *path, json_t *o, struct api_mount *m)
 {
-    (void)api; /* storage/ is not wired in yet: nothing to open */
+    const char *type = json_string_value(json_object_get(o, "type"));
+    const char *uuid = json_string_value(json_object_get(o, "uuid"));
+    const char *desc = json_string_value(json_object_get(o, "description"));
+    json_t *opts = json_object_get(o, "options");
+    const char *ver = json_string_value(json_object_get(opts, "version"));
+
+    memset(m, 0, sizeof(*m));
+    if (!type || !uuid || strlen(path) >= sizeof(m->path) || strlen(type) >= sizeof(m->type) ||
+        strlen(uuid) >= sizeof(m->uuid))
+        return TR_E_INVAL;
+    snprintf(m->path, sizeof(m->path), "%s", path);
+    snprintf(m->type, sizeof(m->type), "%s", type);
+    snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
+    snprintf(m->description, sizeof(m->description), "%s", desc ? desc : "");
+    if (strcmp(type, "transit") == 0)
+        m->kind = API_MOUNT_TRANSIT;
+    else if (strcmp(type, "kv") == 0)
+        m->kind = ver && strcmp(ver, "2") == 0 ? API_MOUNT_KV2 : API_MOUNT_KV1;
+    else
+        return TR_E_INVAL;
+    m->config = json_incref(o);
+    return TR_OK;
+}
+
+static void mounts_clear_locked(struct api *api)
+{
+    for (size_t i = 0; i < api->nmounts; i++)
+        json_decref(api->mounts[i].config);
+    api->nmounts = 0;
+}
+
+int api_mounts_reload(struct api *api, struct store *st)
+{
+    struct store_list *l = NULL;
+    struct store_list_opts lo = {0};
+    struct api_mount tmp[API_MOUNTS_MAX];
+    size_t n = 0;
+    int rc;
+
+    if ((rc = store_list(st, API_T_MOUNTS, &lo, &l)) != TR_OK)
+        return rc;
+    for (size_t i = 0; i < l->n && n < API_MOUNTS_MAX; i++) {
+        char path[256];
+        struct enc_secret *v = NULL;
+        snprintf(path, sizeof(path), "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
+        if (store_get(st, API_T_MOUNTS, l->e[i].key, l->e[i].key_len, &v, NULL) != TR_OK)
+            continue;
+        json_t *o = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
+        enc_secret_free(v);
+        if (o && mount_from_json(path, o, &tmp[n]) == TR_OK)
+            n++;
+        json_decref(o);
+    }
+    store_list_free(l);
+    pthread_mutex_lock(&api->lock);
+    mounts_clear_locked(api);
+    memcpy(api->mounts, tmp, n * sizeof(tmp[0]));
+    api->nmounts = n;
+    pthread_mutex_unlock(&api->lock);
+    return TR_OK;
+}
+
+bool api_mount_find(struct api *api, const char *path, struct api_mount *out)
+{
+    size_t best = 0, best_len = 0;
+    bool found = false;
+
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->nmounts; i++) {
+        size_t n = strlen(api->mounts[i].path);
+        /* "secret" (no slash) also names the mount "secret/" (LIST on the mount root) */
+        bool match = strncmp(path, api->mounts[i].path, n) == 0 ||
+                     (strlen(path) == n - 1 && strncmp(path, api->mounts[i].path, n - 1) == 0);
+        if (match && n > best_len) {
+            best = i;
+            best_len = n;
+            found = true;
+        }
+    }
+    if (found && out) {
+        *out = api->mounts[best];
+        out->config = NULL; /* the copy does not own the JSON; handlers reread it */
+    }
+    pthread_mutex_unlock(&api->lock);
+    return found;
+}
+
+struct store *api_core_store_ref(struct api *api)
+{
+    struct store *st = NULL;
+
+    pthread_mutex_lock(&api->lock);
+    if (api->store && !api->closing) {
+        st = api->store;
+        api->refs++;
+    }
+    pthread_mutex_unlock(&api->lock);
+    return st;
+}
+
+void api_core_store_unref(struct api *api, struct store *st)
+{
+    (void)st;
+    pthread_mutex_lock(&api->lock);
+    if (api->refs && --api->refs == 0)
+        pthread_cond_broadcast(&api->idle);
+    pthread_mutex_unlock(&api->lock);
+}
+
+static int cluster_load(struct api *api, struct store *st)
+{
+    struct enc_secret *v = NULL;
+    json_t *o = NULL;
+    int rc = store_get(st, API_T_SYS, (const uint8_t *)"cluster", 7, &v, NULL);
+
+    if (rc == TR_E_NOTFOUND) {
+        char id[37], name[64];
+        api_uuid(id);
+        snprintf(name, sizeof(name), "tresor-cluster-%.8s", id);
+        o = json_pack("{s:s, s:s}", "name", name, "id", id);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        rc = text ? store_put(st, API_T_SYS, (const uint8_t *)"cluster", 7, (const uint8_t *)text,
+                              strlen(text), STORE_VERSION_ABSENT, NULL)
+                  : TR_E_NOMEM;
+        free(text);
+    } else if (rc == TR_OK) {
+        o = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
+        enc_secret_free(v);
+    }
+    if (rc == TR_OK && o) {
+        pthread_mutex_lock(&api->lock);
+        snprintf(api->cluster_name, sizeof(api->cluster_name), "%s",
+                 json_string_value(json_object_get(o, "name")));
+        snprintf(api->cluster_id, sizeof(api->cluster_id), "%s",
+                 json_string_value(json_object_get(o, "id")));
+        pthread_mutex_unlock(&api->lock);
+    }
+    json_decref(o);
+    return rc;
+}
+
+int api_core_after_unseal(struct api *api, bool allow_create)
+{
+    struct store_opts so = {.path = api->opts.data_dir,
+                            .allow_create = allow_create,
+                            .min_interval_ms = api->opts.counter_min_interval_ms,
+                            .scrub_interval_ms = api->opts.scrub_interval_ms};
+    struct store *st = NULL;
+    int rc;
+
+    pthread_mutex_lock(&api->lock);
+    bool open = api->store != NULL;
+    pthread_mutex_unlock(&api->lock);
+    if (open)
+        return TR_OK;
+    if ((rc = store_open(&so, &st)) != TR_OK) {
+        /* store_open sealed the core itself on rollback/tamper; anything else seals too, so
+         * the server never serves without its store */
+        tr_log_error("storage did not open: %s", tr_strerror(rc));
+        if (rc != TR_E_ROLLBACK && rc != TR_E_TAMPER)
+            enc_seal(ENC_REASON_FATAL);
+        return rc;
+    }
+    if ((rc = api_mounts_reload(api, st)) != TR_OK || (rc = cluster_load(api, st)) != TR_OK) {
+        store_close(st);
+        enc_seal(ENC_REASON_FATAL);
+        return rc;
+    }
+    pthread_mutex_lock(&api->lock);
+    api->store = st;
+    api->closing = false;
+    pthread_mutex_unlock(&api->lock);
+    return TR_OK;
+}
+
+void api_core_seal(struct api *api, enum enc_reason reason)
+{
+    struct store *st;
+
+    pthread_mutex_lock(&api->lock);
+    api->closing = true;
+    while (api->refs)
+        pthread_cond_wait(&api->idle, &api->lock);
+    st = api->store;
+    api->store = NULL;
+    mounts_clear_locked(api);
+    pthread_mutex_unlock(&api->lock);
+    store_close(st);
+    if (reason != ENC_REASON_NONE)
+        enc_seal(reason);
+}
+
+int api_mount_create(struct api *api, struct store *st, const char *path, const char *json_text)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(json_text, 0, &jerr);
+    struct api_mount m;
+    char uuid[37];
+    int rc = TR_E_INVAL;
+
+    if (!o)
+        return TR_E_INVAL;
+    api_uuid(uuid);
+    json_object_set_new(o, "uuid", json_string(uuid));
+    if (mount_from_json(path, o, &m) != TR_OK)
+        goto out;
+    json_decref(m.config);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = text ? store_put(st, API_T_MOUNTS, (const uint8_t *)path, strlen(path),
+                          (const uint8_t *)text, strlen(text), STORE_VERSION_ABSENT, NULL)
+              : TR_E_NOMEM;
+    free(text);
+    if (rc == TR_E_CAS)
+        rc = TR_E_EXISTS;
+    if (rc == TR_OK)
+        rc = api_mounts_reload(api, st);
+out:
+    json_decref(o);
+    return rc;
+}
+
+int api_core_recover(struct api *api)
+{
+    struct store_opts so = {.path = api->opts.data_dir,
+                            .min_interval_ms = api->opts.counter_min_interval_ms,
+                            .scrub_interval_ms = api->opts.scrub_interval_ms};
+    int rc;
+
+    api_core_seal(api, ENC_REASON_NONE); /* closes a store that might still be open */
+    tr_log_warn("storage recovery: re-anchoring the on-disk state as authorised by the quorum");
+    if ((rc = store_recover_reanchor(&so)) != TR_OK) {
+        tr_log_error("storage recovery failed: %s", tr_strerror(rc));
+        return rc;
+    }
+    return api_core_after_unseal(api, false);
 }

@@ -1,18 +1,61 @@
 /*
  * api_int.h - internals shared by the api/ files. Not for other folders.
+ *
+ * A request becomes a struct api_call that walks the pipeline of vault-api.md §1.9 in api.c:
+ * sanity -> raw sys endpoints -> sealed check -> token -> existence check -> ACL -> handler.
+ * Handlers answer with one of the api_reply_* calls, exactly once, from any thread (storage
+ * writes complete on the writer thread). A call holds a reference on the open store from the
+ * token step until it is answered, so sealing waits for in-flight requests.
  */
 #ifndef API_INT_H
 #define API_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 
-#include "api.h"
 #include "../enclave/enclave.h"
+#include "../storage/store.h"
+#include "api.h"
+#include "policy.h"
 
-#define API_PATH_MAX 4096
+#define API_PATH_MAX   4096
+#define API_MOUNTS_MAX 64
+#define API_REQ_ID_LEN 37
+
+/* Storage tables used by the API layer. */
+#define API_T_MOUNTS   "mounts"    /* mount path -> JSON {type, uuid, options, description} */
+#define API_T_POLICIES "policies"  /* normalised name -> policy text */
+#define API_T_TOKENS   "tokens"    /* hex(enc_mac(TOKEN, token)) -> JSON token entry */
+#define API_T_ACCESSOR "accessors" /* accessor -> hex token hash */
+#define API_T_CHILDREN "children"  /* parent hash "/" child hash -> "" */
+#define API_T_KVMETA   "kvmeta"    /* mount uuid "/" path -> JSON KV metadata */
+#define API_T_KVDATA   "kvdata"    /* mount uuid "/" path "@" version -> JSON secret */
+#define API_T_SYS      "sys"       /* misc: "cluster" -> JSON {name, id} */
+
+enum api_mount_kind { API_MOUNT_KV1, API_MOUNT_KV2, API_MOUNT_TRANSIT };
+
+struct api_mount {
+    char path[256]; /* "secret/" (always ends in '/') */
+    char type[16];  /* "kv", "transit" */
+    char uuid[37];
+    enum api_mount_kind kind;
+    json_t *config; /* mount options/config (owned): kv v2 max_versions, cas_required, ... */
+    char description[256];
+};
+
+struct api_token; /* api_token.c */
 
 struct api {
     struct api_opts opts;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t idle;  /* signalled when refs drops to 0 */
+    struct store *store;  /* NULL while sealed */
+    unsigned refs;        /* calls holding the store */
+    bool closing;         /* seal in progress: new calls see "sealed" */
+    struct api_mount mounts[API_MOUNTS_MAX];
+    size_t nmounts;
+    char cluster_name[64];
+    char cluster_id[37];
 };
 
 /* One request on its way through the pipeline. */
@@ -20,33 +63,119 @@ struct api_call {
     struct api *api;
     const struct api_req *req;
     enum api_method method;
-    char *path;    /* decoded logical path after "/v1/" (owned) */
+    char *path;    /* decoded logical path after "/v1/" (owned); LIST gets a trailing '/' */
     json_t *query; /* decoded query parameters: name -> string (owned) */
+    json_t *body;  /* request data (owned; NULL until parsed) */
     api_done_fn done;
     void *done_arg;
+    char request_id[API_REQ_ID_LEN];
+    struct store *store;     /* referenced store (NULL when not held) */
+    struct api_token *token; /* the caller's token (owned), NULL for unauthenticated paths */
+    struct api_acl *acl;     /* compiled ACL of the token (owned) */
+    struct api_mount mount;  /* copy of the matched mount (config borrowed: ref held) */
+    const char *rel;         /* path relative to the mount (points into path) */
+    enum api_acl_op op;
+    const char *mount_type; /* "system", "token", "kv", "transit" for the envelope */
 };
 
-/* Response builders: each completes the call (calls done exactly once). */
-void api_reply_json(struct api_call *c, int status, json_t *body);     /* steals body */
+/* ---- replies (each completes the call exactly once) ------------------------------------- */
+void api_reply_json(struct api_call *c, int status, json_t *body);     /* raw body, steals it */
 void api_reply_error(struct api_call *c, int status, const char *msg); /* msg may be NULL */
-void api_reply_status(struct api_call *c, int status);
+void api_reply_status(struct api_call *c, int status);                 /* 204 etc., no body */
+/* api_reply_text - a non-JSON body (copied) with a static content type. */
+void api_reply_text(struct api_call *c, int status, const char *ctype, const char *body,
+                    size_t len);
+/* api_reply_data - the Vault envelope with data (stolen; may be NULL) and status. */
+void api_reply_data(struct api_call *c, int status, json_t *data);
+/* api_reply_envelope - the envelope with data, auth and warnings (each stolen, may be NULL). */
+void api_reply_envelope(struct api_call *c, int status, json_t *data, json_t *auth,
+                        json_t *warnings);
+/* api_reply_data_top - envelope and every data key copied to the top level (sys/mounts...). */
+void api_reply_data_top(struct api_call *c, json_t *data);
+/* api_reply_err - map a tr_err to Vault's status and message (the one mapping table). */
+void api_reply_err(struct api_call *c, int rc);
+int api_err_status(int rc);
 
-/* api_body_object - the request body as a JSON object (empty body: {}), *out owned by the
- * caller. On failure the call has been answered (400/413) and false is returned. */
+/* api_body_object - the request body as a JSON object (empty body: {}), kept in c->body
+ * (borrowed by the caller). On failure the call has been answered (400/413) and false returned. */
 bool api_body_object(struct api_call *c, json_t **out);
 /* api_json_wipe_string - zero a jansson string's bytes in place (shares, tokens). */
 void api_json_wipe_string(json_t *v);
+/* api_time_rfc3339 - UTC RFC 3339 with nanoseconds trimmed like Go's RFC3339Nano. */
+void api_time_rfc3339(int64_t unix_ns, char *out, size_t cap);
+int64_t api_now_ns(void);
+/* api_uuid - a random version 4 UUID string. */
+void api_uuid(char out[37]);
 
-/* sys handlers (raw endpoints) */
+/* ---- store access ------------------------------------------------------------------------ */
+/* api_store_get/put: thin wrappers on the call's referenced store. */
+TR_MUST_CHECK int api_get_json(struct api_call *c, const char *table, const char *key, json_t **out,
+                               uint64_t *out_version);
+
+/* ---- sys (raw and logical) --------------------------------------------------------------- */
 void api_sys_health(struct api_call *c);
 void api_sys_seal_status(struct api_call *c);
 void api_sys_leader(struct api_call *c);
 void api_sys_unseal(struct api_call *c);
+void api_sys_init(struct api_call *c);
+void api_sys_storage_recover(struct api_call *c);
+/* api_sys_handle - logical sys/ paths (seal, mounts, policies, capabilities, rotate, ...). */
+void api_sys_handle(struct api_call *c);
+json_t *api_sys_seal_status_json(struct api *api);
 
-/* api_core_after_unseal - the trusted core just unsealed: open storage (which may seal again
- * with a rollback/tamper reason). Safe to call when already open. */
-void api_core_after_unseal(struct api *api);
-/* api_sys_seal_status_json - the seal-status object (new reference; NULL on OOM). */
-json_t *api_sys_seal_status_json(const struct api *api);
+/* ---- thread pool for handlers that write (api_pool.c) ---------------------------------- */
+/* api_defer - run fn(c) on a pool thread, where blocking store_write calls are allowed. */
+void api_defer(struct api_call *c, void (*fn)(struct api_call *));
+TR_MUST_CHECK int api_pool_start(void);
+void api_pool_stop(void);
+/* api_put_json / api_del - blocking single-op writes (pool threads only). */
+TR_MUST_CHECK int api_put_json(struct api_call *c, const char *table, const char *key, json_t *val,
+                               uint64_t expect_version);
+
+/* ---- core lifecycle (api_core.c) -------------------------------------------------------- */
+/* api_core_recover - after enc_recovery_submit authorised: re-anchor storage and open it. */
+int api_core_recover(struct api *api);
+/* api_mount_create - store a new mount (json text of {type, options, description}) and reload
+ * the table. Errors: TR_E_EXISTS (path in use), TR_E_INVAL. */
+TR_MUST_CHECK int api_mount_create(struct api *api, struct store *st, const char *path,
+                                   const char *json_text);
+/* api_core_after_unseal - the core just unsealed: open storage and load the mount table. A
+ * rollback/tamper verdict seals the core again with its reason. allow_create only right after
+ * init. Errors: as store_open. */
+int api_core_after_unseal(struct api *api, bool allow_create);
+/* api_core_seal - stop new calls, wait for in-flight ones, close storage, seal the core. */
+void api_core_seal(struct api *api, enum enc_reason reason);
+/* api_core_store_ref - take a reference on the open store (NULL when sealed). */
+struct store *api_core_store_ref(struct api *api);
+void api_core_store_unref(struct api *api, struct store *st);
+/* api_mount_find - longest-prefix match of path in the mount table; copies it into *out. */
+bool api_mount_find(struct api *api, const char *path, struct api_mount *out);
+/* api_mounts_reload - rebuild the in-memory mount table from storage. */
+int api_mounts_reload(struct api *api, struct store *st);
+
+/* ---- tokens (api_token.c) --------------------------------------------------------------- */
+/* api_token_authenticate - look up the raw token, check expiry, spend a use. Errors:
+ * TR_E_DENIED (unknown, expired), TR_E_SEALED, TR_E_IO, TR_E_TAMPER. */
+TR_MUST_CHECK int api_token_authenticate(struct api_call *c, const char *raw);
+void api_token_free(struct api_token *t);
+/* api_token_has_uses - the token is limited-use (num_uses > 0). */
+bool api_token_has_uses(const struct api_token *t);
+/* api_token_spend_use - spend one use (pool thread; check-and-set). TR_E_DENIED on a race. */
+TR_MUST_CHECK int api_token_spend_use(struct api_call *c);
+/* api_token_policies - the token's policy names (borrowed JSON array). */
+const json_t *api_token_policies(const struct api_token *t);
+/* api_token_create_root - make a root token, *out_raw owned (wipe + free). Blocking. */
+TR_MUST_CHECK int api_token_create_root(struct store *st, char **out_raw);
+void api_token_handle(struct api_call *c); /* auth/token/... */
+/* api_acl_for_call - compile the ACL of c->token (policies loaded from storage). */
+TR_MUST_CHECK int api_acl_for_call(struct api_call *c);
+
+/* api_policy_store_default - write the built-in default policy text if absent. Blocking. */
+TR_MUST_CHECK int api_policy_store_default(struct store *st);
+
+/* ---- KV (api_kv.c) ---------------------------------------------------------------------- */
+/* api_kv_existence - whether the target exists, for create/update (vault-api.md §1.9). */
+bool api_kv_existence(struct api_call *c);
+void api_kv_handle(struct api_call *c);
 
 #endif

@@ -1,214 +1,512 @@
+/* Logical sys/ endpoints (token and ACL checked): seal, mounts, the CLI's KV preflight,
+ * policies, capabilities, key status and rotation, metrics, storage backup. */
 #include "api_int.h"
 
-#include <stdio.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/tr_json.h"
-#include "../enclave/enclave.h"
+#include "../common/tr_log.h"
 
-/* What sys/health and sys/seal-status report, from the trusted core. */
-struct sys_state {
-    struct enc_status enc;
-    const char *seal_type;
-    bool sealed;
-};
+/* ---- seal ------------------------------------------------------------------------------- */
 
-static const char *const seal_type_names[] = {"shamir", "tpm2", "devkey", "gramine"};
-static const char *const reason_names[] = {"", "sealed_by_operator", "rollback_detected",
-                                           "tamper_detected", "fatal_error"};
-
-static void sys_state_get(const struct api *api, struct sys_state *st)
+static void sys_seal(struct api_call *c)
 {
-    (void)api;
-    memset(st, 0, sizeof(*st));
-    enc_status_get(&st->enc);
-    st->seal_type = seal_type_names[st->enc.seal_type];
-    st->sealed = st->enc.state != ENC_UNSEALED;
-}
-
-/* Any integer code is honoured (the Go client sends 299); junk is a 400 with no detail. */
-static bool health_code(const json_t *q, const char *name, int def, int *out)
-{
-    const char *s = tr_json_get_str(q, name);
-    int64_t v;
-
-    *out = def;
-    if (!s)
-        return true;
-    if (!tr_parse_int64(s, &v) || v < 100 || v > 999)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-void api_sys_health(struct api_call *c)
-{
-    struct sys_state st;
-    int uninit, sealed, active, standby;
-    bool b;
-
-    if (c->method != API_GET && c->method != API_HEAD) {
-        api_reply_error(c, 405, NULL);
-        return;
-    }
-    const char *sok = tr_json_get_str(c->query, "standbyok");
-    const char *pok = tr_json_get_str(c->query, "perfstandbyok");
-    if (!health_code(c->query, "uninitcode", 501, &uninit) ||
-        !health_code(c->query, "sealedcode", 503, &sealed) ||
-        !health_code(c->query, "activecode", 200, &active) ||
-        !health_code(c->query, "standbycode", 429, &standby) || (sok && !tr_parse_bool(sok, &b)) ||
-        (pok && !tr_parse_bool(pok, &b))) {
-        api_reply_error(c, 400, NULL);
-        return;
-    }
-    sys_state_get(c->api, &st);
-    int code = !st.enc.initialized ? uninit : st.sealed ? sealed : active;
-    json_t *o =
-        json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:I, s:s}", "initialized", st.enc.initialized,
-                  "sealed", st.sealed, "standby", st.sealed, "performance_standby", 0,
-                  "replication_performance_mode", "disabled", "replication_dr_mode", "disabled",
-                  "server_time_utc", (json_int_t)time(NULL), "version", c->api->opts.version);
-    api_reply_json(c, code, o);
-}
-
-json_t *api_sys_seal_status_json(const struct api *api)
-{
-    struct sys_state st;
-
-    sys_state_get(api, &st);
-    bool init = st.enc.initialized;
-    json_t *o = json_pack("{s:s, s:b, s:b, s:i, s:i, s:i, s:s, s:s, s:s, s:b, s:b, s:s}", "type",
-                          st.seal_type, "initialized", init, "sealed", st.sealed, "t",
-                          (int)st.enc.threshold, "n", (int)st.enc.shares, "progress",
-                          (int)st.enc.progress, "nonce", st.enc.nonce, "version", api->opts.version,
-                          "build_date", api->opts.build_date, "migration", 0, "recovery_seal",
-                          init && st.enc.auto_unseal, "storage_type", "lmdb");
-    if (!o)
-        return NULL;
-    if (st.sealed && st.enc.reason != ENC_REASON_NONE)
-        json_object_set_new(o, "sealed_reason", json_string(reason_names[st.enc.reason]));
-    if (st.enc.insecure)
-        json_object_set_new(o, "warnings",
-                            json_pack("[s]", "INSECURE: devkey seal; the master key is stored "
-                                             "next to the data (dev and tests only)"));
-    return o;
-}
-
-void api_sys_seal_status(struct api_call *c)
-{
-    if (c->method != API_GET) {
-        api_reply_error(c, 405, NULL);
-        return;
-    }
-    api_reply_json(c, 200, api_sys_seal_status_json(c->api));
-}
-
-void api_sys_leader(struct api_call *c)
-{
-    if (c->method != API_GET) {
-        api_reply_error(c, 405, NULL);
-        return;
-    }
-    json_t *o = json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:i}", "ha_enabled", 0, "is_self", 0,
-                          "active_time", "0001-01-01T00:00:00Z", "leader_address", "",
-                          "leader_cluster_address", "", "performance_standby", 0,
-                          "performance_standby_last_remote_wal", 0);
-    api_reply_json(c, 200, o);
-}
-
-/* Vault accepts a share as hex or standard base64 (vault-api.md §2.2). Decoded into guarded
- * memory; *out_len is the share length. */
-static int decode_share(const char *text, struct enc_secret **out, size_t *out_len)
-{
-    struct enc_secret *s = NULL;
-    size_t n = 0;
-    int rc = enc_secret_alloc(ENC_SHARE_BYTES + 32, &s);
-
-    *out = NULL;
-    if (rc != TR_OK)
-        return rc;
-    uint8_t *buf = enc_secret_data(s);
-    size_t cap = enc_secret_len(s);
-    if (sodium_hex2bin(buf, cap, text, strlen(text), NULL, &n, NULL) != 0 || n < 16 ||
-        n > ENC_SHARE_BYTES) {
-        if (sodium_base642bin(buf, cap, text, strlen(text), NULL, &n, NULL,
-                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            n < 16 || n > ENC_SHARE_BYTES) {
-            enc_secret_free(s);
-            return TR_E_INVAL;
-        }
-    }
-    *out = s;
-    *out_len = n;
-    return TR_OK;
-}
-
-static void unseal_with_key(struct api_call *c, json_t *key, const struct enc_status *st)
-{
-    struct enc_secret *share = NULL;
-    size_t len = 0;
-    uint32_t progress;
-    bool authorized;
-    int rc;
-
-    if (decode_share(json_string_value(key), &share, &len) != TR_OK) {
-        api_reply_error(c, 400, "'key' must be a valid hex or base64 string");
-        return;
-    }
-    /* An auto-unseal seal that failed (changed PCRs, new TPM) opens with recovery shares. */
-    if (st->auto_unseal)
-        rc = enc_recovery_submit(enc_secret_data(share), len, &progress, &authorized);
-    else
-        rc = enc_unseal_submit(enc_secret_data(share), len, NULL);
-    enc_secret_free(share);
-    if (rc == TR_E_INVAL) {
-        api_reply_error(c, 400, "'key' must be a valid hex or base64 string");
-        return;
-    }
-    if (rc == TR_E_AUTH) {
-        api_reply_error(c, 400, "cipher: message authentication failed");
-        return;
-    }
-    if (rc != TR_OK) {
-        api_reply_error(c, 500, tr_strerror(rc));
-        return;
-    }
-    api_core_after_unseal(c->api);
-    api_reply_json(c, 200, api_sys_seal_status_json(c->api));
-}
-
-void api_sys_unseal(struct api_call *c)
-{
-    struct enc_status st;
-    json_t *body = NULL;
-    bool reset = false, bad;
+    unsigned caps = api_acl_capabilities(c->acl, "sys/seal");
 
     if (c->method != API_PUT) {
         api_reply_error(c, 405, NULL);
         return;
     }
-    if (!api_body_object(c, &body))
+    if (!(caps & (API_CAP_SUDO | API_CAP_ROOT))) {
+        api_reply_error(c, 403, "permission denied");
         return;
-    enc_status_get(&st);
-    json_t *key = json_object_get(body, "key");
-    tr_json_get_bool(body, "reset", &reset, &bad);
-    if (!st.initialized) {
-        api_reply_error(c, 400, "Vault is not initialized");
-    } else if (reset) {
-        if (st.state == ENC_UNSEALED || enc_unseal_reset() != TR_OK)
-            api_reply_error(c, 400, "vault is unsealed");
-        else
-            api_reply_json(c, 200, api_sys_seal_status_json(c->api));
-    } else if (!json_is_string(key)) {
-        api_reply_error(c, 400,
-                        "'key' must be specified in request body as JSON, or 'reset' set to true");
-    } else if (st.state == ENC_UNSEALED) {
-        api_reply_json(c, 200, api_sys_seal_status_json(c->api));
-    } else {
-        unseal_with_key(c, key, &st);
     }
-    api_json_wipe_string(key);
-    json_decref(body);
+    /* drop this call's own store reference first: sealing waits for all of them */
+    api_core_store_unref(c->api, c->store);
+    c->store = NULL;
+    api_core_seal(c->api, ENC_REASON_OPERATOR);
+    tr_log_info("sealed by operator request");
+    api_reply_status(c, 204);
+}
+
+/* ---- mounts ----------------------------------------------------------------------------- */
+
+static json_t *mount_json(const struct api_mount *m)
+{
+    bool v2 = m->kind == API_MOUNT_KV2;
+    json_t *opts =
+        m->kind == API_MOUNT_TRANSIT ? json_null() : json_pack("{s:s}", "version", v2 ? "2" : "1");
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:b}, s:o, s:b, s:b, s:b}", "type", m->type,
+                     "description", m->description, "accessor", m->uuid, "uuid", m->uuid, "config",
+                     "default_lease_ttl", 0, "max_lease_ttl", 0, "force_no_cache", 0, "options",
+                     opts, "local", 0, "seal_wrap", 0, "external_entropy_access", 0);
+}
+
+static void mounts_list(struct api_call *c)
+{
+    json_t *data = json_object();
+    struct api *api = c->api;
+
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->nmounts; i++)
+        json_object_set_new(data, api->mounts[i].path, mount_json(&api->mounts[i]));
+    pthread_mutex_unlock(&api->lock);
+    json_object_set_new(data, "sys/",
+                        json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:n, s:b, s:b}", "type", "system",
+                                  "description", "system endpoints", "accessor", "system", "config",
+                                  "default_lease_ttl", 0, "max_lease_ttl", 0, "options", "local", 0,
+                                  "seal_wrap", 0));
+    api_reply_data_top(c, data);
+}
+
+static bool mount_path_ok(const char *p)
+{
+    static const char *const reserved[] = {"sys/", "auth/", "cubbyhole/", "identity/"};
+    size_t n = strlen(p);
+
+    if (n < 2 || n > 200 || p[n - 1] != '/' || p[0] == '/')
+        return false;
+    for (size_t i = 0; i < 4; i++)
+        if (strncmp(p, reserved[i], strlen(reserved[i])) == 0)
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] == '/' || p[i] == '-' || p[i] == '_' || p[i] == '.' ||
+              (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= '0' && p[i] <= '9')))
+            return false;
+    return true;
+}
+
+static void mount_enable(struct api_call *c, const char *path)
+{
+    const char *type = tr_json_get_str(c->body, "type");
+    json_t *opts = json_object_get(c->body, "options");
+    const char *ver = tr_json_get_str(opts, "version");
+    const char *desc = tr_json_get_str(c->body, "description");
+
+    if (!type) {
+        api_reply_error(c, 400, "missing type");
+        return;
+    }
+    if (!strcmp(type, "kv-v2")) {
+        type = "kv";
+        ver = "2";
+    }
+    if (strcmp(type, "kv") != 0 && strcmp(type, "transit") != 0) {
+        api_reply_error(c, 400, "plugin not found in the catalog");
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "type", type, "description", desc ? desc : "",
+                          "options", "version", ver && !strcmp(ver, "2") ? "2" : "1");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = text ? api_mount_create(c->api, c->store, path, text) : TR_E_NOMEM;
+    free(text);
+    if (rc == TR_E_EXISTS) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "path is already in use at %s", path);
+        api_reply_error(c, 400, msg);
+    } else if (rc != TR_OK) {
+        api_reply_err(c, rc);
+    } else {
+        api_reply_status(c, 204);
+    }
+}
+
+/* Delete every KV record of a mount, in bounded batches. */
+static int mount_purge(struct store *st, const char *uuid)
+{
+    static const char *const tables[] = {API_T_KVMETA, API_T_KVDATA};
+    char prefix[40];
+    int rc = TR_OK;
+
+    snprintf(prefix, sizeof(prefix), "%s/", uuid);
+    for (size_t t = 0; t < 2 && rc == TR_OK; t++) {
+        for (;;) {
+            struct store_list *l = NULL;
+            struct store_list_opts lo = {
+                .prefix = (const uint8_t *)prefix, .prefix_len = strlen(prefix), .limit = 512};
+            if ((rc = store_list(st, tables[t], &lo, &l)) != TR_OK)
+                break;
+            size_t n = l->n;
+            struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+            for (size_t i = 0; ops && i < n; i++)
+                ops[i] =
+                    (struct store_op){STORE_OP_DEL, tables[t], l->e[i].key,      l->e[i].key_len,
+                                      NULL,         0,         STORE_VERSION_ANY};
+            rc = !ops ? TR_E_NOMEM : n ? store_write(st, ops, n, NULL) : TR_OK;
+            free(ops);
+            store_list_free(l);
+            if (rc != TR_OK || n == 0)
+                break;
+        }
+    }
+    return rc;
+}
+
+static void mount_disable(struct api_call *c, const char *path)
+{
+    struct api_mount m;
+    int rc;
+
+    if (!api_mount_find(c->api, path, &m) || strcmp(m.path, path) != 0) {
+        api_reply_status(c, 204); /* Vault: disabling a missing mount succeeds */
+        return;
+    }
+    rc = store_del(c->store, API_T_MOUNTS, (const uint8_t *)path, strlen(path), STORE_VERSION_ANY);
+    if (rc == TR_OK)
+        rc = api_mounts_reload(c->api, c->store);
+    if (rc == TR_OK)
+        rc = mount_purge(c->store, m.uuid);
+    if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
+}
+
+static void sys_mounts_pool(struct api_call *c)
+{
+    char path[256];
+    const char *p = c->path + strlen("sys/mounts/");
+
+    snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
+    if (!mount_path_ok(path)) {
+        api_reply_error(c, 400, "invalid mount path");
+        return;
+    }
+    if (c->method == API_PUT)
+        mount_enable(c, path);
+    else
+        mount_disable(c, path);
+}
+
+static void sys_mounts(struct api_call *c)
+{
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (!strcmp(c->path, "sys/mounts")) {
+        if (c->method == API_GET)
+            mounts_list(c);
+        else
+            api_reply_error(c, 405, "unsupported operation");
+        return;
+    }
+    if (c->method == API_GET) {
+        struct api_mount m;
+        char path[256];
+        const char *p = c->path + strlen("sys/mounts/");
+        snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
+        if (api_mount_find(c->api, path, &m) && !strcmp(m.path, path))
+            api_reply_data_top(c, mount_json(&m));
+        else
+            api_reply_error(c, 400, "no matching mount");
+    } else if (c->method == API_PUT || c->method == API_DELETE) {
+        api_defer(c, sys_mounts_pool);
+    } else {
+        api_reply_error(c, 405, "unsupported operation");
+    }
+}
+
+static void sys_ui_mounts(struct api_call *c)
+{
+    struct api_mount m;
+    const char *p = c->path + strlen("sys/internal/ui/mounts");
+
+    if (*p == '/')
+        p++;
+    if (!*p) {
+        mounts_list(c);
+        return;
+    }
+    if (!api_mount_find(c->api, p, &m)) {
+        api_reply_error(c, 404, NULL);
+        return;
+    }
+    if (!api_acl_has_mount_access(c->acl, m.path)) {
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
+    json_t *d = mount_json(&m);
+    /* the vault CLI needs path "secret/" and options.version as a *string* (trap 6) */
+    json_object_set_new(d, "path", json_string(m.path));
+    api_reply_data(c, 200, d);
+}
+
+/* ---- policies -------------------------------------------------------------------------- */
+
+static void policies_list(struct api_call *c, bool legacy)
+{
+    struct store_list *l = NULL;
+    struct store_list_opts lo = {0};
+    json_t *keys = json_array();
+    int rc = store_list(c->store, API_T_POLICIES, &lo, &l);
+
+    if (rc != TR_OK) {
+        json_decref(keys);
+        api_reply_err(c, rc);
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(keys, json_stringn((const char *)l->e[i].key, l->e[i].key_len));
+    store_list_free(l);
+    json_array_append_new(keys, json_string("root"));
+    if (legacy)
+        api_reply_data_top(c, json_pack("{s:O, s:o}", "policies", keys, "keys", keys));
+    else
+        api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+}
+
+static void policy_read(struct api_call *c, const char *name, bool legacy)
+{
+    char norm[API_POLICY_NAME_MAX + 1];
+    struct enc_secret *v = NULL;
+    int rc = api_policy_name_normalize(name, norm, sizeof(norm));
+
+    if (rc == TR_OK && !strcmp(norm, "root")) {
+        api_reply_error(c, 400, "cannot read the root policy: it is built in");
+        return;
+    }
+    if (rc == TR_OK)
+        rc = store_get(c->store, API_T_POLICIES, (const uint8_t *)norm, strlen(norm), &v, NULL);
+    if (rc == TR_E_NOTFOUND || rc == TR_E_INVAL) {
+        api_reply_error(c, 404, NULL);
+        return;
+    }
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    json_t *text = json_stringn((const char *)enc_secret_data(v), enc_secret_len(v));
+    enc_secret_free(v);
+    json_t *d = json_pack("{s:s, s:o}", "name", norm, legacy ? "rules" : "policy", text);
+    if (legacy)
+        api_reply_data_top(c, d);
+    else
+        api_reply_data(c, 200, d);
+}
+
+static void policy_write_pool(struct api_call *c)
+{
+    bool legacy = !strncmp(c->path, "sys/policy/", 11);
+    const char *name = c->path + (legacy ? 11 : strlen("sys/policies/acl/"));
+    char norm[API_POLICY_NAME_MAX + 1], err[API_POLICY_ERR_MIN];
+    struct api_policy *pol = NULL;
+    int rc;
+
+    if (c->method == API_DELETE) {
+        if (api_policy_name_check_delete(name, norm, sizeof(norm), err, sizeof(err)) != TR_OK) {
+            api_reply_error(c, 400, err);
+            return;
+        }
+        rc = store_del(c->store, API_T_POLICIES, (const uint8_t *)norm, strlen(norm),
+                       STORE_VERSION_ANY);
+        if (rc == TR_OK || rc == TR_E_NOTFOUND)
+            api_reply_status(c, 204);
+        else
+            api_reply_err(c, rc);
+        return;
+    }
+    const char *text = tr_json_get_str(c->body, "policy");
+    if (!text)
+        text = tr_json_get_str(c->body, "rules");
+    if (api_policy_name_check_write(name, norm, sizeof(norm), err, sizeof(err)) != TR_OK ||
+        (!text && snprintf(err, sizeof(err), "'policy' parameter not supplied or empty")) ||
+        api_policy_parse(norm, text, strlen(text), &pol, err, sizeof(err)) != TR_OK) {
+        char msg[API_POLICY_ERR_MIN + 40];
+        snprintf(msg, sizeof(msg), "failed to parse policy: %s", err);
+        api_reply_error(c, 400, msg);
+        return;
+    }
+    api_policy_free(pol);
+    rc = store_put(c->store, API_T_POLICIES, (const uint8_t *)norm, strlen(norm),
+                   (const uint8_t *)text, strlen(text), STORE_VERSION_ANY, NULL);
+    if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
+}
+
+static void sys_policies(struct api_call *c)
+{
+    bool legacy = !strncmp(c->path, "sys/policy", 10);
+    const char *base = legacy ? "sys/policy" : "sys/policies/acl";
+    const char *name = c->path + strlen(base);
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (*name == '/')
+        name++;
+    if (!*name) {
+        if (c->method == API_LIST || (legacy && c->method == API_GET))
+            policies_list(c, legacy);
+        else
+            api_reply_error(c, 405, "unsupported operation");
+    } else if (c->method == API_GET) {
+        policy_read(c, name, legacy);
+    } else if (c->method == API_PUT || c->method == API_DELETE) {
+        api_defer(c, policy_write_pool);
+    } else {
+        api_reply_error(c, 405, "unsupported operation");
+    }
+}
+
+/* ---- capabilities, key status, rotate, metrics, backup -------------------------------- */
+
+static json_t *caps_names(unsigned caps)
+{
+    const char *names[16];
+    size_t n = api_policy_cap_names(caps, names, 16);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
+    return a;
+}
+
+static void sys_capabilities_self(struct api_call *c)
+{
+    json_t *b, *paths, *data = json_object(), *all = NULL;
+    const char *one;
+
+    if (!api_body_object(c, &b))
+        return;
+    paths = json_object_get(b, "paths");
+    if (!json_is_array(paths) && (one = tr_json_get_str(b, "path")))
+        paths = json_pack("[s]", one);
+    else
+        paths = json_incref(paths);
+    if (!json_is_array(paths) || !json_array_size(paths)) {
+        json_decref(paths);
+        json_decref(data);
+        api_reply_error(c, 400, "missing paths");
+        return;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(paths, i, p)
+    {
+        if (!json_is_string(p))
+            continue;
+        json_t *names = caps_names(api_acl_capabilities(c->acl, json_string_value(p)));
+        json_object_set(data, json_string_value(p), names);
+        if (!all)
+            all = json_incref(names);
+        json_decref(names);
+    }
+    json_object_set_new(data, "capabilities", all ? all : json_array());
+    json_decref(paths);
+    api_reply_data_top(c, data);
+}
+
+static void sys_key_status(struct api_call *c)
+{
+    struct store_stats s;
+    char t[64];
+
+    store_stats_get(c->store, &s);
+    api_time_rfc3339(api_now_ns(), t, sizeof(t));
+    api_reply_data_top(c, json_pack("{s:i, s:s, s:i}", "term", (int)s.key_id, "install_time", t,
+                                    "encryptions", 0));
+}
+
+static void sys_rotate_pool(struct api_call *c)
+{
+    uint32_t id = 0;
+    int rc = store_rotate(c->store, &id);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    tr_log_info("record keyring rotated to term %u", id);
+    api_reply_status(c, 204);
+}
+
+static void sys_metrics(struct api_call *c)
+{
+    struct store_stats s;
+    char buf[2048];
+
+    store_stats_get(c->store, &s);
+    int n = snprintf(buf, sizeof(buf),
+                     "# TYPE tresor_store_records gauge\ntresor_store_records %llu\n"
+                     "# TYPE tresor_store_counter gauge\ntresor_store_counter %llu\n"
+                     "# TYPE tresor_store_batches_total counter\ntresor_store_batches_total %llu\n"
+                     "# TYPE tresor_store_writes_total counter\ntresor_store_writes_total %llu\n"
+                     "# TYPE tresor_store_increments_total counter\n"
+                     "tresor_store_increments_total %llu\n"
+                     "# TYPE tresor_store_alarms_total counter\ntresor_store_alarms_total %llu\n"
+                     "# TYPE tresor_store_scrubs_total counter\ntresor_store_scrubs_total %llu\n"
+                     "# TYPE tresor_store_map_bytes gauge\ntresor_store_map_bytes %llu\n"
+                     "# TYPE tresor_key_term gauge\ntresor_key_term %u\n",
+                     (unsigned long long)s.records, (unsigned long long)s.counter,
+                     (unsigned long long)s.batches, (unsigned long long)s.writes,
+                     (unsigned long long)s.increments, (unsigned long long)s.alarms,
+                     (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id);
+    api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, (size_t)n);
+}
+
+/* The snapshot is streamed back to the caller; the server never writes to a path the API
+ * names. */
+static void sys_backup_pool(struct api_call *c)
+{
+    char path[4200];
+    struct stat sb;
+    char *data = NULL;
+    int fd = -1, rc;
+
+    snprintf(path, sizeof(path), "%s/backup-%s.tmp", c->api->opts.data_dir, c->request_id);
+    if ((rc = store_backup(c->store, path)) != TR_OK)
+        goto out;
+    rc = TR_E_IO;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0 ||
+        !(data = malloc((size_t)sb.st_size + 1)) ||
+        read(fd, data, (size_t)sb.st_size) != sb.st_size)
+        goto out;
+    rc = TR_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_text(c, 200, "application/octet-stream", data, (size_t)sb.st_size);
+    free(data);
+}
+
+void api_sys_handle(struct api_call *c)
+{
+    const char *p = c->path;
+
+    if (!strcmp(p, "sys/seal"))
+        sys_seal(c);
+    else if (!strncmp(p, "sys/mounts", 10) && (p[10] == '\0' || p[10] == '/'))
+        sys_mounts(c);
+    else if (!strncmp(p, "sys/internal/ui/mounts", 22))
+        sys_ui_mounts(c);
+    else if (!strncmp(p, "sys/policies/acl", 16) || !strncmp(p, "sys/policy", 10))
+        sys_policies(c);
+    else if (!strcmp(p, "sys/capabilities-self") && c->method == API_PUT)
+        sys_capabilities_self(c);
+    else if (!strcmp(p, "sys/key-status") && c->method == API_GET)
+        sys_key_status(c);
+    else if (!strcmp(p, "sys/rotate") && c->method == API_PUT)
+        api_defer(c, sys_rotate_pool);
+    else if (!strcmp(p, "sys/metrics") && c->method == API_GET)
+        sys_metrics(c);
+    else if (!strcmp(p, "sys/storage/backup") && c->method == API_PUT)
+        api_defer(c, sys_backup_pool);
+    else {
+        char msg[API_PATH_MAX + 64];
+        snprintf(msg, sizeof(msg), "unsupported path");
+        api_reply_error(c, 404, msg);
+    }
 }

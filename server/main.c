@@ -7,6 +7,7 @@
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 static int run_server(struct srv *s)
 {
-    struct api_opts aopts = {.version = TRESOR_VERSION, .build_date = TRESOR_BUILD_DATE};
+    struct api_opts aopts = {.version = TRESOR_VERSION,
+                             .build_date = TRESOR_BUILD_DATE,
+                             .data_dir = s->cfg->storage_path,
+                             .counter_min_interval_ms = (uint32_t)s->cfg->counter_min_interval_ms,
+                             .scrub_interval_ms = (uint32_t)s->cfg->scrub_interval_s * 1000u,
+                             .dev = s->cfg->dev_mode};
+    char *root = NULL, *share = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     char err[512];
@@ -153,12 +160,32 @@ static int run_server(struct srv *s)
     }
     if ((rc = api_new(&aopts, &s->api)) != TR_OK)
         return rc;
+    /* A failure here leaves the server up but sealed, with the reason in sys/seal-status. */
+    if ((rc = api_start(s->api, &root, &share)) != TR_OK)
+        tr_log_error("the store is not serving: %s", tr_strerror(rc));
+    if (root) {
+        /* printed once, to the operator's terminal: -dev only */
+        printf("  Unseal/recovery key: %s\n  Root Token: %s\n", share ? share : "", root);
+        fflush(stdout);
+        sodium_memzero(root, strlen(root));
+        free(root);
+    }
+    if (share) {
+        sodium_memzero(share, strlen(share));
+        free(share);
+    }
     struct srv_http_opts hopts = {
         .address = s->cfg->listen_address,
         .workers = s->cfg->workers > 0 ? (int)s->cfg->workers : (int)(ncpu > 0 ? ncpu : 1),
         .max_body = (size_t)s->cfg->max_request_bytes,
         .max_headers = (size_t)s->cfg->max_header_bytes,
         .idle_timeout_s = (int)s->cfg->idle_timeout_s,
+        .header_timeout_s = (int)s->cfg->header_timeout_s,
+        .request_timeout_s = (int)s->cfg->request_timeout_s,
+        .max_connections = (size_t)s->cfg->max_connections,
+        .max_connections_per_ip = (size_t)s->cfg->max_connections_per_ip,
+        .login_rate = {(uint32_t)s->cfg->login_rate_per_s, (uint32_t)s->cfg->login_burst},
+        .unseal_rate = {(uint32_t)s->cfg->unseal_rate_per_s, (uint32_t)s->cfg->unseal_burst},
     };
     if (!(s->base = event_base_new()))
         return TR_E_NOMEM;
@@ -237,6 +264,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    /* tpm2-tss reads TSS2_LOG when a context is made: quiet unless the operator set it, and
+     * set before any thread exists (setenv is not thread-safe) */
+    setenv("TSS2_LOG", "all+none", 0);
     check_memlock();
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {

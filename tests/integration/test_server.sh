@@ -21,8 +21,8 @@ len=$(curl -sS --cacert "$CA" -I "$ADDR/v1/sys/health" | wc -c)
 headbody=$(curl -sS --cacert "$CA" -X HEAD --max-time 3 "$ADDR/v1/sys/health" 2>/dev/null | wc -c)
 expect_eq "HEAD health carries no body" "$headbody" 0
 check "HEAD has headers" test "$len" -gt 0
-expect_eq "health honours sealedcode/uninitcode" \
-    "$(status_of "$ADDR/v1/sys/health?sealedcode=299&uninitcode=299&standbyok=true")" 299
+expect_eq "health honours activecode" \
+    "$(status_of "$ADDR/v1/sys/health?activecode=299&standbyok=true")" 299
 expect_eq "health rejects a junk code" "$(status_of "$ADDR/v1/sys/health?sealedcode=abc")" 400
 ss=$(hcurl "$ADDR/v1/sys/seal-status")
 expect_contains "seal-status has type" "$ss" '"type":'

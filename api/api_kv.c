@@ -1,0 +1,922 @@
+/* The KV secrets engine, versions 2 and 1 (vault-api.md §3), on the protected store.
+ *
+ * Layout: KV v2 keeps one metadata record per key (table kvmeta, key "<mount uuid>/<path>") and
+ * one record per version (table kvdata, key "<mount uuid>/<path>@<version>"). Every write is one
+ * atomic store request with a check-and-set on the metadata record's version, so concurrent
+ * writers to one key are serialised without locks (a lost race is retried). KV v1 keeps the
+ * value itself in kvmeta. Mount settings (max_versions, cas_required, delete_version_after) live
+ * in table sys under "kvconfig/<mount uuid>". */
+#include "api_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/tr_json.h"
+#include "../common/tr_log.h"
+
+#define KV_KEY_MAX      (STORE_KEY_MAX - 24)
+#define KV_DEFAULT_KEEP 10
+#define KV_RETRIES      8
+#define KV_VERSIONS_MAX 1000
+#define KV_CUSTOM_KEYS  64
+
+/* ---- keys and small helpers ----------------------------------------------------------- */
+
+static bool kv_meta_key(const struct api_call *c, const char *p, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s", c->mount.uuid, p);
+    return n > 0 && (size_t)n < cap && (size_t)n <= KV_KEY_MAX && *p;
+}
+
+static void kv_data_key(const char *meta_key, int64_t v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s@%020" PRId64, meta_key, v);
+}
+
+static void ns_time(int64_t ns, char *out, size_t cap)
+{
+    if (ns <= 0)
+        snprintf(out, cap, "%s", "");
+    else
+        api_time_rfc3339(ns, out, cap);
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static void go_duration(int64_t s, char *out, size_t cap)
+{
+    if (s <= 0) {
+        snprintf(out, cap, "0s");
+        return;
+    }
+    int64_t h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+    if (h)
+        snprintf(out, cap, "%" PRId64 "h%" PRId64 "m%" PRId64 "s", h, m, sec);
+    else if (m)
+        snprintf(out, cap, "%" PRId64 "m%" PRId64 "s", m, sec);
+    else
+        snprintf(out, cap, "%" PRId64 "s", sec);
+}
+
+static json_t *kv_config_load(struct api_call *c)
+{
+    char key[64];
+    json_t *o = NULL;
+
+    snprintf(key, sizeof(key), "kvconfig/%s", c->mount.uuid);
+    if (api_get_json(c, API_T_SYS, key, &o, NULL) != TR_OK)
+        o = json_pack("{s:i, s:b, s:i}", "max_versions", 0, "cas_required", 0,
+                      "delete_version_after", 0);
+    return o;
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+static json_t *meta_new(void)
+{
+    int64_t now = api_now_ns();
+    return json_pack("{s:I, s:I, s:i, s:i, s:i, s:b, s:i, s:n, s:{}}", "created_time",
+                     (json_int_t)now, "updated_time", (json_int_t)now, "current_version", 0,
+                     "oldest_version", 0, "max_versions", 0, "cas_required", 0,
+                     "delete_version_after", 0, "custom_metadata", "versions");
+}
+
+static json_t *version_meta_json(const json_t *meta, int64_t v)
+{
+    char key[24], ct[64], dt[64];
+    snprintf(key, sizeof(key), "%" PRId64, v);
+    json_t *vm = json_object_get(json_object_get(meta, "versions"), key);
+    json_t *cm = json_object_get(meta, "custom_metadata");
+
+    ns_time(jint(vm, "created_time"), ct, sizeof(ct));
+    ns_time(jint(vm, "deletion_time"), dt, sizeof(dt));
+    return json_pack("{s:s, s:O, s:s, s:b, s:I}", "created_time", ct, "custom_metadata",
+                     cm ? cm : json_null(), "deletion_time", dt, "destroyed",
+                     json_is_true(json_object_get(vm, "destroyed")), "version", (json_int_t)v);
+}
+
+static json_t *metadata_json(const json_t *meta)
+{
+    char ct[64], ut[64], dva[48];
+    json_t *versions = json_object();
+    const char *k;
+    json_t *vm;
+
+    json_object_foreach(json_object_get(meta, "versions"), k, vm)
+    {
+        char a[64], b[64];
+        ns_time(jint(vm, "created_time"), a, sizeof(a));
+        ns_time(jint(vm, "deletion_time"), b, sizeof(b));
+        json_object_set_new(versions, k,
+                            json_pack("{s:s, s:s, s:b}", "created_time", a, "deletion_time", b,
+                                      "destroyed", json_is_true(json_object_get(vm, "destroyed"))));
+    }
+    ns_time(jint(meta, "created_time"), ct, sizeof(ct));
+    ns_time(jint(meta, "updated_time"), ut, sizeof(ut));
+    go_duration(jint(meta, "delete_version_after"), dva, sizeof(dva));
+    json_t *cm = json_object_get(meta, "custom_metadata");
+    return json_pack("{s:b, s:s, s:I, s:O, s:s, s:I, s:I, s:s, s:o}", "cas_required",
+                     json_is_true(json_object_get(meta, "cas_required")), "created_time", ct,
+                     "current_version", (json_int_t)jint(meta, "current_version"),
+                     "custom_metadata", cm ? cm : json_null(), "delete_version_after", dva,
+                     "max_versions", (json_int_t)jint(meta, "max_versions"), "oldest_version",
+                     (json_int_t)jint(meta, "oldest_version"), "updated_time", ut, "versions",
+                     versions);
+}
+
+/* A version is readable when it exists, is not destroyed and its deletion time (if any) is
+ * still in the future (delete_version_after). */
+static bool version_live(const json_t *vm)
+{
+    int64_t dt = jint(vm, "deletion_time");
+    return vm && !json_is_true(json_object_get(vm, "destroyed")) && (dt == 0 || dt > api_now_ns());
+}
+
+/* versions: [1, "2"] or "1,2" (vault-api.md trap 15) */
+static int parse_versions(const json_t *v, int64_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            int64_t val;
+            if (*n >= cap)
+                return TR_E_TOO_LARGE;
+            if (json_is_integer(x))
+                val = json_integer_value(x);
+            else if (!json_is_string(x) || !tr_parse_int64(json_string_value(x), &val))
+                return TR_E_INVAL;
+            out[(*n)++] = val;
+        }
+    } else if (json_is_string(v)) {
+        char *dup = strdup(json_string_value(v)), *save = NULL;
+        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            if (*n >= cap || !tr_parse_int64(t, &out[*n])) {
+                free(dup);
+                return TR_E_INVAL;
+            }
+            (*n)++;
+        }
+        free(dup);
+    } else {
+        return TR_E_INVAL;
+    }
+    return *n ? TR_OK : TR_E_INVAL;
+}
+
+/* ---- reads (event thread) ----------------------------------------------------------------- */
+
+static void kv2_read(struct api_call *c, const char *p)
+{
+    char mk[STORE_KEY_MAX + 1], dk[STORE_KEY_MAX + 32], vs[24];
+    json_t *meta = NULL, *data = NULL;
+    int64_t v = 0;
+    int rc;
+
+    const char *q = tr_json_get_str(c->query, "version");
+    if (!kv_meta_key(c, p, mk, sizeof(mk)) || (q && (!tr_parse_int64(q, &v) || v < 0))) {
+        api_reply_error(c, 400, "invalid path or version");
+        return;
+    }
+    if ((rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL)) != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    if (!v)
+        v = jint(meta, "current_version");
+    snprintf(vs, sizeof(vs), "%" PRId64, v);
+    json_t *vm = json_object_get(json_object_get(meta, "versions"), vs);
+    if (!vm) {
+        api_reply_error(c, 404, NULL);
+    } else if (!version_live(vm)) {
+        /* deleted or destroyed: 404 carrying the version metadata (vault-api.md trap 4) */
+        api_reply_data(c, 404,
+                       json_pack("{s:n, s:o}", "data", "metadata", version_meta_json(meta, v)));
+    } else {
+        kv_data_key(mk, v, dk, sizeof(dk));
+        rc = api_get_json(c, API_T_KVDATA, dk, &data, NULL);
+        if (rc != TR_OK)
+            api_reply_err(c, rc == TR_E_NOTFOUND ? TR_E_TAMPER : rc);
+        else
+            api_reply_data(
+                c, 200,
+                json_pack("{s:o, s:o}", "data", data, "metadata", version_meta_json(meta, v)));
+    }
+    json_decref(meta);
+}
+
+static void kv_list(struct api_call *c, const char *p)
+{
+    char prefix[STORE_KEY_MAX + 2];
+    struct store_list *l = NULL;
+    int n = snprintf(prefix, sizeof(prefix), "%s/%s", c->mount.uuid, p);
+    struct store_list_opts lo = {.prefix = (const uint8_t *)prefix, .fold = true};
+
+    if (n < 0 || (size_t)n >= sizeof(prefix)) {
+        api_reply_error(c, 400, "path too long");
+        return;
+    }
+    lo.prefix_len = (size_t)n;
+    int rc = store_list(c->store, API_T_KVMETA, &lo, &l);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    json_t *keys = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(
+            keys, json_stringn((const char *)l->e[i].key + n, l->e[i].key_len - (size_t)n));
+    store_list_free(l);
+    if (!json_array_size(keys)) {
+        json_decref(keys);
+        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
+        return;
+    }
+    api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+}
+
+static void kv2_metadata_read(struct api_call *c, const char *p)
+{
+    char mk[STORE_KEY_MAX + 1];
+    json_t *meta = NULL;
+
+    if (!kv_meta_key(c, p, mk, sizeof(mk))) {
+        api_reply_error(c, 400, "invalid path");
+        return;
+    }
+    int rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    api_reply_data(c, 200, metadata_json(meta));
+    json_decref(meta);
+}
+
+/* every leaf replaced by null, objects kept down to depth (0 = all) */
+static json_t *subkeys_of(const json_t *v, int64_t depth, int64_t level)
+{
+    if (!json_is_object(v) || !json_object_size(v) || (depth && level >= depth))
+        return json_null();
+    json_t *o = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+        json_object_set_new(o, k, subkeys_of(x, depth, level + 1));
+    return o;
+}
+
+static void kv2_subkeys(struct api_call *c, const char *p)
+{
+    char mk[STORE_KEY_MAX + 1], dk[STORE_KEY_MAX + 32], vs[24];
+    json_t *meta = NULL, *data = NULL;
+    int64_t v = 0, depth = 0;
+    const char *q = tr_json_get_str(c->query, "version");
+    const char *d = tr_json_get_str(c->query, "depth");
+
+    if (!kv_meta_key(c, p, mk, sizeof(mk)) || (q && !tr_parse_int64(q, &v)) ||
+        (d && (!tr_parse_int64(d, &depth) || depth < 0))) {
+        api_reply_error(c, 400, "invalid path, version or depth");
+        return;
+    }
+    int rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    if (!v)
+        v = jint(meta, "current_version");
+    snprintf(vs, sizeof(vs), "%" PRId64, v);
+    json_t *vm = json_object_get(json_object_get(meta, "versions"), vs);
+    if (!vm) {
+        api_reply_error(c, 404, NULL);
+    } else if (!version_live(vm)) {
+        api_reply_data(c, 404,
+                       json_pack("{s:n, s:o}", "subkeys", "metadata", version_meta_json(meta, v)));
+    } else {
+        kv_data_key(mk, v, dk, sizeof(dk));
+        if ((rc = api_get_json(c, API_T_KVDATA, dk, &data, NULL)) != TR_OK)
+            api_reply_err(c, rc == TR_E_NOTFOUND ? TR_E_TAMPER : rc);
+        else
+            api_reply_data(c, 200,
+                           json_pack("{s:o, s:o}", "subkeys", subkeys_of(data, depth, 0),
+                                     "metadata", version_meta_json(meta, v)));
+        json_decref(data);
+    }
+    json_decref(meta);
+}
+
+static void kv2_config_read(struct api_call *c)
+{
+    json_t *cfg = kv_config_load(c);
+    char dva[48];
+
+    go_duration(jint(cfg, "delete_version_after"), dva, sizeof(dva));
+    api_reply_data(c, 200,
+                   json_pack("{s:b, s:s, s:I}", "cas_required",
+                             json_is_true(json_object_get(cfg, "cas_required")),
+                             "delete_version_after", dva, "max_versions",
+                             (json_int_t)jint(cfg, "max_versions")));
+    json_decref(cfg);
+}
+
+bool api_kv_existence(struct api_call *c)
+{
+    char mk[STORE_KEY_MAX + 1];
+    const char *p = c->rel;
+    uint64_t v;
+
+    if (c->mount.kind == API_MOUNT_KV2) {
+        if (!strncmp(p, "data/", 5))
+            p += 5;
+        else if (!strncmp(p, "metadata/", 9))
+            p += 9;
+        else
+            return true; /* config, delete, undelete, destroy: update */
+    }
+    return kv_meta_key(c, p, mk, sizeof(mk)) &&
+           store_stat(c->store, API_T_KVMETA, (const uint8_t *)mk, strlen(mk), &v) == TR_OK;
+}
+
+/* ---- writes (pool threads) ------------------------------------------------------------- */
+
+/* One attempt of a metadata transaction: ops are built by the caller around the metadata
+ * record, which is always written with a check-and-set on the version it was read at. */
+struct kv_txn {
+    char mk[STORE_KEY_MAX + 1];
+    json_t *meta;      /* owned */
+    uint64_t meta_ver; /* STORE_VERSION_ABSENT when new */
+    struct store_op ops[KV_VERSIONS_MAX + 2];
+    char *keys[KV_VERSIONS_MAX + 2]; /* owned copies */
+    char *texts[2];
+    size_t n;
+};
+
+static int txn_load(struct api_call *c, struct kv_txn *t, bool create)
+{
+    int rc = api_get_json(c, API_T_KVMETA, t->mk, &t->meta, &t->meta_ver);
+    if (rc == TR_E_NOTFOUND && create) {
+        t->meta = meta_new();
+        t->meta_ver = STORE_VERSION_ABSENT;
+        return t->meta ? TR_OK : TR_E_NOMEM;
+    }
+    return rc;
+}
+
+static void txn_reset(struct kv_txn *t)
+{
+    json_decref(t->meta);
+    t->meta = NULL;
+    for (int i = 0; i < 2; i++) {
+        free(t->texts[i]);
+        t->texts[i] = NULL;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        free(t->keys[i]);
+    t->n = 0;
+}
+
+static int txn_put(struct kv_txn *t, const char *table, const char *key, const json_t *val,
+                   uint64_t expect)
+{
+    int slot = t->texts[0] ? 1 : 0;
+    if (!(t->texts[slot] = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS)) ||
+        !(t->keys[t->n] = strdup(key)))
+        return TR_E_NOMEM;
+    t->ops[t->n] = (struct store_op){STORE_OP_PUT,
+                                     table,
+                                     (const uint8_t *)t->keys[t->n],
+                                     strlen(t->keys[t->n]),
+                                     (const uint8_t *)t->texts[slot],
+                                     strlen(t->texts[slot]),
+                                     expect};
+    t->n++;
+    return TR_OK;
+}
+
+static int txn_del(struct kv_txn *t, const char *table, const char *key)
+{
+    if (!(t->keys[t->n] = strdup(key)))
+        return TR_E_NOMEM;
+    t->ops[t->n] = (struct store_op){STORE_OP_DEL,          table, (const uint8_t *)t->keys[t->n],
+                                     strlen(t->keys[t->n]), NULL,  0,
+                                     STORE_VERSION_ANY};
+    t->n++;
+    return TR_OK;
+}
+
+static int txn_commit_meta(struct api_call *c, struct kv_txn *t)
+{
+    int rc;
+    json_object_set_new(t->meta, "updated_time", json_integer(api_now_ns()));
+    if ((rc = txn_put(t, API_T_KVMETA, t->mk, t->meta, t->meta_ver)) != TR_OK)
+        return rc;
+    return store_write(c->store, t->ops, t->n, NULL);
+}
+
+static int64_t effective_keep(const json_t *meta, const json_t *cfg)
+{
+    int64_t a = jint(meta, "max_versions"), b = jint(cfg, "max_versions");
+    int64_t keep = a > b ? a : b;
+    return keep > 0 ? keep : KV_DEFAULT_KEEP;
+}
+
+/* Add version cur+1 holding data; prune beyond the retention limit. */
+static int txn_new_version(struct kv_txn *t, const json_t *cfg, const json_t *data, int64_t *out_v)
+{
+    json_t *versions = json_object_get(t->meta, "versions");
+    int64_t v = jint(t->meta, "current_version") + 1, now = api_now_ns();
+    int64_t dva = jint(t->meta, "delete_version_after"), cdva = jint(cfg, "delete_version_after");
+    char vs[24], dk[STORE_KEY_MAX + 32];
+    int rc;
+
+    if (cdva > 0 && (dva <= 0 || cdva < dva))
+        dva = cdva;
+    snprintf(vs, sizeof(vs), "%" PRId64, v);
+    json_object_set_new(
+        versions, vs,
+        json_pack("{s:I, s:I, s:b}", "created_time", (json_int_t)now, "deletion_time",
+                  (json_int_t)(dva > 0 ? now + dva * 1000000000LL : 0), "destroyed", 0));
+    json_object_set_new(t->meta, "current_version", json_integer(v));
+    kv_data_key(t->mk, v, dk, sizeof(dk));
+    if ((rc = txn_put(t, API_T_KVDATA, dk, data, STORE_VERSION_ABSENT)) != TR_OK)
+        return rc;
+    int64_t keep = effective_keep(t->meta, cfg);
+    /* versions are contiguous from oldest to current: prune from the bottom */
+    while ((int64_t)json_object_size(versions) > keep) {
+        int64_t o = v - (int64_t)json_object_size(versions) + 1;
+        snprintf(vs, sizeof(vs), "%" PRId64, o);
+        if (!json_object_get(versions, vs))
+            break;
+        json_object_del(versions, vs);
+        kv_data_key(t->mk, o, dk, sizeof(dk));
+        if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
+            return rc;
+        json_object_set_new(t->meta, "oldest_version", json_integer(o + 1));
+    }
+    *out_v = v;
+    return TR_OK;
+}
+
+/* RFC 7396 merge of patch into target (both objects) */
+static void merge_patch(json_t *target, const json_t *patch)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)patch, k, v)
+    {
+        if (json_is_null(v))
+            json_object_del(target, k);
+        else if (json_is_object(v) && json_is_object(json_object_get(target, k)))
+            merge_patch(json_object_get(target, k), v);
+        else
+            json_object_set_new(target, k, json_deep_copy(v));
+    }
+}
+
+static bool cas_check(struct api_call *c, const struct kv_txn *t, const json_t *cfg, int *err)
+{
+    json_t *opts = json_object_get(c->body, "options");
+    int64_t cas = 0;
+    bool bad = false, has = tr_json_get_int(opts, "cas", &cas, &bad);
+
+    if (bad) {
+        *err = 1;
+        return false;
+    }
+    if (!has && (json_is_true(json_object_get(t->meta, "cas_required")) ||
+                 json_is_true(json_object_get(cfg, "cas_required")))) {
+        *err = 2;
+        return false;
+    }
+    if (has && cas != jint(t->meta, "current_version")) {
+        *err = 3;
+        return false;
+    }
+    return true;
+}
+
+static const char *const cas_errors[] = {"", "error parsing check-and-set parameter",
+                                         "check-and-set parameter required for this call",
+                                         "check-and-set parameter did not match the current "
+                                         "version"};
+
+/* PUT or PATCH data/<p>. Returns the new version's metadata or an error. */
+static int kv2_write_once(struct api_call *c, const char *p, bool patch, json_t *cfg, json_t **out,
+                          int *cas_err)
+{
+    struct kv_txn *t = calloc(1, sizeof(*t));
+    json_t *data = json_object_get(c->body, "data"), *merged = NULL;
+    int64_t v = 0;
+    int rc = TR_E_NOMEM;
+
+    if (!t)
+        return rc;
+    snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
+    if ((rc = txn_load(c, t, !patch)) != TR_OK)
+        goto out;
+    if (!cas_check(c, t, cfg, cas_err)) {
+        rc = TR_E_CAS;
+        goto out;
+    }
+    if (patch) {
+        char vs[24], dk[STORE_KEY_MAX + 32];
+        int64_t cur = jint(t->meta, "current_version");
+        snprintf(vs, sizeof(vs), "%" PRId64, cur);
+        if (!version_live(json_object_get(json_object_get(t->meta, "versions"), vs))) {
+            rc = TR_E_NOTFOUND;
+            goto out;
+        }
+        kv_data_key(t->mk, cur, dk, sizeof(dk));
+        if ((rc = api_get_json(c, API_T_KVDATA, dk, &merged, NULL)) != TR_OK)
+            goto out;
+        merge_patch(merged, data);
+        data = merged;
+    }
+    if ((rc = txn_new_version(t, cfg, data, &v)) != TR_OK || (rc = txn_commit_meta(c, t)) != TR_OK)
+        goto out;
+    *out = version_meta_json(t->meta, v);
+out:
+    json_decref(merged);
+    txn_reset(t);
+    free(t);
+    return rc;
+}
+
+static void kv2_write(struct api_call *c, const char *p, bool patch)
+{
+    json_t *cfg = kv_config_load(c), *res = NULL;
+    int cas_err = 0, rc = TR_E_CAS;
+
+    if (!json_is_object(json_object_get(c->body, "data"))) {
+        json_decref(cfg);
+        api_reply_error(c, 400,
+                        json_object_get(c->body, "data") ? "Field validation failed: "
+                                                           "data must be an object"
+                                                         : "no data provided");
+        return;
+    }
+    /* TR_E_CAS without cas_err is a lost race with another writer: try again */
+    for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS && !cas_err; i++)
+        rc = kv2_write_once(c, p, patch, cfg, &res, &cas_err);
+    json_decref(cfg);
+    if (cas_err)
+        api_reply_error(c, 400, cas_errors[cas_err]);
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_data(c, 200, res);
+}
+
+enum kv_vop { KV_SOFT_DELETE, KV_UNDELETE, KV_DESTROY };
+
+/* Apply a version operation to the listed versions (or the latest with n == 0). */
+static int kv2_versions_once(struct api_call *c, const char *p, enum kv_vop op, const int64_t *list,
+                             size_t n)
+{
+    struct kv_txn *t = calloc(1, sizeof(*t));
+    json_t *versions;
+    int64_t latest;
+    int rc = TR_E_NOMEM;
+
+    if (!t)
+        return rc;
+    snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
+    if ((rc = txn_load(c, t, false)) != TR_OK)
+        goto out;
+    versions = json_object_get(t->meta, "versions");
+    latest = jint(t->meta, "current_version");
+    for (size_t i = 0; i < (n ? n : 1); i++) {
+        char vs[24], dk[STORE_KEY_MAX + 32];
+        int64_t v = n ? list[i] : latest;
+        snprintf(vs, sizeof(vs), "%" PRId64, v);
+        json_t *vm = json_object_get(versions, vs);
+        if (!vm || json_is_true(json_object_get(vm, "destroyed")))
+            continue; /* unknown or destroyed versions are skipped, as Vault does */
+        if (op == KV_SOFT_DELETE && !jint(vm, "deletion_time"))
+            json_object_set_new(vm, "deletion_time", json_integer(api_now_ns()));
+        else if (op == KV_UNDELETE)
+            json_object_set_new(vm, "deletion_time", json_integer(0));
+        else if (op == KV_DESTROY) {
+            json_object_set_new(vm, "destroyed", json_true());
+            kv_data_key(t->mk, v, dk, sizeof(dk));
+            if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
+                goto out;
+        }
+    }
+    rc = txn_commit_meta(c, t);
+out:
+    txn_reset(t);
+    free(t);
+    return rc;
+}
+
+static void kv2_versions(struct api_call *c, const char *p, enum kv_vop op, bool latest)
+{
+    int64_t list[KV_VERSIONS_MAX];
+    size_t n = 0;
+    int rc = TR_E_CAS;
+
+    if (!latest &&
+        parse_versions(json_object_get(c->body, "versions"), list, KV_VERSIONS_MAX, &n) != TR_OK) {
+        api_reply_error(c, 400, "no version number provided");
+        return;
+    }
+    for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
+        rc = kv2_versions_once(c, p, op, list, n);
+    if (rc == TR_OK || rc == TR_E_NOTFOUND)
+        api_reply_status(c, 204);
+    else
+        api_reply_err(c, rc);
+}
+
+/* custom_metadata: at most 64 keys, key 1..128 bytes, value 1..512 bytes, printable */
+static bool custom_ok(const json_t *cm)
+{
+    const char *k;
+    json_t *v;
+
+    if (!json_is_object(cm) || json_object_size(cm) > KV_CUSTOM_KEYS)
+        return false;
+    json_object_foreach((json_t *)cm, k, v)
+    {
+        size_t kl = strlen(k);
+        if (!json_is_string(v) || kl < 1 || kl > 128 || json_string_length(v) < 1 ||
+            json_string_length(v) > 512)
+            return false;
+    }
+    return true;
+}
+
+static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
+{
+    struct kv_txn *t = calloc(1, sizeof(*t));
+    json_t *b = c->body, *cm = json_object_get(b, "custom_metadata");
+    int64_t mv = 0, dva = 0;
+    bool cas = false, bad[3] = {0};
+    int rc = TR_E_NOMEM;
+
+    if (!t)
+        return rc;
+    snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
+    bool has_mv = tr_json_get_int(b, "max_versions", &mv, &bad[0]);
+    bool has_cas = tr_json_get_bool(b, "cas_required", &cas, &bad[1]);
+    bool has_dva = tr_json_get_duration(b, "delete_version_after", &dva, &bad[2]);
+    rc = TR_E_INVAL;
+    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX ||
+        (cm && !json_is_null(cm) && !custom_ok(cm)))
+        goto out;
+    if ((rc = txn_load(c, t, !patch)) != TR_OK)
+        goto out;
+    /* PUT replaces every field it names and resets... only the named ones, like Vault */
+    if (has_mv)
+        json_object_set_new(t->meta, "max_versions", json_integer(mv));
+    if (has_cas)
+        json_object_set_new(t->meta, "cas_required", json_boolean(cas));
+    if (has_dva)
+        json_object_set_new(t->meta, "delete_version_after", json_integer(dva));
+    if (cm && json_is_object(cm)) {
+        json_t *cur = json_object_get(t->meta, "custom_metadata");
+        if (patch && json_is_object(cur))
+            merge_patch(cur, cm);
+        else
+            json_object_set(t->meta, "custom_metadata", cm);
+    }
+    rc = txn_commit_meta(c, t);
+out:
+    txn_reset(t);
+    free(t);
+    return rc;
+}
+
+static void kv2_metadata_write(struct api_call *c, const char *p, bool patch)
+{
+    int rc = TR_E_CAS;
+    for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
+        rc = kv2_metadata_once(c, p, patch);
+    if (rc == TR_E_INVAL)
+        api_reply_error(c, 400,
+                        "invalid metadata: max_versions, cas_required, "
+                        "delete_version_after or custom_metadata (<= 64 keys, key "
+                        "1-128 bytes, value 1-512 bytes)");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
+}
+
+/* Delete the key, all its versions and its metadata in one atomic request. */
+static void kv2_metadata_delete(struct api_call *c, const char *p)
+{
+    struct kv_txn *t = calloc(1, sizeof(*t));
+    int rc = TR_E_NOMEM;
+
+    if (!t)
+        goto out;
+    snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
+    if ((rc = txn_load(c, t, false)) != TR_OK)
+        goto out;
+    const char *k;
+    json_t *vm;
+    json_object_foreach(json_object_get(t->meta, "versions"), k, vm)
+    {
+        char dk[STORE_KEY_MAX + 32];
+        int64_t v = 0;
+        if (!tr_parse_int64(k, &v) || json_is_true(json_object_get(vm, "destroyed")))
+            continue;
+        kv_data_key(t->mk, v, dk, sizeof(dk));
+        if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
+            goto out;
+    }
+    if ((rc = txn_del(t, API_T_KVMETA, t->mk)) != TR_OK)
+        goto out;
+    t->ops[t->n - 1].expect_version = t->meta_ver;
+    rc = store_write(c->store, t->ops, t->n, NULL);
+out:
+    if (t)
+        txn_reset(t);
+    free(t);
+    if (rc == TR_OK || rc == TR_E_NOTFOUND)
+        api_reply_status(c, 204);
+    else
+        api_reply_err(c, rc);
+}
+
+static void kv2_config_write(struct api_call *c)
+{
+    json_t *cfg = kv_config_load(c);
+    int64_t mv = 0, dva = 0;
+    bool cas = false, bad[3] = {0};
+    char key[64];
+
+    if (tr_json_get_int(c->body, "max_versions", &mv, &bad[0]))
+        json_object_set_new(cfg, "max_versions", json_integer(mv));
+    if (tr_json_get_bool(c->body, "cas_required", &cas, &bad[1]))
+        json_object_set_new(cfg, "cas_required", json_boolean(cas));
+    if (tr_json_get_duration(c->body, "delete_version_after", &dva, &bad[2]))
+        json_object_set_new(cfg, "delete_version_after", json_integer(dva));
+    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX) {
+        json_decref(cfg);
+        api_reply_error(c, 400,
+                        "invalid config: max_versions, cas_required or "
+                        "delete_version_after");
+        return;
+    }
+    snprintf(key, sizeof(key), "kvconfig/%s", c->mount.uuid);
+    int rc = api_put_json(c, API_T_SYS, key, cfg, STORE_VERSION_ANY);
+    json_decref(cfg);
+    if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
+}
+
+/* ---- KV v1 ------------------------------------------------------------------------------- */
+
+static void kv1_read(struct api_call *c, const char *p)
+{
+    char mk[STORE_KEY_MAX + 1];
+    json_t *data = NULL;
+    int64_t ttl = 2764800; /* 768h: the mount default TTL Vault reports */
+
+    if (!kv_meta_key(c, p, mk, sizeof(mk))) {
+        api_reply_error(c, 400, "invalid path");
+        return;
+    }
+    int rc = api_get_json(c, API_T_KVMETA, mk, &data, NULL);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    bool bad;
+    tr_json_get_duration(data, "ttl", &ttl, &bad);
+    json_t *o =
+        json_pack("{s:s, s:s, s:b, s:I, s:o, s:n, s:n, s:n, s:s}", "request_id", c->request_id,
+                  "lease_id", "", "renewable", 0, "lease_duration", (json_int_t)ttl, "data", data,
+                  "wrap_info", "warnings", "auth", "mount_type", "kv");
+    api_reply_json(c, 200, o);
+}
+
+static void kv1_write_pool(struct api_call *c)
+{
+    char mk[STORE_KEY_MAX + 1];
+    int rc;
+
+    if (!kv_meta_key(c, c->rel, mk, sizeof(mk))) {
+        api_reply_error(c, 400, "invalid path");
+        return;
+    }
+    if (c->method == API_DELETE) {
+        rc = store_del(c->store, API_T_KVMETA, (const uint8_t *)mk, strlen(mk), STORE_VERSION_ANY);
+    } else if (!json_object_size(c->body)) {
+        api_reply_error(c, 400, "missing data fields");
+        return;
+    } else {
+        rc = api_put_json(c, API_T_KVMETA, mk, c->body, STORE_VERSION_ANY);
+    }
+    if (rc == TR_OK || rc == TR_E_NOTFOUND)
+        api_reply_status(c, 204);
+    else
+        api_reply_err(c, rc);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void kv2_pool(struct api_call *c)
+{
+    const char *r = c->rel;
+
+    if (!strncmp(r, "data/", 5) && c->method == API_PUT)
+        kv2_write(c, r + 5, false);
+    else if (!strncmp(r, "data/", 5) && c->method == API_PATCH)
+        kv2_write(c, r + 5, true);
+    else if (!strncmp(r, "data/", 5) && c->method == API_DELETE)
+        kv2_versions(c, r + 5, KV_SOFT_DELETE, true);
+    else if (!strncmp(r, "delete/", 7))
+        kv2_versions(c, r + 7, KV_SOFT_DELETE, false);
+    else if (!strncmp(r, "undelete/", 9))
+        kv2_versions(c, r + 9, KV_UNDELETE, false);
+    else if (!strncmp(r, "destroy/", 8))
+        kv2_versions(c, r + 8, KV_DESTROY, false);
+    else if (!strncmp(r, "metadata/", 9) && c->method == API_DELETE)
+        kv2_metadata_delete(c, r + 9);
+    else if (!strncmp(r, "metadata/", 9))
+        kv2_metadata_write(c, r + 9, c->method == API_PATCH);
+    else if (!strcmp(r, "config"))
+        kv2_config_write(c);
+    else
+        api_reply_error(c, 405, "unsupported operation");
+}
+
+static bool patch_type_ok(struct api_call *c)
+{
+    const char *ct = c->req->content_type;
+    if (ct && !strncmp(ct, "application/merge-patch+json", 28))
+        return true;
+    char msg[300];
+    snprintf(msg, sizeof(msg),
+             "PATCH requires Content-Type of application/merge-patch+json, "
+             "provided %.200s",
+             ct ? ct : "");
+    api_reply_error(c, 415, msg);
+    return false;
+}
+
+static void kv2_handle(struct api_call *c)
+{
+    const char *r = c->rel;
+    bool sub = !strncmp(r, "data/", 5) || !strncmp(r, "metadata/", 9) ||
+               !strncmp(r, "delete/", 7) || !strncmp(r, "undelete/", 9) ||
+               !strncmp(r, "destroy/", 8) || !strncmp(r, "subkeys/", 8);
+    const char *p = sub ? strchr(r, '/') + 1 : r;
+
+    if (!sub && strcmp(r, "config") != 0) {
+        api_reply_error(c, 404, NULL);
+    } else if (c->method == API_LIST && !strncmp(r, "metadata/", 9)) {
+        kv_list(c, p);
+    } else if (c->method == API_GET && !strcmp(r, "config")) {
+        kv2_config_read(c);
+    } else if (c->method == API_GET && !strncmp(r, "data/", 5)) {
+        kv2_read(c, p);
+    } else if (c->method == API_GET && !strncmp(r, "metadata/", 9)) {
+        kv2_metadata_read(c, p);
+    } else if (c->method == API_GET && !strncmp(r, "subkeys/", 8)) {
+        kv2_subkeys(c, p);
+    } else if (c->method == API_PUT || c->method == API_DELETE ||
+               (c->method == API_PATCH && patch_type_ok(c))) {
+        if (!*p && strcmp(r, "config") != 0)
+            api_reply_error(c, 400, "missing path");
+        else
+            api_defer(c, kv2_pool);
+    } else if (c->method != API_PATCH) {
+        api_reply_error(c, 405, "unsupported operation");
+    }
+}
+
+void api_kv_handle(struct api_call *c)
+{
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (c->mount.kind == API_MOUNT_KV2) {
+        kv2_handle(c);
+    } else if (c->method == API_LIST) {
+        kv_list(c, c->rel);
+    } else if (c->method == API_GET) {
+        kv1_read(c, c->rel);
+    } else if (c->method == API_PUT || c->method == API_DELETE) {
+        api_defer(c, kv1_write_pool);
+    } else {
+        api_reply_error(c, 405, "unsupported operation");
+    }
+}

@@ -1,0 +1,265 @@
+/* Responses: the Vault envelope, raw bodies, errors and the one tr_err -> status table. */
+#include "api_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/tr_json.h"
+
+static void call_free(struct api_call *c)
+{
+    if (c->store)
+        api_core_store_unref(c->api, c->store);
+    api_token_free(c->token);
+    api_acl_free(c->acl);
+    free(c->path);
+    json_decref(c->query);
+    json_decref(c->body);
+    free(c);
+}
+
+static void call_finish(struct api_call *c, struct api_resp *resp)
+{
+    if (resp && c->req->method == API_HEAD)
+        resp->body_suppressed = true;
+    api_done_fn done = c->done;
+    void *arg = c->done_arg;
+    /* Release the store reference before the answer leaves: a sys/seal waiting for idle must
+     * not wait for the network. */
+    call_free(c);
+    done(arg, resp);
+}
+
+void api_reply_json(struct api_call *c, int status, json_t *body)
+{
+    struct api_resp *resp = calloc(1, sizeof(*resp));
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (!resp || (body && !text)) {
+        free(text);
+        free(resp);
+        call_finish(c, NULL); /* the server answers a bare 500 */
+        return;
+    }
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = text;
+    resp->body_len = text ? strlen(text) : 0;
+    call_finish(c, resp);
+}
+
+void api_reply_error(struct api_call *c, int status, const char *msg)
+{
+    json_t *errs = json_array();
+    if (errs && msg)
+        json_array_append_new(errs, json_string(msg));
+    api_reply_json(c, status, json_pack("{s:o}", "errors", errs ? errs : json_array()));
+}
+
+void api_reply_status(struct api_call *c, int status)
+{
+    api_reply_json(c, status, NULL);
+}
+
+void api_reply_envelope(struct api_call *c, int status, json_t *data, json_t *auth,
+                        json_t *warnings)
+{
+    json_t *o = json_pack("{s:s, s:s, s:b, s:i, s:o, s:n, s:o, s:o, s:s}", "request_id",
+                          c->request_id, "lease_id", "", "renewable", 0, "lease_duration", 0,
+                          "data", data ? data : json_null(), "wrap_info", "warnings",
+                          warnings ? warnings : json_null(), "auth", auth ? auth : json_null(),
+                          "mount_type", c->mount_type ? c->mount_type : "");
+    api_reply_json(c, status, o);
+}
+
+void api_reply_data(struct api_call *c, int status, json_t *data)
+{
+    api_reply_envelope(c, status, data, NULL, NULL);
+}
+
+void api_reply_data_top(struct api_call *c, json_t *data)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:b, s:i, s:O, s:n, s:n, s:n, s:s}", "request_id", c->request_id,
+                  "lease_id", "", "renewable", 0, "lease_duration", 0, "data", data, "wrap_info",
+                  "warnings", "auth", "mount_type", c->mount_type ? c->mount_type : "system");
+    const char *k;
+    json_t *v;
+
+    /* node-vault reads sys/mounts and friends from the top level (vault-api.md §1.6) */
+    if (o) {
+        json_object_foreach(data, k, v)
+        {
+            if (!json_object_get(o, k))
+                json_object_set(o, k, v);
+        }
+    }
+    json_decref(data);
+    api_reply_json(c, 200, o);
+}
+
+int api_err_status(int rc)
+{
+    switch (rc) {
+    case TR_OK:
+        return 200;
+    case TR_E_INVAL:
+    case TR_E_CAS:
+    case TR_E_AUTH:
+    case TR_E_EXISTS:
+        return 400;
+    case TR_E_DENIED:
+        return 403;
+    case TR_E_NOTFOUND:
+        return 404;
+    case TR_E_UNSUPPORTED:
+        return 405;
+    case TR_E_TOO_LARGE:
+        return 413;
+    case TR_E_LIMIT:
+        return 429;
+    case TR_E_SEALED:
+    case TR_E_ROLLBACK:
+    case TR_E_TAMPER:
+    case TR_E_COUNTER:
+    case TR_E_NOSPACE:
+    case TR_E_IO:
+    case TR_E_BUSY:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+void api_reply_err(struct api_call *c, int rc)
+{
+    if (rc == TR_E_NOTFOUND)
+        api_reply_error(c, 404, NULL);
+    else if (rc == TR_E_SEALED)
+        api_reply_error(c, 503, "Vault is sealed");
+    else
+        api_reply_error(c, api_err_status(rc), tr_strerror(rc));
+}
+
+int64_t api_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void api_time_rfc3339(int64_t unix_ns, char *out, size_t cap)
+{
+    time_t sec = (time_t)(unix_ns / 1000000000LL);
+    long ns = (long)(unix_ns % 1000000000LL);
+    struct tm tm;
+    char frac[16] = "";
+
+    gmtime_r(&sec, &tm);
+    if (ns) {
+        snprintf(frac, sizeof(frac), ".%09ld", ns);
+        size_t n = strlen(frac);
+        while (n > 1 && frac[n - 1] == '0') /* Go's RFC3339Nano trims trailing zeros */
+            frac[--n] = '\0';
+    }
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+void api_uuid(char out[37])
+{
+    uint8_t u[16];
+    randombytes_buf(u, sizeof(u));
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
+}
+
+bool api_body_object(struct api_call *c, json_t **out)
+{
+    const struct api_req *r = c->req;
+    char err[160];
+    size_t i = 0;
+
+    *out = NULL;
+    if (c->body) {
+        *out = c->body;
+        return true;
+    }
+    while (i < r->body_len &&
+           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+        i++;
+    if (i == r->body_len || c->method == API_GET || c->method == API_HEAD ||
+        c->method == API_LIST) {
+        /* GET bodies are ignored (hvac sends one with health) */
+        c->body = json_object();
+        *out = c->body;
+        return c->body != NULL;
+    }
+    int rc = tr_json_parse((const char *)r->body, r->body_len, NULL, &c->body, err, sizeof(err));
+    if (rc == TR_OK && !json_is_object(c->body)) {
+        json_decref(c->body);
+        c->body = NULL;
+        snprintf(err, sizeof(err), "request body must be a JSON object");
+        rc = TR_E_INVAL;
+    }
+    if (rc != TR_OK) {
+        api_reply_error(c, rc == TR_E_TOO_LARGE ? 413 : 400, err);
+        return false;
+    }
+    *out = c->body;
+    return true;
+}
+
+void api_json_wipe_string(json_t *v)
+{
+    if (json_is_string(v)) {
+        /* jansson owns the bytes; clearing them in place keeps a share or token from lingering
+         * in freed heap. The length is unchanged so jansson's bookkeeping stays valid. */
+        char *p = (char *)json_string_value(v);
+        sodium_memzero(p, json_string_length(v));
+    }
+}
+
+int api_get_json(struct api_call *c, const char *table, const char *key, json_t **out,
+                 uint64_t *out_version)
+{
+    struct enc_secret *val = NULL;
+    json_error_t jerr;
+    int rc;
+
+    *out = NULL;
+    if (!c->store)
+        return TR_E_SEALED;
+    rc = store_get(c->store, table, (const uint8_t *)key, strlen(key), &val, out_version);
+    if (rc != TR_OK)
+        return rc;
+    *out = json_loadb((const char *)enc_secret_data(val), enc_secret_len(val), 0, &jerr);
+    enc_secret_free(val);
+    return *out ? TR_OK : TR_E_INTERNAL;
+}
+
+void api_reply_text(struct api_call *c, int status, const char *ctype, const char *body, size_t len)
+{
+    struct api_resp *resp = calloc(1, sizeof(*resp));
+    char *copy = malloc(len ? len : 1);
+
+    if (!resp || !copy) {
+        free(resp);
+        free(copy);
+        call_finish(c, NULL);
+        return;
+    }
+    memcpy(copy, body, len);
+    resp->status = status;
+    resp->content_type = ctype;
+    resp->body = copy;
+    resp->body_len = len;
+    call_finish(c, resp);
+}

@@ -1,0 +1,684 @@
+/* Token auth (vault-api.md §4): tokens are random 32-byte values shown as "hvs.<base64url>",
+ * stored only under their keyed hash (enc_mac ENC_MAC_TOKEN), so the store never holds a usable
+ * token and lookups need no comparison of secrets at all. */
+#include "api_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/tr_json.h"
+#include "../common/tr_log.h"
+
+#define TOKEN_PREFIX      "hvs."
+#define TOKEN_RAW_BYTES   32
+#define TOKEN_STR_MAX     128
+#define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
+#define TOKEN_REVOKE_MAX  10000        /* descendants revoked in one call */
+
+struct api_token {
+    char hash[2 * ENC_MAC_BYTES + 1]; /* storage key */
+    json_t *entry;                    /* the stored entry (owned) */
+    uint64_t version;
+    bool root;
+};
+
+void api_token_free(struct api_token *t)
+{
+    if (!t)
+        return;
+    json_decref(t->entry);
+    free(t);
+}
+
+const json_t *api_token_policies(const struct api_token *t)
+{
+    return json_object_get(t->entry, "policies");
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int token_hash(const char *raw, char out[2 * ENC_MAC_BYTES + 1])
+{
+    uint8_t mac[ENC_MAC_BYTES];
+    size_t len = strlen(raw);
+
+    if (len == 0 || len > TOKEN_STR_MAX)
+        return TR_E_DENIED;
+    int rc = enc_mac(ENC_MAC_TOKEN, (const uint8_t *)raw, len, mac);
+    if (rc == TR_OK)
+        sodium_bin2hex(out, 2 * ENC_MAC_BYTES + 1, mac, sizeof(mac));
+    return rc;
+}
+
+static int64_t entry_int(const json_t *e, const char *k)
+{
+    return json_integer_value(json_object_get(e, k));
+}
+
+static bool entry_expired(const json_t *e)
+{
+    int64_t exp = entry_int(e, "expire_time");
+    return exp > 0 && exp <= now_s();
+}
+
+static int token_load(struct store *st, const char *hash, struct api_token **out)
+{
+    struct enc_secret *v = NULL;
+    struct api_token *t = NULL;
+    uint64_t ver = 0;
+    int rc;
+
+    *out = NULL;
+    rc = store_get(st, API_T_TOKENS, (const uint8_t *)hash, strlen(hash), &v, &ver);
+    if (rc == TR_E_NOTFOUND)
+        return TR_E_DENIED;
+    if (rc != TR_OK)
+        return rc;
+    if (!(t = calloc(1, sizeof(*t)))) {
+        enc_secret_free(v);
+        return TR_E_NOMEM;
+    }
+    t->entry = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
+    enc_secret_free(v);
+    if (!t->entry) {
+        api_token_free(t);
+        return TR_E_INTERNAL;
+    }
+    snprintf(t->hash, sizeof(t->hash), "%s", hash);
+    t->version = ver;
+    json_t *pol = json_object_get(t->entry, "policies");
+    size_t i;
+    json_t *p;
+    json_array_foreach(pol, i, p) if (strcmp(json_string_value(p), "root") == 0) t->root = true;
+    *out = t;
+    return TR_OK;
+}
+
+/* ---- writes (pool threads) --------------------------------------------------------------- */
+
+static char *entry_text(const json_t *e)
+{
+    return json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+int api_put_json(struct api_call *c, const char *table, const char *key, json_t *val,
+                 uint64_t expect_version)
+{
+    char *text = entry_text(val);
+    int rc = text ? store_put(c->store, table, (const uint8_t *)key, strlen(key),
+                              (const uint8_t *)text, strlen(text), expect_version, NULL)
+                  : TR_E_NOMEM;
+    free(text);
+    return rc;
+}
+
+/* New token: entry + accessor + parent link in one atomic write. */
+static int token_store_new(struct store *st, json_t *entry, const char *hash, const char *parent)
+{
+    char link[2 * (2 * ENC_MAC_BYTES + 1) + 2];
+    const char *acc = json_string_value(json_object_get(entry, "accessor"));
+    char *text = entry_text(entry);
+    struct store_op ops[3];
+    size_t n = 0;
+    int rc = TR_E_NOMEM;
+
+    if (!text || !acc)
+        goto out;
+    ops[n++] =
+        (struct store_op){STORE_OP_PUT,          API_T_TOKENS, (const uint8_t *)hash, strlen(hash),
+                          (const uint8_t *)text, strlen(text), STORE_VERSION_ABSENT};
+    ops[n++] =
+        (struct store_op){STORE_OP_PUT,          API_T_ACCESSOR, (const uint8_t *)acc, strlen(acc),
+                          (const uint8_t *)hash, strlen(hash),   STORE_VERSION_ABSENT};
+    if (parent && *parent) {
+        snprintf(link, sizeof(link), "%s/%s", parent, hash);
+        ops[n++] =
+            (struct store_op){STORE_OP_PUT,        API_T_CHILDREN,      (const uint8_t *)link,
+                              strlen(link),        (const uint8_t *)"", 0,
+                              STORE_VERSION_ABSENT};
+    }
+    rc = store_write(st, ops, n, NULL);
+out:
+    free(text);
+    return rc;
+}
+
+static void random_str(char *out, size_t cap, size_t raw_bytes)
+{
+    uint8_t r[TOKEN_RAW_BYTES];
+    randombytes_buf(r, raw_bytes);
+    sodium_bin2base64(out, cap, r, raw_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(r, sizeof(r));
+}
+
+/* Make a token for entry (policies etc. filled by the caller); returns the raw token. */
+static int token_mint(struct store *st, json_t *entry, const char *parent, char **out_raw)
+{
+    char *raw = malloc(TOKEN_STR_MAX);
+    char hash[2 * ENC_MAC_BYTES + 1], acc[40];
+    int rc;
+
+    *out_raw = NULL;
+    if (!raw)
+        return TR_E_NOMEM;
+    memcpy(raw, TOKEN_PREFIX, sizeof(TOKEN_PREFIX));
+    random_str(raw + 4, TOKEN_STR_MAX - 4, TOKEN_RAW_BYTES);
+    random_str(acc, sizeof(acc), 18);
+    json_object_set_new(entry, "accessor", json_string(acc));
+    json_object_set_new(entry, "parent", json_string(parent ? parent : ""));
+    if ((rc = token_hash(raw, hash)) == TR_OK)
+        rc = token_store_new(st, entry, hash, parent);
+    if (rc != TR_OK) {
+        sodium_memzero(raw, TOKEN_STR_MAX);
+        free(raw);
+        return rc;
+    }
+    *out_raw = raw;
+    return TR_OK;
+}
+
+int api_token_create_root(struct store *st, char **out_raw)
+{
+    json_t *e = json_pack(
+        "{s:[s], s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:o}", "policies", "root", "path",
+        "auth/token/root", "display_name", "root", "creation_time", (json_int_t)now_s(),
+        "creation_ttl", (json_int_t)0, "expire_time", (json_int_t)0, "explicit_max_ttl",
+        (json_int_t)0, "num_uses", (json_int_t)0, "renewable", 0, "orphan", 1, "meta", json_null());
+    int rc = e ? token_mint(st, e, NULL, out_raw) : TR_E_NOMEM;
+    json_decref(e);
+    return rc;
+}
+
+/* ---- authentication ---------------------------------------------------------------------- */
+
+int api_token_authenticate(struct api_call *c, const char *raw)
+{
+    char hash[2 * ENC_MAC_BYTES + 1];
+    struct api_token *t = NULL;
+    int rc;
+
+    if ((rc = token_hash(raw, hash)) != TR_OK)
+        return rc == TR_E_SEALED ? rc : TR_E_DENIED;
+    if ((rc = token_load(c->store, hash, &t)) != TR_OK)
+        return rc;
+    if (entry_expired(t->entry)) {
+        api_token_free(t);
+        return TR_E_DENIED;
+    }
+    c->token = t;
+    return TR_OK;
+}
+
+bool api_token_has_uses(const struct api_token *t)
+{
+    return entry_int(t->entry, "num_uses") > 0;
+}
+
+/* Spend one use (pool thread): the write is a check-and-set on the entry's version, so two
+ * concurrent requests cannot both spend the last use. The last use deletes the token. */
+int api_token_spend_use(struct api_call *c)
+{
+    struct api_token *t = c->token;
+    int64_t left = entry_int(t->entry, "num_uses") - 1;
+    const char *acc = json_string_value(json_object_get(t->entry, "accessor"));
+    int rc;
+
+    if (left > 0) {
+        json_object_set_new(t->entry, "num_uses", json_integer(left));
+        rc = api_put_json(c, API_T_TOKENS, t->hash, t->entry, t->version);
+    } else {
+        struct store_op ops[2] = {{STORE_OP_DEL, API_T_TOKENS, (const uint8_t *)t->hash,
+                                   strlen(t->hash), NULL, 0, t->version},
+                                  {STORE_OP_DEL, API_T_ACCESSOR, (const uint8_t *)acc,
+                                   acc ? strlen(acc) : 0, NULL, 0, STORE_VERSION_ANY}};
+        rc = acc ? store_write(c->store, ops, 2, NULL) : TR_E_INTERNAL;
+        /* the request still runs with this last use; lookups afterwards fail */
+        json_object_set_new(t->entry, "num_uses", json_integer(-1));
+    }
+    return rc == TR_E_CAS ? TR_E_DENIED : rc;
+}
+
+static int policy_load(struct store *st, const char *name, struct api_policy **out)
+{
+    struct enc_secret *v = NULL;
+    char err[API_POLICY_ERR_MIN];
+    int rc;
+
+    *out = NULL;
+    if (strcmp(name, "root") == 0)
+        return api_policy_new_root(out);
+    rc = store_get(st, API_T_POLICIES, (const uint8_t *)name, strlen(name), &v, NULL);
+    if (rc == TR_E_NOTFOUND && strcmp(name, "default") == 0)
+        return api_policy_new_default(out);
+    if (rc != TR_OK)
+        return rc;
+    rc = api_policy_parse(name, (const char *)enc_secret_data(v), enc_secret_len(v), out, err,
+                          sizeof(err));
+    enc_secret_free(v);
+    return rc;
+}
+
+int api_acl_for_call(struct api_call *c)
+{
+    const json_t *names = api_token_policies(c->token);
+    struct api_policy *pols[64];
+    size_t n = 0, i;
+    json_t *p;
+    int rc = TR_OK;
+
+    json_array_foreach(names, i, p)
+    {
+        if (n >= 64)
+            break;
+        /* a policy deleted after the token was made simply grants nothing (as Vault) */
+        int lrc = policy_load(c->store, json_string_value(p), &pols[n]);
+        if (lrc == TR_OK)
+            n++;
+        else if (lrc != TR_E_NOTFOUND)
+            rc = lrc;
+    }
+    if (rc == TR_OK)
+        rc = api_acl_new(pols, n, &c->acl);
+    for (i = 0; i < n; i++)
+        api_policy_free(pols[i]);
+    return rc;
+}
+
+int api_policy_store_default(struct store *st)
+{
+    const char *text = api_policy_default_text();
+    int rc = store_put(st, API_T_POLICIES, (const uint8_t *)"default", 7, (const uint8_t *)text,
+                       strlen(text), STORE_VERSION_ABSENT, NULL);
+    return rc == TR_E_CAS ? TR_OK : rc;
+}
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+static json_t *policies_sorted(const json_t *pol)
+{
+    json_t *out = json_deep_copy(pol);
+    /* Vault returns policies sorted; a small insertion sort keeps it dependency-free */
+    size_t n = json_array_size(out);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(json_string_value(json_array_get(out, j - 1)),
+                                           json_string_value(json_array_get(out, j))) > 0;
+             j--) {
+            json_t *a = json_incref(json_array_get(out, j - 1));
+            json_array_set(out, j - 1, json_array_get(out, j));
+            json_array_set_new(out, j, a);
+        }
+    return out;
+}
+
+static int64_t entry_ttl(const json_t *e)
+{
+    int64_t exp = entry_int(e, "expire_time");
+    if (exp <= 0)
+        return 0;
+    int64_t left = exp - now_s();
+    return left > 0 ? left : 0;
+}
+
+static json_t *auth_json(const json_t *e, const char *raw)
+{
+    json_t *meta = json_object_get(e, "meta");
+    return json_pack("{s:s, s:s, s:o, s:o, s:O, s:I, s:b, s:s, s:s, s:b, s:n, s:I}", "client_token",
+                     raw, "accessor", json_string_value(json_object_get(e, "accessor")), "policies",
+                     policies_sorted(json_object_get(e, "policies")), "token_policies",
+                     policies_sorted(json_object_get(e, "policies")), "metadata",
+                     meta ? meta : json_null(), "lease_duration", (json_int_t)entry_ttl(e),
+                     "renewable", json_is_true(json_object_get(e, "renewable")), "entity_id", "",
+                     "token_type", "service", "orphan", json_is_true(json_object_get(e, "orphan")),
+                     "mfa_requirement", "num_uses", (json_int_t)entry_int(e, "num_uses"));
+}
+
+static json_t *lookup_json(const json_t *e, const char *raw)
+{
+    char ct[64], it[64], et[64];
+    int64_t exp = entry_int(e, "expire_time");
+    json_t *meta = json_object_get(e, "meta");
+
+    api_time_rfc3339(entry_int(e, "creation_time") * 1000000000LL, it, sizeof(it));
+    snprintf(ct, sizeof(ct), "%lld", (long long)entry_int(e, "creation_time"));
+    if (exp > 0)
+        api_time_rfc3339(exp * 1000000000LL, et, sizeof(et));
+    /* numbers stay numbers and expire_time/ttl always exist: external-secrets relies on it */
+    return json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:O, s:I, s:b, s:s, s:o, "
+                     "s:b, s:I, s:s, s:I}",
+                     "accessor", json_string_value(json_object_get(e, "accessor")), "creation_time",
+                     (json_int_t)entry_int(e, "creation_time"), "creation_ttl",
+                     (json_int_t)entry_int(e, "creation_ttl"), "display_name",
+                     json_string_value(json_object_get(e, "display_name")), "entity_id", "",
+                     "expire_time", exp > 0 ? json_string(et) : json_null(), "explicit_max_ttl",
+                     (json_int_t)entry_int(e, "explicit_max_ttl"), "id", raw ? raw : "",
+                     "issue_time", it, "meta", meta ? meta : json_null(), "num_uses",
+                     (json_int_t)entry_int(e, "num_uses"), "orphan",
+                     json_is_true(json_object_get(e, "orphan")), "path",
+                     json_string_value(json_object_get(e, "path")), "policies",
+                     policies_sorted(json_object_get(e, "policies")), "renewable",
+                     json_is_true(json_object_get(e, "renewable")), "ttl", (json_int_t)entry_ttl(e),
+                     "type", "service", "period", (json_int_t)entry_int(e, "period"));
+}
+
+/* ---- create -------------------------------------------------------------------------------- */
+
+/* policies: JSON array of strings or a comma-separated string (vault-api.md §1.3) */
+static json_t *string_list(const json_t *v)
+{
+    json_t *out = json_array();
+
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (json_is_string(x) && json_string_length(x))
+            json_array_append_new(out, json_string(json_string_value(x)));
+    } else if (json_is_string(v)) {
+        char *dup = strdup(json_string_value(v)), *save = NULL;
+        for (char *tok = dup ? strtok_r(dup, ",", &save) : NULL; tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ')
+                tok++;
+            size_t n = strlen(tok);
+            while (n && tok[n - 1] == ' ')
+                tok[--n] = '\0';
+            if (n)
+                json_array_append_new(out, json_string(tok));
+        }
+        free(dup);
+    }
+    return out;
+}
+
+static bool list_has(const json_t *a, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) if (strcmp(json_string_value(x), s) == 0) return true;
+    return false;
+}
+
+/* Build the child's entry from the request; NULL and *err set when the request is invalid. */
+static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const char **err)
+{
+    json_t *want = string_list(json_object_get(b, "policies"));
+    int64_t ttl = 0, max = 0, period = 0, uses = 0;
+    bool renewable = true, nodef = false, noparent = false, bad[7] = {0};
+    const json_t *mine = api_token_policies(c->token);
+
+    tr_json_get_duration(b, "ttl", &ttl, &bad[0]);
+    tr_json_get_duration(b, "explicit_max_ttl", &max, &bad[1]);
+    tr_json_get_duration(b, "period", &period, &bad[2]);
+    tr_json_get_int(b, "num_uses", &uses, &bad[3]);
+    tr_json_get_bool(b, "renewable", &renewable, &bad[4]);
+    tr_json_get_bool(b, "no_default_policy", &nodef, &bad[5]);
+    tr_json_get_bool(b, "no_parent", &noparent, &bad[6]);
+    for (int i = 0; i < 7; i++)
+        if (bad[i] || uses < 0) {
+            *err = "Field validation failed: error converting input";
+            json_decref(want);
+            return NULL;
+        }
+    if (json_array_size(want) == 0)
+        json_array_extend(want, (json_t *)mine);
+    size_t i;
+    json_t *p;
+    json_array_foreach(want, i, p)
+    {
+        /* a child never gets more than its parent, unless the parent is root */
+        if (!c->token->root && !list_has(mine, json_string_value(p)) &&
+            strcmp(json_string_value(p), "default") != 0) {
+            *err = "child policies must be subset of parent";
+            json_decref(want);
+            return NULL;
+        }
+    }
+    if (list_has(want, "root") && !c->token->root) {
+        *err = "root tokens may only be created by a root token";
+        json_decref(want);
+        return NULL;
+    }
+    if (!nodef && !list_has(want, "default") && !list_has(want, "root"))
+        json_array_append_new(want, json_string("default"));
+    if (!ttl)
+        ttl = period ? period : TOKEN_DEFAULT_TTL;
+    if (max && ttl > max)
+        ttl = max;
+    const char *dn = tr_json_get_str(b, "display_name");
+    json_t *meta = json_object_get(b, "meta");
+    char name[160];
+    snprintf(name, sizeof(name), "token%s%s", dn && *dn ? "-" : "", dn ? dn : "");
+    int64_t now = now_s();
+    return json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:O}", "policies",
+                     want, "path", orphan ? "auth/token/create-orphan" : "auth/token/create",
+                     "display_name", name, "creation_time", (json_int_t)now, "creation_ttl",
+                     (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl), "explicit_max_ttl",
+                     (json_int_t)max, "period", (json_int_t)period, "num_uses", (json_int_t)uses,
+                     "renewable", renewable, "orphan", orphan || noparent, "meta",
+                     json_is_object(meta) ? meta : json_null());
+}
+
+static void token_create(struct api_call *c)
+{
+    bool orphan = strcmp(c->path, "auth/token/create-orphan") == 0;
+    const char *err = NULL;
+    char *raw = NULL;
+    json_t *b = c->body;
+    json_t *e = create_entry(c, b, orphan, &err);
+
+    if (!e) {
+        api_reply_error(c, 400, err ? err : "internal error");
+        return;
+    }
+    bool noparent = json_is_true(json_object_get(e, "orphan"));
+    int rc = token_mint(c->store, e, noparent ? NULL : c->token->hash, &raw);
+    if (rc != TR_OK) {
+        json_decref(e);
+        api_reply_err(c, rc);
+        return;
+    }
+    json_t *auth = auth_json(e, raw);
+    sodium_memzero(raw, strlen(raw));
+    free(raw);
+    json_decref(e);
+    api_reply_envelope(c, 200, NULL, auth, NULL);
+}
+
+/* ---- lookup / renew / revoke --------------------------------------------------------------- */
+
+/* The target of lookup/renew/revoke: self, a token in the body, or an accessor. */
+static int target_load(struct api_call *c, const char *what, struct api_token **out,
+                       const char **out_raw)
+{
+    char hash[2 * ENC_MAC_BYTES + 1];
+    struct enc_secret *v = NULL;
+    const char *s;
+    int rc;
+
+    *out = NULL;
+    *out_raw = NULL;
+    if (strcmp(what, "self") == 0) {
+        *out_raw = c->req->token;
+        return token_load(c->store, c->token->hash, out);
+    }
+    if (strcmp(what, "token") == 0) {
+        if (!(s = tr_json_get_str(c->body, "token")))
+            return TR_E_INVAL;
+        *out_raw = s;
+        if ((rc = token_hash(s, hash)) != TR_OK)
+            return rc;
+        return token_load(c->store, hash, out);
+    }
+    if (!(s = tr_json_get_str(c->body, "accessor")) || strlen(s) > 64)
+        return TR_E_INVAL;
+    rc = store_get(c->store, API_T_ACCESSOR, (const uint8_t *)s, strlen(s), &v, NULL);
+    if (rc != TR_OK)
+        return rc == TR_E_NOTFOUND ? TR_E_DENIED : rc;
+    snprintf(hash, sizeof(hash), "%.*s", (int)enc_secret_len(v), enc_secret_data(v));
+    enc_secret_free(v);
+    return token_load(c->store, hash, out);
+}
+
+static void token_lookup(struct api_call *c, const char *what)
+{
+    struct api_token *t = NULL;
+    const char *raw = NULL;
+    int rc = target_load(c, what, &t, &raw);
+
+    if (rc == TR_E_INVAL) {
+        api_reply_error(c, 400, "missing token or accessor");
+    } else if (rc == TR_E_DENIED || (rc == TR_OK && entry_expired(t->entry))) {
+        api_reply_error(c, 403, "bad token");
+    } else if (rc != TR_OK) {
+        api_reply_err(c, rc);
+    } else {
+        api_reply_data(c, 200, lookup_json(t->entry, strcmp(what, "accessor") ? raw : NULL));
+    }
+    api_token_free(t);
+}
+
+static void token_renew(struct api_call *c, const char *what)
+{
+    struct api_token *t = NULL;
+    const char *raw = NULL;
+    int64_t inc = 0;
+    bool bad = false;
+    int rc = target_load(c, what, &t, &raw);
+
+    tr_json_get_duration(c->body, "increment", &inc, &bad);
+    if (rc == TR_OK && (bad || !json_is_true(json_object_get(t->entry, "renewable"))))
+        rc = bad ? TR_E_INVAL : TR_E_UNSUPPORTED;
+    if (rc == TR_OK) {
+        json_t *e = t->entry;
+        int64_t now = now_s(), period = entry_int(e, "period"),
+                max = entry_int(e, "explicit_max_ttl");
+        int64_t ttl = period ? period : inc ? inc : entry_int(e, "creation_ttl");
+        int64_t exp = now + ttl;
+        /* renewals never pass the explicit max TTL; durations are capped at parse time so the
+         * sums cannot overflow */
+        if (max && exp > entry_int(e, "creation_time") + max)
+            exp = entry_int(e, "creation_time") + max;
+        json_object_set_new(e, "expire_time", json_integer(exp));
+        rc = api_put_json(c, API_T_TOKENS, t->hash, e, t->version);
+    }
+    if (rc == TR_E_UNSUPPORTED)
+        api_reply_error(c, 400, "lease is not renewable");
+    else if (rc == TR_E_DENIED)
+        api_reply_error(c, 403, "bad token");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_envelope(c, 200, NULL, auth_json(t->entry, ""), NULL);
+    api_token_free(t);
+}
+
+/* Collect hash and all descendants (breadth first, bounded), then delete children before
+ * parents so a crash half way leaves a revocable parent, never an orphaned live child. */
+static int token_revoke_tree(struct store *st, const char *hash)
+{
+    json_t *queue = json_pack("[s]", hash);
+    int rc = TR_OK;
+
+    for (size_t i = 0; i < json_array_size(queue) && i < TOKEN_REVOKE_MAX; i++) {
+        const char *h = json_string_value(json_array_get(queue, i));
+        char prefix[2 * ENC_MAC_BYTES + 2];
+        struct store_list *l = NULL;
+        snprintf(prefix, sizeof(prefix), "%s/", h);
+        struct store_list_opts lo = {.prefix = (const uint8_t *)prefix,
+                                     .prefix_len = strlen(prefix)};
+        if ((rc = store_list(st, API_T_CHILDREN, &lo, &l)) != TR_OK)
+            break;
+        for (size_t k = 0; k < l->n; k++)
+            json_array_append_new(queue, json_stringn((const char *)l->e[k].key + strlen(prefix),
+                                                      l->e[k].key_len - strlen(prefix)));
+        store_list_free(l);
+    }
+    for (size_t i = json_array_size(queue); rc == TR_OK && i-- > 0;) {
+        const char *h = json_string_value(json_array_get(queue, i));
+        struct api_token *t = NULL;
+        if (token_load(st, h, &t) != TR_OK)
+            continue;
+        const char *acc = json_string_value(json_object_get(t->entry, "accessor"));
+        const char *parent = json_string_value(json_object_get(t->entry, "parent"));
+        char link[2 * (2 * ENC_MAC_BYTES + 1) + 2];
+        snprintf(link, sizeof(link), "%s/%s", parent ? parent : "", h);
+        struct store_op ops[3] = {
+            {STORE_OP_DEL, API_T_TOKENS, (const uint8_t *)h, strlen(h), NULL, 0, STORE_VERSION_ANY},
+            {STORE_OP_DEL, API_T_ACCESSOR, (const uint8_t *)acc, acc ? strlen(acc) : 1, NULL, 0,
+             STORE_VERSION_ANY},
+            {STORE_OP_DEL, API_T_CHILDREN, (const uint8_t *)link, strlen(link), NULL, 0,
+             STORE_VERSION_ANY}};
+        rc = store_write(st, ops, parent && *parent ? 3 : 2, NULL);
+        api_token_free(t);
+    }
+    json_decref(queue);
+    return rc;
+}
+
+static void token_revoke(struct api_call *c, const char *what)
+{
+    struct api_token *t = NULL;
+    const char *raw = NULL;
+    int rc = target_load(c, what, &t, &raw);
+
+    if (rc == TR_OK)
+        rc = token_revoke_tree(c->store, t->hash);
+    api_token_free(t);
+    if (rc == TR_E_INVAL)
+        api_reply_error(c, 400, "missing token or accessor");
+    else if (rc == TR_E_DENIED)
+        api_reply_error(c, 403, "bad token"); /* unknown token: nothing to revoke */
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
+}
+
+static void token_dispatch_pool(struct api_call *c)
+{
+    const char *op = c->path + strlen("auth/token/");
+
+    if (!strcmp(op, "create") || !strcmp(op, "create-orphan"))
+        token_create(c);
+    else if (!strcmp(op, "renew-self"))
+        token_renew(c, "self");
+    else if (!strcmp(op, "renew"))
+        token_renew(c, "token");
+    else if (!strcmp(op, "renew-accessor"))
+        token_renew(c, "accessor");
+    else if (!strcmp(op, "revoke-self"))
+        token_revoke(c, "self");
+    else if (!strcmp(op, "revoke"))
+        token_revoke(c, "token");
+    else if (!strcmp(op, "revoke-accessor"))
+        token_revoke(c, "accessor");
+    else
+        api_reply_error(c, 405, "unsupported operation");
+}
+
+void api_token_handle(struct api_call *c)
+{
+    const char *op = c->path + strlen("auth/token/");
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (!strcmp(op, "lookup-self") && (c->method == API_GET || c->method == API_PUT))
+        token_lookup(c, "self");
+    else if (!strcmp(op, "lookup") && c->method == API_PUT)
+        token_lookup(c, "token");
+    else if (!strcmp(op, "lookup-accessor") && c->method == API_PUT)
+        token_lookup(c, "accessor");
+    else if (c->method == API_PUT)
+        api_defer(c, token_dispatch_pool);
+    else if (!strcmp(op, "lookup") || !strcmp(op, "lookup-self") || !strcmp(op, "create") ||
+             !strcmp(op, "revoke-self"))
+        api_reply_error(c, 405, "unsupported operation");
+    else
+        api_reply_error(c, 404, NULL);
+}
