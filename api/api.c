@@ -231,6 +231,10 @@ static void route_authorized(struct api_call *c)
         api_token_handle(c);
     else if (mounted && (c->mount.kind == API_MOUNT_KV1 || c->mount.kind == API_MOUNT_KV2))
         api_kv_handle(c);
+    else if (mounted && c->mount.kind == API_MOUNT_TRANSIT)
+        api_transit_handle(c);
+    else if (!strncmp(c->path, "auth/", 5))
+        api_auth_handle(c);
     else {
         char msg[API_PATH_MAX + 64];
         snprintf(msg, sizeof(msg), "no handler for route \"%s\". route entry not found.", c->path);
@@ -250,10 +254,24 @@ static void route_after_use(struct api_call *c)
         route_authorized(c);
 }
 
+/* auth/<mount>/login[/...] is answered without a token (vault-api.md §1.9 step 4) */
+static bool is_login_path(const char *p)
+{
+    if (strncmp(p, "auth/", 5) != 0 || !strncmp(p, "auth/token/", 11))
+        return false;
+    const char *slash = strchr(p + 5, '/');
+    return slash && !strncmp(slash + 1, "login", 5) && (slash[6] == '\0' || slash[6] == '/');
+}
+
 static void route_logical(struct api_call *c)
 {
     int rc;
 
+    if (is_login_path(c->path)) {
+        c->mount_type = "auth";
+        api_auth_login(c);
+        return;
+    }
     if (!c->req->token || !*c->req->token) {
         api_reply_error(c, 403, "permission denied");
         return;

@@ -178,4 +178,20 @@ TR_MUST_CHECK int api_policy_store_default(struct store *st);
 bool api_kv_existence(struct api_call *c);
 void api_kv_handle(struct api_call *c);
 
+/* ---- transit (api_transit.c) ------------------------------------------------------------ */
+void api_transit_handle(struct api_call *c);
+
+/* ---- auth methods (api_auth.c) ---------------------------------------------------------- */
+/* api_auth_login - auth/<mount>/login[/...]: no token; issues one (c->store referenced). */
+void api_auth_login(struct api_call *c);
+/* api_auth_handle - other auth/<mount>/... paths (roles, config), token and ACL checked. */
+void api_auth_handle(struct api_call *c);
+/* api_sys_auth - sys/auth[/<path>]: list, enable, disable auth methods. */
+void api_sys_auth(struct api_call *c);
+/* api_token_issue - mint a token for a successful login (pool thread): policies (array),
+ * ttl/max_ttl seconds (0 = defaults), display_name, meta (object or NULL). Answers the call
+ * with the auth envelope. */
+void api_token_issue(struct api_call *c, const json_t *policies, int64_t ttl, int64_t max_ttl,
+                     const char *display_name, const json_t *meta);
+
 #endif

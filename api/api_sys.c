@@ -492,6 +492,8 @@ void api_sys_handle(struct api_call *c)
         sys_mounts(c);
     else if (!strncmp(p, "sys/internal/ui/mounts", 22))
         sys_ui_mounts(c);
+    else if (!strncmp(p, "sys/auth", 8) && (p[8] == '\0' || p[8] == '/'))
+        api_sys_auth(c);
     else if (!strncmp(p, "sys/policies/acl", 16) || !strncmp(p, "sys/policy", 10))
         sys_policies(c);
     else if (!strcmp(p, "sys/capabilities-self") && c->method == API_PUT)

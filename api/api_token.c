@@ -682,3 +682,37 @@ void api_token_handle(struct api_call *c)
     else
         api_reply_error(c, 404, NULL);
 }
+
+void api_token_issue(struct api_call *c, const json_t *policies, int64_t ttl, int64_t max_ttl,
+                     const char *display_name, const json_t *meta)
+{
+    json_t *pol = json_deep_copy(policies);
+    char *raw = NULL;
+    int64_t now = now_s();
+
+    if (!pol)
+        pol = json_array();
+    if (!list_has(pol, "default"))
+        json_array_append_new(pol, json_string("default"));
+    if (ttl <= 0)
+        ttl = TOKEN_DEFAULT_TTL;
+    if (max_ttl > 0 && ttl > max_ttl)
+        ttl = max_ttl;
+    json_t *e = json_pack(
+        "{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:b, s:O}", "policies", pol, "path",
+        c->path, "display_name", display_name ? display_name : "", "creation_time", (json_int_t)now,
+        "creation_ttl", (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl), "explicit_max_ttl",
+        (json_int_t)max_ttl, "period", 0, "num_uses", 0, "renewable", 1, "orphan", 1, "meta",
+        meta && json_is_object(meta) ? meta : json_null());
+    int rc = e ? token_mint(c->store, e, NULL, &raw) : TR_E_NOMEM;
+    if (rc != TR_OK) {
+        json_decref(e);
+        api_reply_err(c, rc);
+        return;
+    }
+    json_t *auth = auth_json(e, raw);
+    sodium_memzero(raw, strlen(raw));
+    free(raw);
+    json_decref(e);
+    api_reply_envelope(c, 200, NULL, auth, NULL);
+}
