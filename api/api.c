@@ -21,7 +21,16 @@ int api_new(const struct api_opts *opts, struct api **out)
     api->opts = *opts;
     pthread_mutex_init(&api->lock, NULL);
     pthread_cond_init(&api->idle, NULL);
+    if (opts->audit_path) {
+        int rc = api_audit_open(opts->audit_path, &api->audit);
+        if (rc != TR_OK) {
+            tr_log_error("cannot open the audit file %s: %s", opts->audit_path, tr_strerror(rc));
+            free(api);
+            return rc;
+        }
+    }
     if (api_pool_start() != TR_OK) {
+        api_audit_close(api->audit);
         free(api);
         return TR_E_NOMEM;
     }
@@ -35,6 +44,7 @@ void api_free(struct api *api)
         return;
     api_pool_stop(); /* queued handlers finish first: they hold store references */
     api_core_seal(api, ENC_REASON_NONE);
+    api_audit_close(api->audit);
     pthread_mutex_destroy(&api->lock);
     pthread_cond_destroy(&api->idle);
     free(api);
@@ -267,6 +277,8 @@ static void route_logical(struct api_call *c)
 {
     int rc;
 
+    if (!api_audit_request(c))
+        return;
     if (is_login_path(c->path)) {
         c->mount_type = "auth";
         api_auth_login(c);

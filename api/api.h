@@ -61,10 +61,12 @@ struct api_opts {
     const char *data_dir;   /* storage path (borrowed for the api's lifetime) */
     uint32_t counter_min_interval_ms;
     uint32_t scrub_interval_ms;
-    bool dev; /* -dev: mount secret/ (KV v2) at first start */
+    bool dev;               /* -dev: mount secret/ (KV v2) at first start */
+    const char *audit_path; /* file audit device, or NULL (static config only) */
 };
 
-/* api_new - create the handler set. Errors: TR_E_NOMEM. */
+/* api_new - create the handler set; opens the audit file when configured.
+ * Errors: TR_E_NOMEM, and api_audit_open's errors (TR_E_DENIED, TR_E_IO, TR_E_TAMPER). */
 TR_MUST_CHECK int api_new(const struct api_opts *opts, struct api **out);
 void api_free(struct api *api);
 

@@ -169,7 +169,7 @@ int api_core_after_unseal(struct api *api, bool allow_create)
         /* store_open sealed the core itself on rollback/tamper; anything else seals too, so
          * the server never serves without its store */
         tr_log_error("storage did not open: %s", tr_strerror(rc));
-        if (rc != TR_E_ROLLBACK && rc != TR_E_TAMPER)
+        if (rc != TR_E_ROLLBACK && rc != TR_E_TAMPER && rc != TR_E_SEALED)
             enc_seal(ENC_REASON_FATAL);
         return rc;
     }

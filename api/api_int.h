@@ -16,6 +16,8 @@
 #include "../enclave/enclave.h"
 #include "../storage/store.h"
 #include "api.h"
+#include "audit.h"
+#include "audit.h"
 #include "policy.h"
 
 #define API_PATH_MAX   4096
@@ -56,6 +58,7 @@ struct api {
     size_t nmounts;
     char cluster_name[64];
     char cluster_id[37];
+    struct api_audit *audit; /* NULL when no audit device is configured */
 };
 
 /* One request on its way through the pipeline. */
@@ -76,7 +79,15 @@ struct api_call {
     const char *rel;         /* path relative to the mount (points into path) */
     enum api_acl_op op;
     const char *mount_type; /* "system", "token", "kv", "transit" for the envelope */
+    bool audited;           /* the request entry was written: the response must be too */
 };
+
+/* api_audit_request - write the request entry (before the handler runs). false: the call has
+ * been answered with 503 (fail closed). */
+bool api_audit_request(struct api_call *c);
+/* api_audit_response_early - write the response entry now (sys/seal: once sealed the core can
+ * no longer HMAC it). false when the audit write failed. */
+bool api_audit_response_early(struct api_call *c, int status);
 
 /* ---- replies (each completes the call exactly once) ------------------------------------- */
 void api_reply_json(struct api_call *c, int status, json_t *body);     /* raw body, steals it */

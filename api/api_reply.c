@@ -33,8 +33,80 @@ static void call_finish(struct api_call *c, struct api_resp *resp)
     done(arg, resp);
 }
 
+static const char *const op_names[] = {"read", "list", "create", "update", "patch", "delete"};
+
+static json_t *audit_request_json(const struct api_call *c)
+{
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "id", c->request_id, "operation",
+                          c->method == API_LIST ? "list" : op_names[c->op], "path", c->path,
+                          "remote_address", c->req->remote_ip ? c->req->remote_ip : "");
+    if (r && c->req->token)
+        json_object_set_new(r, "client_token", json_string(c->req->token));
+    if (r && c->body)
+        json_object_set(r, "data", c->body);
+    return r;
+}
+
+bool api_audit_request(struct api_call *c)
+{
+    json_t *body = NULL;
+
+    if (!c->api->audit)
+        return true;
+    if (!api_body_object(c, &body))
+        return false; /* answered (400/413); the response entry is still written */
+    json_t *e = json_pack("{s:o}", "request", audit_request_json(c));
+    int rc = e ? api_audit_log(c->api->audit, "request", e) : TR_E_NOMEM;
+    json_decref(e);
+    if (rc != TR_OK) {
+        /* fail closed: a request that cannot be audited is not served */
+        api_reply_error(c, 503, "audit log unavailable");
+        return false;
+    }
+    c->audited = true;
+    return true;
+}
+
+/* Write the response entry; on failure the answer becomes 503 (fail closed). */
+static void audit_response(struct api_call *c, int *status, json_t **body)
+{
+    if (!c->api->audit || !c->audited)
+        return;
+    json_t *resp = json_pack("{s:i}", "status", *status);
+    if (resp && *body) {
+        json_t *d = json_object_get(*body, "data"), *a = json_object_get(*body, "auth");
+        json_t *errs = json_object_get(*body, "errors");
+        if (d)
+            json_object_set(resp, "data", d);
+        if (a && !json_is_null(a))
+            json_object_set(resp, "auth", a);
+        if (errs)
+            json_object_set(resp, "errors", errs);
+    }
+    json_t *e = json_pack("{s:o, s:o}", "request", audit_request_json(c), "response", resp);
+    int rc = e ? api_audit_log(c->api->audit, "response", e) : TR_E_NOMEM;
+    json_decref(e);
+    if (rc != TR_OK) {
+        json_decref(*body);
+        *body = json_pack("{s:[s]}", "errors", "audit log unavailable");
+        *status = 503;
+    }
+}
+
+bool api_audit_response_early(struct api_call *c, int status)
+{
+    json_t *body = NULL;
+    int st = status;
+
+    audit_response(c, &st, &body);
+    json_decref(body);
+    c->audited = false; /* written: the final reply must not log it again */
+    return st == status;
+}
+
 void api_reply_json(struct api_call *c, int status, json_t *body)
 {
+    audit_response(c, &status, &body);
     struct api_resp *resp = calloc(1, sizeof(*resp));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
@@ -247,6 +319,12 @@ int api_get_json(struct api_call *c, const char *table, const char *key, json_t 
 
 void api_reply_text(struct api_call *c, int status, const char *ctype, const char *body, size_t len)
 {
+    json_t *none = NULL;
+    audit_response(c, &status, &none);
+    if (none) { /* the audit write failed: answer its 503 instead */
+        api_reply_json(c, status, none);
+        return;
+    }
     struct api_resp *resp = calloc(1, sizeof(*resp));
     char *copy = malloc(len ? len : 1);
 

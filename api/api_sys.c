@@ -27,6 +27,10 @@ static void sys_seal(struct api_call *c)
         api_reply_error(c, 403, "permission denied");
         return;
     }
+    if (!api_audit_response_early(c, 204)) {
+        api_reply_error(c, 503, "audit log unavailable");
+        return;
+    }
     /* drop this call's own store reference first: sealing waits for all of them */
     api_core_store_unref(c->api, c->store);
     c->store = NULL;

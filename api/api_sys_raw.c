@@ -217,7 +217,10 @@ static void unseal_with_key(struct api_call *c, json_t *key, const struct enc_st
         api_reply_error(c, 500, tr_strerror(rc));
         return;
     }
-    (void)api_core_after_unseal(c->api, false);
+    struct enc_status now;
+    enc_status_get(&now);
+    if (now.state == ENC_UNSEALED)
+        (void)api_core_after_unseal(c->api, false);
     api_reply_json(c, 200, api_sys_seal_status_json(c->api));
 }
 
@@ -318,8 +321,10 @@ static int init_flow(struct api *api, uint32_t n, uint32_t t, struct enc_shares 
     if (rc == TR_OK)
         rc = api_token_create_root(st, out_root);
     api_core_store_unref(api, st);
-    if (rc == TR_OK && !es.auto_unseal)
+    if (rc == TR_OK && !es.auto_unseal) {
         api_core_seal(api, ENC_REASON_NONE);
+        enc_seal(ENC_REASON_NONE); /* Vault: initialised but sealed until the shares come */
+    }
     return rc;
 }
 
