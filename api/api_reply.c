@@ -37,9 +37,15 @@ static const char *const op_names[] = {"read", "list", "create", "update", "patc
 
 static json_t *audit_request_json(const struct api_call *c)
 {
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "id", c->request_id, "operation",
-                          c->method == API_LIST ? "list" : op_names[c->op], "path", c->path,
-                          "remote_address", c->req->remote_ip ? c->req->remote_ip : "");
+    /* before the existence check the operation is known from the method only */
+    const char *op = c->method == API_LIST     ? "list"
+                     : c->method == API_GET    ? "read"
+                     : c->method == API_DELETE ? "delete"
+                     : c->method == API_PATCH  ? "patch"
+                     : c->acl                  ? op_names[c->op]
+                                               : "update";
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "id", c->request_id, "operation", op, "path",
+                          c->path, "remote_address", c->req->remote_ip ? c->req->remote_ip : "");
     if (r && c->req->token)
         json_object_set_new(r, "client_token", json_string(c->req->token));
     if (r && c->body)

@@ -94,3 +94,56 @@ finish() {
     echo "$((T_N - T_FAIL)) passed, $T_FAIL failed"
     [ $T_FAIL -eq 0 ]
 }
+
+# start_prod DIR [SEAL]: a config-file server (default seal shamir, file counter, audit log in
+# DIR/audit.log), TLS material borrowed from a throwaway dev run. Sets PID, PORT, ADDR, CA, LOG.
+start_prod() {
+    _d=$1
+    _seal=${2:-shamir}
+    start_dev "$_d" || return 1
+    kill -TERM "$PID"
+    wait "$PID" 2>/dev/null
+    mkdir -p "$_d/tls" && cp "$_d/data/tls/"* "$_d/tls/"
+    CA="$_d/tls/ca.crt"
+    cat >"$_d/tresor.yaml" <<YAML
+listener:
+  address: "127.0.0.1:0"
+  tls_cert_file: $_d/tls/server.crt
+  tls_key_file: $_d/tls/server.key
+storage:
+  path: $_d/store
+seal:
+  type: $_seal
+  allow_insecure: true
+  devkey: { key_file: $_d/store-dev.key }
+counter:
+  type: file
+audit:
+  path: $_d/audit.log
+YAML
+    restart_prod "$_d"
+}
+
+# restart_prod DIR: (re)start the config-file server of DIR
+restart_prod() {
+    LOG="$1/prod.log"
+    "$TRESORD" -config "$1/tresor.yaml" >>"$LOG" 2>&1 &
+    PID=$!
+    T_PIDS="$T_PIDS $PID"
+    : >"$1/port.log"
+    i=0
+    while [ $i -lt 100 ]; do
+        PORT=$(sed -n 's/.*listening on .*(port \([0-9]*\),.*/\1/p' "$LOG" | tail -1)
+        [ -n "$PORT" ] && kill -0 "$PID" 2>/dev/null && break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$PORT" ] || { cat "$LOG"; return 1; }
+    ADDR="https://127.0.0.1:$PORT"
+}
+
+# stop_prod: SIGTERM and wait; returns the exit status
+stop_prod() {
+    kill -TERM "$PID"
+    wait "$PID"
+}
