@@ -102,6 +102,9 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BINDIR)/tresord -dev
 
+deploy-check:
+	@sh mk/deploy-check.sh
+
 clean:
 	rm -rf build build-san bin
 
