@@ -124,21 +124,14 @@ YAML
     restart_prod "$_d"
 }
 
-# restart_prod DIR: (re)start the config-file server of DIR
+# restart_prod DIR: (re)start the config-file server of DIR; each start logs to a new file
 restart_prod() {
-    LOG="$1/prod.log"
-    "$TRESORD" -config "$1/tresor.yaml" >>"$LOG" 2>&1 &
+    T_STARTS=$((${T_STARTS:-0} + 1))
+    LOG="$1/prod-$T_STARTS.log"
+    "$TRESORD" -config "$1/tresor.yaml" >"$LOG" 2>&1 &
     PID=$!
     T_PIDS="$T_PIDS $PID"
-    : >"$1/port.log"
-    i=0
-    while [ $i -lt 100 ]; do
-        PORT=$(sed -n 's/.*listening on .*(port \([0-9]*\),.*/\1/p' "$LOG" | tail -1)
-        [ -n "$PORT" ] && kill -0 "$PID" 2>/dev/null && break
-        sleep 0.1
-        i=$((i + 1))
-    done
-    [ -n "$PORT" ] || { cat "$LOG"; return 1; }
+    PORT=$(wait_port "$LOG") || { cat "$LOG"; return 1; }
     ADDR="https://127.0.0.1:$PORT"
 }
 
@@ -146,4 +139,31 @@ restart_prod() {
 stop_prod() {
     kill -TERM "$PID"
     wait "$PID"
+}
+
+# start_swtpm DIR: a software TPM on free loopback ports with state in DIR. Sets TCTI, SWTPM_PID.
+start_swtpm() {
+    mkdir -p "$1"
+    tries=0
+    while [ $tries -lt 10 ]; do
+        tries=$((tries + 1))
+        p=$(shuf -i 20000-60000 -n 1)
+        swtpm socket --tpm2 --server "type=tcp,port=$p,bindaddr=127.0.0.1" \
+            --ctrl "type=tcp,port=$((p + 1)),bindaddr=127.0.0.1" \
+            --flags not-need-init,startup-clear --tpmstate "dir=$1" >/dev/null 2>&1 &
+        SWTPM_PID=$!
+        T_PIDS="$T_PIDS $SWTPM_PID"
+        TCTI="swtpm:host=127.0.0.1,port=$p"
+        i=0
+        while [ $i -lt 50 ]; do
+            kill -0 "$SWTPM_PID" 2>/dev/null || break
+            if TSS2_LOG=all+none tpm2_getrandom -T "$TCTI" 4 >/dev/null 2>&1; then
+                return 0
+            fi
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -9 "$SWTPM_PID" 2>/dev/null
+    done
+    return 1
 }
