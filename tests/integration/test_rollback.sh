@@ -54,6 +54,31 @@ restart_prod "$D" || exit 1
 expect_eq "re-anchored store opens normally" "$(hcurl -H "$R" "$ADDR/v1/secret/data/k1" | j .data.data.v)" one
 stop_prod
 
+# ---- A2: a changed PCR refuses auto-unseal; the recovery share still opens the store ------
+P=$(tmpdir)
+start_swtpm "$P/tpm" || { echo "swtpm did not start"; exit 1; }
+mkdir -p "$P/tls" && cp "$D/tls/"* "$P/tls/"
+cat >"$P/tresor.yaml" <<YAML
+listener: { address: "127.0.0.1:0", tls_cert_file: $P/tls/server.crt, tls_key_file: $P/tls/server.key }
+storage: { path: $P/store }
+seal: { type: tpm2, tpm2: { tcti: "$TCTI", pcrs: [16] } }
+counter: { type: tpm2, tpm2: { tcti: "$TCTI" } }
+YAML
+restart_prod "$P" || exit 1
+INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
+PKEY=$(echo "$INIT" | j '.recovery_keys[0]')
+PR="X-Vault-Token: $(echo "$INIT" | j .root_token)"
+hcurl -H "$PR" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
+hcurl -H "$PR" -X PUT -d '{"data":{"v":"pcr"}}' "$ADDR/v1/secret/data/p" >/dev/null
+stop_prod
+TSS2_LOG=all+none tpm2_pcrextend -T "$TCTI" "16:sha256=$(printf '%064d' 1)" >/dev/null 2>&1
+restart_prod "$P" || exit 1
+expect_eq "changed PCR: auto-unseal refused" "$(hcurl "$ADDR/v1/sys/seal-status" | j .sealed)" true
+check "the log says why" grep -q "PCR policy not satisfied" "$LOG"
+expect_eq "recovery share unseals" "$(hcurl -X PUT -d "{\"key\":\"$PKEY\"}" "$ADDR/v1/sys/unseal" | j .sealed)" false
+expect_eq "data intact after recovery unseal" "$(hcurl -H "$PR" "$ADDR/v1/secret/data/p" | j .data.data.v)" pcr
+stop_prod
+
 # ---- B: file counter, only the database file rolled back ---------------------------------
 E=$(tmpdir)
 start_prod "$E" devkey || exit 1
