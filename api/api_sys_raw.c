@@ -193,9 +193,11 @@ static void unseal_with_key(struct api_call *c, json_t *key, const struct enc_st
     size_t len = 0;
     uint32_t progress;
     bool authorized;
-    int rc;
+    int rc = decode_share(json_string_value(key), &share, &len);
 
-    if (decode_share(json_string_value(key), &share, &len) != TR_OK) {
+    /* the share's text lives in the request body: wipe it before any reply frees the call */
+    api_json_wipe_string(key);
+    if (rc != TR_OK) {
         api_reply_error(c, 400, "'key' must be a valid hex or base64 string");
         return;
     }
@@ -239,6 +241,8 @@ void api_sys_unseal(struct api_call *c)
     enc_status_get(&st);
     json_t *key = json_object_get(body, "key");
     tr_json_get_bool(body, "reset", &reset, &bad);
+    if (!st.initialized || reset || st.state == ENC_UNSEALED)
+        api_json_wipe_string(key); /* a share that will not be used is not kept either */
     if (!st.initialized) {
         api_reply_error(c, 400, "Vault is not initialized");
     } else if (reset) {
@@ -252,9 +256,9 @@ void api_sys_unseal(struct api_call *c)
     } else if (st.state == ENC_UNSEALED) {
         api_reply_json(c, 200, api_sys_seal_status_json(c->api));
     } else {
-        unseal_with_key(c, key, &st);
+        unseal_with_key(c, key, &st); /* wipes key before answering */
+        return;
     }
-    api_json_wipe_string(key);
 }
 
 /* ---- init -------------------------------------------------------------------------------- */
