@@ -1,31 +1,115 @@
 /*
- * tresor - the Tresor command-line client. A thin HTTP client: it links no server code.
+ * tresor - the Tresor command-line client. A thin HTTPS client of the Vault-compatible API: it
+ * links no server code. main wires the command tree (one row per command file; add `agent`,
+ * `run`, ... here) and hardens the process, since it handles unseal shares and tokens.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
-#define TRESOR_CLI_VERSION "0.1.0"
+#include "commands.h"
+
+#ifndef TR_SANITIZE_BUILD
+#define TR_SANITIZE_BUILD 0
+#endif
+
+static int cmd_version(struct cli_ctx *ctx, int argc, char **argv)
+{
+    int rc;
+
+    if ((rc = cli_cmd_parse_offline(ctx, NULL, 0, &argc, argv)) != CLI_CONTINUE)
+        return rc;
+    printf("tresor %s\n", TRESOR_CLI_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static const struct cli_cmd root[] = {
+    {"status", "", "show the seal status (exit 0 unsealed, 2 sealed, 1 error)", NULL,
+     cli_cmd_status, NULL},
+    {"login", "[TOKEN|-]", "verify a token and store it in ~/.tresor-token",
+     "Without TOKEN it is prompted for (hidden) when stdin is a terminal; - reads it from\n"
+     "stdin. The token is checked with GET auth/token/lookup-self, then written atomically\n"
+     "with mode 0600. TRESOR_TOKEN / VAULT_TOKEN / -token-file take precedence over the file.",
+     cli_cmd_login, NULL},
+    {"operator", "", "init, unseal, seal, rotate, backup, recover", NULL, NULL, cli_operator_cmds},
+    {"kv", "", "read and write KV secrets (v1 and v2)", NULL, NULL, cli_kv_cmds},
+    {"token", "", "create, look up, renew and revoke tokens", NULL, NULL, cli_token_cmds},
+    {"policy", "", "write, read, list and delete ACL policies", NULL, NULL, cli_policy_cmds},
+    {"secrets", "", "enable, disable and list secrets engines", NULL, NULL, cli_secrets_cmds},
+    {"audit", "", "audit log tools", NULL, NULL, cli_audit_cmds},
+    {"read", "PATH [K=V...]", "GET /v1/PATH (K=V become query parameters)", NULL, cli_cmd_read,
+     NULL},
+    {"write", "PATH [K=V...|-]", "PUT /v1/PATH with the data as a JSON body",
+     "Data: K=V, K=@FILE, K=- (stdin), K alone (prompted), - (JSON object on stdin).",
+     cli_cmd_write, NULL},
+    {"delete", "PATH [K=V...]", "DELETE /v1/PATH", NULL, cli_cmd_delete, NULL},
+    {"list", "PATH", "list keys under PATH (GET /v1/PATH?list=true)", NULL, cli_cmd_list, NULL},
+    {"completion", "bash|zsh|fish", "print a shell completion script", NULL, cli_cmd_completion,
+     NULL},
+    {"version", "", "print the client version", NULL, cmd_version, NULL},
+    {0},
+};
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: tresor <command> [args]\n\n"
-                "commands:\n"
-                "  version    print the client version\n\n"
-                "Environment: TRESOR_ADDR (default https://127.0.0.1:8200), TRESOR_TOKEN,\n"
-                "TRESOR_CACERT; VAULT_* names are accepted as aliases.\n");
+    fprintf(fp, "usage: tresor <command> [options] [args]\n\nCommands:\n");
+    for (const struct cli_cmd *c = root; c->name; c++)
+        fprintf(fp, "  %-12s %s\n", c->name, c->summary);
+    fprintf(fp,
+            "\nRun 'tresor <command> -h' for a command's options.\n\n"
+            "Environment (TRESOR_* wins over the VAULT_* alias; flags win over both):\n"
+            "  TRESOR_ADDR             server URL (default %s)\n"
+            "  TRESOR_TOKEN            token (else ~/.tresor-token, written by `tresor login`)\n"
+            "  TRESOR_CACERT           PEM file of CA certificates for the server\n"
+            "  TRESOR_CAPATH           directory of PEM CA certificates\n"
+            "  TRESOR_CLIENT_CERT      PEM client certificate (with TRESOR_CLIENT_KEY)\n"
+            "  TRESOR_CLIENT_KEY       PEM client private key\n"
+            "  TRESOR_TLS_SERVER_NAME  name to send as SNI and to verify the certificate against\n"
+            "  TRESOR_SKIP_VERIFY      true/false: skip certificate verification (insecure)\n"
+            "  TRESOR_FORMAT           table, json, yaml or env\n"
+            "  TRESOR_CLIENT_TIMEOUT   request timeout (seconds or 30s, 2m; default %ds)\n\n"
+            "Exit codes:\n"
+            "  0  success\n"
+            "  1  local or usage error: bad arguments or input, TLS or connection failure\n"
+            "  2  the server answered with an error (for `status`: the server is sealed)\n"
+            "  3  not found: the server answered 404\n",
+            CLI_DEFAULT_ADDR, CLI_DEFAULT_TIMEOUT);
+}
+
+/* The CLI holds unseal shares and tokens in memory: keep them out of core dumps and away from
+ * ptrace by other processes of the same user. Sanitizer builds keep ptrace (LeakSanitizer
+ * needs it). */
+static void harden_process(void)
+{
+    struct rlimit rl = {0, 0};
+
+    setrlimit(RLIMIT_CORE, &rl);
+    if (!TR_SANITIZE_BUILD)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-        !strcmp(argv[1], "help")) {
+    struct cli_ctx ctx;
+    int rc;
+
+    harden_process();
+    /* A server closing the TLS connection early must be an error, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "-help") ||
+        !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+        return argc < 2 ? CLI_EXIT_LOCAL : CLI_EXIT_OK;
     }
-    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "-version")) {
+    if (!strcmp(argv[1], "-version") || !strcmp(argv[1], "--version")) {
         printf("tresor %s\n", TRESOR_CLI_VERSION);
-        return 0;
+        return CLI_EXIT_OK;
     }
-    fprintf(stderr, "tresor: unknown command '%s' (see tresor -h)\n", argv[1]);
-    return 1;
+    cli_ctx_init(&ctx, root);
+    rc = cli_cmd_dispatch(&ctx, root, argc - 1, argv + 1);
+    cli_ctx_fini(&ctx);
+    fflush(stdout);
+    return rc;
 }
