@@ -1,25 +1,703 @@
-/* Auth methods other than tokens (issue #8). Not implemented yet: login and method paths
- * answer 404 and sys/auth lists only the token method. */
-#include "api_int.h"
+/* Auth methods other than tokens (vault-api.md §2.9 and §5, issue #8): the auth mount table,
+ * sys/auth, dispatch of auth/<mount>/... to AppRole, TLS certificates and Kubernetes, and the
+ * helpers those share. Handlers run on pool threads: logins write (secret-ID uses, tokens) and
+ * the Kubernetes TokenReview waits on the network. */
+#include "auth_int.h"
 
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "../common/tr_json.h"
+#include "../common/tr_log.h"
+
+struct auth_method {
+    const char *type;
+    void (*login)(struct api_call *c, const struct auth_mount *m);
+    void (*handle)(struct api_call *c, const struct auth_mount *m, const char *rel);
+};
+
+static const struct auth_method methods[] = {
+    {"approle", auth_approle_login, auth_approle_handle},
+    {"cert", auth_cert_login, auth_cert_handle},
+    {"kubernetes", auth_k8s_login, auth_k8s_handle},
+};
+
+static const struct auth_method *method_find(const char *type)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (type && strcmp(type, methods[i].type) == 0)
+            return &methods[i];
+    return NULL;
+}
+
+/* A mount name is one path segment: the pipeline recognises logins as auth/<one>/login. */
+static bool mount_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '-' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+static int mount_from_json(const char *path, const json_t *o, struct auth_mount *m)
+{
+    const char *type = tr_json_get_str(o, "type"), *uuid = tr_json_get_str(o, "uuid");
+    const char *acc = tr_json_get_str(o, "accessor");
+
+    memset(m, 0, sizeof(*m));
+    if (!type || !uuid || !acc || strlen(path) >= sizeof(m->path) ||
+        strlen(type) >= sizeof(m->type) || strlen(uuid) >= sizeof(m->uuid) ||
+        strlen(acc) >= sizeof(m->accessor))
+        return TR_E_INTERNAL;
+    snprintf(m->path, sizeof(m->path), "%s", path);
+    snprintf(m->type, sizeof(m->type), "%s", type);
+    snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
+    snprintf(m->accessor, sizeof(m->accessor), "%s", acc);
+    return TR_OK;
+}
+
+/* "auth/<name>/<rest>": the mount record of <name> and the rest. */
+static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **out_rest)
+{
+    const char *name = c->path + 5, *slash = strchr(name, '/');
+    size_t n = slash ? (size_t)(slash - name) : strlen(name);
+    char key[80];
+    json_t *o = NULL;
+    int rc;
+
+    *out_rest = slash ? slash + 1 : "";
+    if (!mount_name_ok(name, n))
+        return TR_E_NOTFOUND;
+    snprintf(key, sizeof(key), "%.*s/", (int)n, name);
+    if ((rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL)) != TR_OK)
+        return rc;
+    rc = mount_from_json(key, o, m);
+    json_decref(o);
+    return rc;
+}
+
+static void reply_no_route(struct api_call *c)
+{
+    char msg[API_PATH_MAX + 64];
+    snprintf(msg, sizeof(msg), "no handler for route \"%s\". route entry not found.", c->path);
+    api_reply_error(c, 404, msg);
+}
+
+static void dispatch_pool(struct api_call *c, bool login)
+{
+    struct auth_mount m;
+    const char *rest = "";
+    int rc = mount_of_path(c, &m, &rest);
+    const struct auth_method *meth = rc == TR_OK ? method_find(m.type) : NULL;
+
+    /* the pipeline also sends auth/<m>/login/<x> here (userpass style); no method of ours has it */
+    if (rc == TR_E_NOTFOUND || (rc == TR_OK && !meth) || (login && strcmp(rest, "login") != 0)) {
+        reply_no_route(c);
+        return;
+    }
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    c->mount_type = meth->type;
+    if (login)
+        meth->login(c, &m);
+    else
+        meth->handle(c, &m, rest);
+}
+
+static void login_pool(struct api_call *c)
+{
+    dispatch_pool(c, true);
+}
+
+static void handle_pool(struct api_call *c)
+{
+    dispatch_pool(c, false);
+}
 
 void api_auth_login(struct api_call *c)
 {
-    api_reply_error(c, 404, NULL);
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (c->method != API_PUT) {
+        api_reply_error(c, 405, "unsupported operation");
+        return;
+    }
+    api_defer(c, login_pool);
 }
 
 void api_auth_handle(struct api_call *c)
 {
-    api_reply_error(c, 404, NULL);
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    api_defer(c, handle_pool);
+}
+
+/* ---- sys/auth ------------------------------------------------------------------------------ */
+
+static json_t *mount_json(const char *type, const char *desc, const char *acc, const char *uuid)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:b, s:s}, s:n, s:b, s:b, s:b}", "type",
+                     type, "description", desc, "accessor", acc, "uuid", uuid, "config",
+                     "default_lease_ttl", 0, "max_lease_ttl", 0, "force_no_cache", 0, "token_type",
+                     "default-service", "options", "local", 0, "seal_wrap", 0,
+                     "external_entropy_access", 0);
+}
+
+static json_t *stored_mount_json(const json_t *o)
+{
+    const char *d = tr_json_get_str(o, "description");
+    return mount_json(tr_json_get_str(o, "type"), d ? d : "", tr_json_get_str(o, "accessor"),
+                      tr_json_get_str(o, "uuid"));
+}
+
+static void auth_list(struct api_call *c)
+{
+    struct store_list *l = NULL;
+    struct store_list_opts lo = {0};
+    json_t *data = json_object();
+    int rc = store_list(c->store, AUTH_T_MOUNTS, &lo, &l);
+
+    if (rc != TR_OK || !data) {
+        json_decref(data);
+        api_reply_err(c, rc != TR_OK ? rc : TR_E_NOMEM);
+        return;
+    }
+    json_object_set_new(data, "token/",
+                        mount_json("token", "token based credentials", "auth_token", "token"));
+    for (size_t i = 0; i < l->n; i++) {
+        char key[80];
+        json_t *o = NULL;
+        snprintf(key, sizeof(key), "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
+        if (api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL) == TR_OK && tr_json_get_str(o, "type"))
+            json_object_set_new(data, key, stored_mount_json(o));
+        json_decref(o);
+    }
+    store_list_free(l);
+    api_reply_data_top(c, data);
+}
+
+/* "sys/auth/<name>[/]" -> "<name>/"; false when not a valid single segment. */
+static bool sys_auth_key(const struct api_call *c, char *out, size_t cap)
+{
+    const char *p = c->path + strlen("sys/auth/");
+    size_t n = strlen(p);
+
+    if (n && p[n - 1] == '/')
+        n--;
+    if (!mount_name_ok(p, n))
+        return false;
+    snprintf(out, cap, "%.*s/", (int)n, p);
+    return true;
+}
+
+static void auth_enable(struct api_call *c, const char *key)
+{
+    const char *type = tr_json_get_str(c->body, "type");
+    const char *desc = tr_json_get_str(c->body, "description");
+    char uuid[37], acc[40], msg[128];
+
+    if (!type || !*type) {
+        api_reply_error(c, 400, "missing type");
+        return;
+    }
+    if (!method_find(type)) {
+        api_reply_error(c, 400,
+                        strcmp(type, "token") == 0
+                            ? "token auth method is always mounted at auth/token/"
+                            : "plugin not found in the catalog");
+        return;
+    }
+    api_uuid(uuid);
+    snprintf(acc, sizeof(acc), "auth_%s_%.8s", type, uuid);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "uuid", uuid, "accessor", acc,
+                          "description", desc ? desc : "");
+    int rc = o ? api_put_json(c, AUTH_T_MOUNTS, key, o, STORE_VERSION_ABSENT) : TR_E_NOMEM;
+    json_decref(o);
+    if (rc == TR_E_CAS || !strcmp(key, "token/")) {
+        snprintf(msg, sizeof(msg), "path is already in use at auth/%s", key);
+        api_reply_error(c, 400, msg);
+    } else if (rc != TR_OK) {
+        api_reply_err(c, rc);
+    } else {
+        tr_log_info("auth method %s enabled at auth/%s", type, key);
+        api_reply_status(c, 204);
+    }
+}
+
+/* The mount record goes first so no login can start on it; then its records. Tokens already
+ * issued by the mount stay valid until they expire (no index by mount yet, issue #8). */
+static void auth_disable(struct api_call *c, const char *key)
+{
+    json_t *o = NULL;
+    char prefix[40];
+    int rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL);
+
+    if (rc == TR_E_NOTFOUND) {
+        api_reply_status(c, 204); /* Vault: disabling a missing mount succeeds */
+        return;
+    }
+    const char *uuid = rc == TR_OK ? tr_json_get_str(o, "uuid") : NULL;
+    if (rc == TR_OK && !uuid)
+        rc = TR_E_INTERNAL;
+    if (rc == TR_OK)
+        snprintf(prefix, sizeof(prefix), "%s/", uuid);
+    json_decref(o);
+    if (rc == TR_OK)
+        rc = store_del(c->store, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key),
+                       STORE_VERSION_ANY);
+    if (rc == TR_OK)
+        rc = auth_purge(c->store, prefix);
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    tr_log_info("auth method at auth/%s disabled", key);
+    api_reply_status(c, 204);
+}
+
+static void sys_auth_pool(struct api_call *c)
+{
+    char key[80];
+
+    if (!sys_auth_key(c, key, sizeof(key))) {
+        api_reply_error(c, 400, "invalid auth mount path");
+        return;
+    }
+    if (c->method == API_PUT)
+        auth_enable(c, key);
+    else
+        auth_disable(c, key);
+}
+
+static void auth_read_one(struct api_call *c)
+{
+    char key[80];
+    json_t *o = NULL;
+    int rc = sys_auth_key(c, key, sizeof(key)) ? TR_OK : TR_E_NOTFOUND;
+
+    if (rc == TR_OK && strcmp(key, "token/") == 0) {
+        api_reply_data_top(c,
+                           mount_json("token", "token based credentials", "auth_token", "token"));
+        return;
+    }
+    if (rc == TR_OK)
+        rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL);
+    if (rc == TR_E_NOTFOUND)
+        api_reply_error(c, 400, "no matching mount");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_data_top(c, stored_mount_json(o));
+    json_decref(o);
 }
 
 void api_sys_auth(struct api_call *c)
 {
-    if (c->method != API_GET || strcmp(c->path, "sys/auth") != 0) {
+    json_t *b;
+
+    if (!api_body_object(c, &b))
+        return;
+    if (strcmp(c->path, "sys/auth") == 0 || strcmp(c->path, "sys/auth/") == 0) {
+        if (c->method == API_GET)
+            auth_list(c);
+        else
+            api_reply_error(c, 405, "unsupported operation");
+    } else if (strchr(c->path + strlen("sys/auth/"), '/') && c->path[strlen(c->path) - 1] != '/') {
+        api_reply_error(c, 404, "unsupported path"); /* tune and friends */
+    } else if (c->method == API_GET) {
+        auth_read_one(c);
+    } else if (c->method == API_PUT || c->method == API_DELETE) {
+        api_defer(c, sys_auth_pool);
+    } else {
         api_reply_error(c, 405, "unsupported operation");
+    }
+}
+
+/* ---- storage helpers ----------------------------------------------------------------------- */
+
+bool auth_key(char *out, size_t cap, const struct auth_mount *m, const char *kind, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s/%s", m->uuid, kind, name);
+    return n > 0 && (size_t)n < cap && (size_t)n < AUTH_KEY_MAX;
+}
+
+int auth_get(struct api_call *c, const char *key, json_t **out, uint64_t *out_ver)
+{
+    return api_get_json(c, AUTH_T_DATA, key, out, out_ver);
+}
+
+static struct store_op *batch_next(struct auth_batch *b, const char *key)
+{
+    if (b->n >= AUTH_BATCH_MAX || strlen(key) >= AUTH_KEY_MAX) {
+        b->failed = true;
+        return NULL;
+    }
+    snprintf(b->keys[b->n], AUTH_KEY_MAX, "%s", key);
+    struct store_op *op = &b->ops[b->n];
+    memset(op, 0, sizeof(*op));
+    op->table = AUTH_T_DATA;
+    op->key = (const uint8_t *)b->keys[b->n];
+    op->key_len = strlen(key);
+    b->texts[b->n] = NULL;
+    b->n++;
+    return op;
+}
+
+void auth_batch_put(struct auth_batch *b, const char *key, const json_t *val, uint64_t expect)
+{
+    struct store_op *op = batch_next(b, key);
+    char *text = op ? json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+    if (!op)
+        return;
+    if (!text) {
+        b->failed = true;
         return;
     }
-    api_reply_data_top(c, json_pack("{s:{s:s, s:s, s:s}}", "token/", "type", "token", "description",
-                                    "token based credentials", "accessor", "auth_token"));
+    b->texts[b->n - 1] = text;
+    op->kind = STORE_OP_PUT;
+    op->val = (const uint8_t *)text;
+    op->val_len = strlen(text);
+    op->expect_version = expect;
+}
+
+void auth_batch_del(struct auth_batch *b, const char *key, uint64_t expect)
+{
+    struct store_op *op = batch_next(b, key);
+
+    if (!op)
+        return;
+    op->kind = STORE_OP_DEL;
+    op->expect_version = expect;
+}
+
+int auth_batch_commit(struct api_call *c, struct auth_batch *b, size_t *out_failed_op)
+{
+    struct store_result res = {0};
+    int rc = b->failed ? TR_E_NOMEM : TR_OK;
+
+    if (rc == TR_OK && b->n)
+        rc = store_write(c->store, b->ops, b->n, &res);
+    if (out_failed_op)
+        *out_failed_op = res.failed_op;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->texts[i]) {
+            sodium_memzero(b->texts[i], strlen(b->texts[i]));
+            free(b->texts[i]);
+            b->texts[i] = NULL;
+        }
+    }
+    b->n = 0;
+    b->failed = false;
+    return rc;
+}
+
+int auth_purge(struct store *st, const char *prefix)
+{
+    int rc;
+
+    for (;;) {
+        struct store_list *l = NULL;
+        struct store_list_opts lo = {
+            .prefix = (const uint8_t *)prefix, .prefix_len = strlen(prefix), .limit = 512};
+        if ((rc = store_list(st, AUTH_T_DATA, &lo, &l)) != TR_OK)
+            return rc;
+        size_t n = l->n;
+        struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+        for (size_t i = 0; ops && i < n; i++)
+            ops[i] = (struct store_op){STORE_OP_DEL, AUTH_T_DATA, l->e[i].key,      l->e[i].key_len,
+                                       NULL,         0,           STORE_VERSION_ANY};
+        rc = !ops ? TR_E_NOMEM : n ? store_write(st, ops, n, NULL) : TR_OK;
+        free(ops);
+        store_list_free(l);
+        if (rc != TR_OK || n == 0)
+            return rc;
+    }
+}
+
+void auth_reply_list(struct api_call *c, const char *prefix)
+{
+    struct store_list *l = NULL;
+    size_t n = strlen(prefix);
+    struct store_list_opts lo = {.prefix = (const uint8_t *)prefix, .prefix_len = n, .fold = true};
+    int rc = store_list(c->store, AUTH_T_DATA, &lo, &l);
+    json_t *keys = json_array();
+
+    if (rc != TR_OK || !keys) {
+        json_decref(keys);
+        api_reply_err(c, rc != TR_OK ? rc : TR_E_NOMEM);
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(keys,
+                              json_stringn((const char *)l->e[i].key + n, l->e[i].key_len - n));
+    store_list_free(l);
+    if (!json_array_size(keys)) {
+        json_decref(keys);
+        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
+        return;
+    }
+    api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+}
+
+int auth_mac_hex(const char *const *parts, size_t n, char out[AUTH_MAC_HEX])
+{
+    uint8_t buf[AUTH_SECRET_MAX + 200], mac[ENC_MAC_BYTES];
+    size_t len = 0;
+    int rc = TR_E_TOO_LARGE;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        if (len + l + 1 > sizeof(buf))
+            goto out;
+        memcpy(buf + len, parts[i], l);
+        len += l;
+        buf[len++] = '\0'; /* separators keep ("ab","c") and ("a","bc") apart */
+    }
+    if ((rc = enc_mac(ENC_MAC_TOKEN, buf, len, mac)) != TR_OK)
+        goto out;
+    sodium_bin2hex(out, AUTH_MAC_HEX, mac, sizeof(mac));
+out:
+    sodium_memzero(buf, sizeof(buf));
+    sodium_memzero(mac, sizeof(mac));
+    return rc;
+}
+
+/* ---- request helpers ------------------------------------------------------------------------ */
+
+bool auth_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > AUTH_NAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+bool auth_split(const char *rel, char *out, size_t cap, const char **out_rest)
+{
+    const char *slash = strchr(rel, '/');
+    size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
+
+    *out_rest = slash ? slash + 1 : "";
+    if (n >= cap)
+        return false;
+    memcpy(out, rel, n);
+    out[n] = '\0';
+    return auth_name_ok(out);
+}
+
+static bool list_add(json_t *out, const char *s, size_t n, bool lower)
+{
+    char *buf;
+    bool ok;
+
+    while (n && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
+        s++;
+        n--;
+    }
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return true;
+    /* an embedded NUL would make C string matching see a different value than JSON does */
+    if (n > AUTH_PEM_MAX || json_array_size(out) >= AUTH_LIST_MAX || memchr(s, '\0', n) ||
+        !(buf = malloc(n)))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = lower && s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+    ok = json_array_append_new(out, json_stringn(buf, n)) == 0;
+    free(buf);
+    return ok;
+}
+
+json_t *auth_str_list(const json_t *v, bool lower)
+{
+    json_t *out = json_array();
+    bool ok = out != NULL;
+    size_t i;
+    json_t *x;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+        {
+            ok = ok && json_is_string(x) &&
+                 list_add(out, json_string_value(x), json_string_length(x), lower);
+        }
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v), *end = s + json_string_length(v);
+        while (ok && s) {
+            const char *comma = memchr(s, ',', (size_t)(end - s));
+            ok = list_add(out, s, comma ? (size_t)(comma - s) : (size_t)(end - s), lower);
+            s = comma ? comma + 1 : NULL;
+        }
+    } else {
+        ok = false;
+    }
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+bool auth_field_list(json_t *role, const json_t *body, const char *key, const char **err)
+{
+    json_t *v = json_object_get(body, key), *l;
+
+    if (!v || json_is_null(v))
+        return true;
+    if (!(l = auth_str_list(v, false))) {
+        *err = "Field validation failed: expected a list of strings";
+        return false;
+    }
+    json_object_set_new(role, key, l);
+    return true;
+}
+
+/* ---- token settings ------------------------------------------------------------------------ */
+
+static int token_durations(json_t *role, const json_t *b, const char **err)
+{
+    static const char *const keys[] = {"token_ttl", "token_max_ttl", "token_explicit_max_ttl"};
+    static const char *const legacy[] = {"ttl", "max_ttl", NULL};
+
+    for (size_t i = 0; i < 3; i++) {
+        int64_t v = 0;
+        bool bad = false, got = tr_json_get_duration(b, keys[i], &v, &bad);
+        if (!got && !bad && legacy[i])
+            got = tr_json_get_duration(b, legacy[i], &v, &bad);
+        if (bad || v < 0) {
+            *err = "Field validation failed: error converting input for a duration field";
+            return TR_E_INVAL;
+        }
+        if (got)
+            json_object_set_new(role, keys[i], json_integer(v));
+    }
+    int64_t ttl = json_integer_value(json_object_get(role, "token_ttl"));
+    int64_t max = json_integer_value(json_object_get(role, "token_max_ttl"));
+    if (ttl > 0 && max > 0 && ttl > max) {
+        *err = "\"token_ttl\" value must be less than \"token_max_ttl\" value";
+        return TR_E_INVAL;
+    }
+    return TR_OK;
+}
+
+/* Options whose non-default values tokens from logins cannot honour yet: refused rather than
+ * silently ignored. */
+static int token_unsupported(const json_t *b, const char **err)
+{
+    int64_t n = 0, p = 0, p2 = 0;
+    bool bad = false, nodef = false;
+    const char *type = tr_json_get_str(b, "token_type");
+
+    tr_json_get_int(b, "token_num_uses", &n, &bad);
+    tr_json_get_duration(b, "token_period", &p, &bad);
+    tr_json_get_duration(b, "period", &p2, &bad);
+    tr_json_get_bool(b, "token_no_default_policy", &nodef, &bad);
+    if (bad || n != 0 || p != 0 || p2 != 0 || nodef ||
+        (type && *type && strcmp(type, "default") && strcmp(type, "service"))) {
+        *err = "token_num_uses, token_period, token_no_default_policy and batch tokens are not "
+               "supported for login tokens";
+        return TR_E_INVAL;
+    }
+    return TR_OK;
+}
+
+int auth_token_fields_set(json_t *role, const json_t *b, const char **err)
+{
+    json_t *pol = json_object_get(b, "token_policies");
+    int rc;
+
+    if (!pol || json_is_null(pol))
+        pol = json_object_get(b, "policies");
+    if (pol && !json_is_null(pol)) {
+        json_t *l = auth_str_list(pol, true);
+        size_t i;
+        json_t *x;
+        if (!l) {
+            *err = "Field validation failed: token_policies must be a list of strings";
+            return TR_E_INVAL;
+        }
+        json_array_foreach(l, i, x)
+        {
+            if (strcmp(json_string_value(x), "root") == 0) {
+                json_decref(l);
+                *err = "auth methods cannot create root tokens";
+                return TR_E_INVAL;
+            }
+        }
+        json_object_set_new(role, "token_policies", l);
+    }
+    if ((rc = token_durations(role, b, err)) != TR_OK || (rc = token_unsupported(b, err)) != TR_OK)
+        return rc;
+    if (!auth_field_list(role, b, "token_bound_cidrs", err))
+        return TR_E_INVAL;
+    if (!auth_cidrs_valid(json_object_get(role, "token_bound_cidrs"))) {
+        *err = "invalid CIDR block in token_bound_cidrs";
+        return TR_E_INVAL;
+    }
+    return TR_OK;
+}
+
+static json_t *list_or_empty(const json_t *role, const char *key)
+{
+    json_t *v = json_object_get(role, key);
+    return json_is_array(v) ? json_deep_copy(v) : json_array();
+}
+
+void auth_token_fields_out(const json_t *role, json_t *data)
+{
+    json_object_set_new(data, "token_policies", list_or_empty(role, "token_policies"));
+    json_object_set_new(data, "policies", list_or_empty(role, "token_policies"));
+    json_object_set_new(data, "token_bound_cidrs", list_or_empty(role, "token_bound_cidrs"));
+    json_object_set_new(data, "token_ttl",
+                        json_integer(json_integer_value(json_object_get(role, "token_ttl"))));
+    json_object_set_new(data, "token_max_ttl",
+                        json_integer(json_integer_value(json_object_get(role, "token_max_ttl"))));
+    json_object_set_new(
+        data, "token_explicit_max_ttl",
+        json_integer(json_integer_value(json_object_get(role, "token_explicit_max_ttl"))));
+    json_object_set_new(data, "token_num_uses", json_integer(0));
+    json_object_set_new(data, "token_period", json_integer(0));
+    json_object_set_new(data, "token_no_default_policy", json_false());
+    json_object_set_new(data, "token_type", json_string("default"));
+}
+
+void auth_issue(struct api_call *c, const json_t *role, const char *display_name,
+                const json_t *meta)
+{
+    const json_t *pol = json_object_get(role, "token_policies");
+    int64_t ttl = json_integer_value(json_object_get(role, "token_ttl"));
+    int64_t max = json_integer_value(json_object_get(role, "token_max_ttl"));
+    int64_t emax = json_integer_value(json_object_get(role, "token_explicit_max_ttl"));
+    json_t *empty = NULL;
+
+    if (!auth_cidrs_allow(json_object_get(role, "token_bound_cidrs"), c->req->remote_ip)) {
+        tr_log_info("login on %s refused: source address outside token_bound_cidrs", c->path);
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
+    /* without a maximum a renewable login token could be renewed forever */
+    if (max <= 0 || (emax > 0 && emax < max))
+        max = emax > 0 ? emax : AUTH_DEFAULT_MAX;
+    if (!json_is_array(pol))
+        pol = empty = json_array();
+    api_token_issue(c, pol, ttl, max, display_name, meta);
+    json_decref(empty);
 }

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="libssl-dev libsodium-dev liblmdb-dev libevent-dev libyaml-dev libjansson-dev libcmocka-dev
 libtss2-dev pkg-config swtpm swtpm-tools tpm2-tools curl jq lmdb-utils clang-format cppcheck
-binutils gcc make openssl procps nodejs npm"
+binutils gcc make openssl procps nodejs npm python3"
 
 missing=""
 for p in openssl libsodium lmdb libevent libevent_openssl libevent_pthreads yaml-0.1 jansson \
@@ -13,7 +13,7 @@ for p in openssl libsodium lmdb libevent libevent_openssl libevent_pthreads yaml
     pkg-config --exists "$p" 2>/dev/null || missing="$missing $p"
 done
 for c in cc make pkg-config swtpm swtpm_setup tpm2_startup curl jq clang-format cppcheck \
-         objcopy nm openssl mdb_stat pgrep node npm; do
+         objcopy nm openssl mdb_stat pgrep node npm python3; do
     command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 done
 

@@ -1,0 +1,209 @@
+/*
+ * auth_int.h - internals shared by the auth method files: api_auth.c (auth mount table,
+ * sys/auth, dispatch, shared helpers), auth_approle.c, auth_cert.c, auth_k8s.c (the methods),
+ * auth_jwt.c (JWS), auth_http.c (HTTPS client for TokenReview) and auth_match.c (globs, CIDRs).
+ * Not for other folders; tests/unit/test_auth.c calls the pure functions.
+ *
+ * Storage: table AUTH_T_MOUNTS maps "<path>/" -> {type, uuid, accessor, description}; every
+ * method keeps its records in table AUTH_T_DATA under "<mount uuid>/<kind>/...". Disabling a
+ * mount deletes the mount record first (no more logins), then its records.
+ *
+ * Threads: every handler below runs on an api pool thread (api_defer), so it may block on
+ * store writes and, for the Kubernetes TokenReview, on the network. The pure functions
+ * (globs, CIDRs, JWTs, certificates) are reentrant.
+ *
+ * Never knows: sockets of the server, raw tokens it mints (api_token_issue does), and it never
+ * stores a role ID or secret ID: only keyed hashes (enc_mac ENC_MAC_TOKEN with a domain label).
+ */
+#ifndef AUTH_INT_H
+#define AUTH_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api_int.h"
+
+#define AUTH_T_MOUNTS "authmounts" /* "<path>/" -> JSON {type, uuid, accessor, description} */
+#define AUTH_T_DATA   "authdata"   /* "<mount uuid>/<kind>/<name>..." -> JSON */
+
+#define AUTH_NAME_MAX     128          /* role, cert and CRL names */
+#define AUTH_KEY_MAX      400          /* storage keys built by auth_key */
+#define AUTH_MAC_HEX      65           /* hex keyed hash + NUL */
+#define AUTH_SECRET_MAX   256          /* role_id / secret_id bytes */
+#define AUTH_JWT_MAX      16384        /* JWT bytes */
+#define AUTH_PEM_MAX      (64 * 1024)  /* certificate, CRL and key PEM text */
+#define AUTH_LIST_MAX     64           /* entries of a glob, CIDR or PEM list */
+#define AUTH_DEFAULT_MAX  (768 * 3600) /* Vault's system max TTL for login tokens */
+#define AUTH_HTTP_TIMEOUT 10           /* seconds for one TokenReview exchange */
+
+struct auth_mount {
+    char path[80]; /* "approle/" (always one segment plus '/') */
+    char type[16]; /* "approle", "cert", "kubernetes" */
+    char uuid[37];
+    char accessor[40];
+};
+
+/* ---- method entry points (pool threads; each answers the call exactly once) -------------- */
+/* *_login - auth/<mount>/login with c->body parsed; no token was checked. */
+void auth_approle_login(struct api_call *c, const struct auth_mount *m);
+void auth_cert_login(struct api_call *c, const struct auth_mount *m);
+void auth_k8s_login(struct api_call *c, const struct auth_mount *m);
+/* *_handle - other paths; rel is the path after "auth/<mount>/" (borrowed from c->path). */
+void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
+void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
+void auth_k8s_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
+
+/* ---- storage helpers (api_auth.c) --------------------------------------------------------- */
+/* auth_key - "<uuid>/<kind>/<name>" into out (cap bytes); name may be "" (a prefix).
+ * false when it does not fit AUTH_KEY_MAX. */
+bool auth_key(char *out, size_t cap, const struct auth_mount *m, const char *kind,
+              const char *name);
+/* auth_get - JSON record of AUTH_T_DATA (owned by the caller). Errors: as api_get_json. */
+TR_MUST_CHECK int auth_get(struct api_call *c, const char *key, json_t **out, uint64_t *out_ver);
+
+/* A small atomic write: up to AUTH_BATCH_MAX ops, keys and serialised values copied in. */
+#define AUTH_BATCH_MAX 4
+struct auth_batch {
+    struct store_op ops[AUTH_BATCH_MAX];
+    char keys[AUTH_BATCH_MAX][AUTH_KEY_MAX];
+    char *texts[AUTH_BATCH_MAX];
+    size_t n;
+    bool failed; /* an add did not fit or ran out of memory */
+};
+void auth_batch_put(struct auth_batch *b, const char *key, const json_t *val, uint64_t expect);
+void auth_batch_del(struct auth_batch *b, const char *key, uint64_t expect);
+/* auth_batch_commit - apply all ops atomically (blocking: pool threads) and release the batch
+ * (serialised values are wiped: they may hold a reviewer JWT). *out_failed_op (may be NULL)
+ * names the op whose precondition failed on TR_E_CAS. Errors: as store_write, TR_E_NOMEM. */
+TR_MUST_CHECK int auth_batch_commit(struct api_call *c, struct auth_batch *b,
+                                    size_t *out_failed_op);
+/* auth_purge - delete every AUTH_T_DATA key starting with prefix, in bounded batches. */
+TR_MUST_CHECK int auth_purge(struct store *st, const char *prefix);
+/* auth_reply_list - answer a LIST with the names under prefix (404 when none, trap 3). */
+void auth_reply_list(struct api_call *c, const char *prefix);
+
+/* auth_mac_hex - hex(enc_mac(ENC_MAC_TOKEN, parts[0] \0 parts[1] \0 ...)): the lookup key of a
+ * role ID or secret ID. parts[0] is a domain label so these never collide with token hashes.
+ * The joined input (it holds the secret) lives on the stack and is wiped.
+ * Errors: TR_E_TOO_LARGE (parts longer than AUTH_SECRET_MAX + 200 in all), TR_E_SEALED. */
+TR_MUST_CHECK int auth_mac_hex(const char *const *parts, size_t n, char out[AUTH_MAC_HEX]);
+
+/* ---- request helpers (api_auth.c) --------------------------------------------------------- */
+/* auth_name_ok - a role/cert/CRL name: 1..AUTH_NAME_MAX of [A-Za-z0-9_.-], not "." or "..". */
+bool auth_name_ok(const char *s);
+/* auth_split - "name/rest" of rel: name copied into out (cap bytes), *out_rest after the '/' or
+ * "" (borrowed from rel). false when the name is not auth_name_ok. */
+bool auth_split(const char *rel, char *out, size_t cap, const char **out_rest);
+/* auth_str_list - a JSON array of strings or a comma-separated string (vault-api.md §1.3),
+ * trimmed, empty items dropped; lower-cased when lower. New array (owned); NULL when v has
+ * another type or more than AUTH_LIST_MAX items. */
+json_t *auth_str_list(const json_t *v, bool lower);
+/* auth_field_list - body[key] through auth_str_list into role[key] when present. false and
+ * *err set when present but invalid. */
+bool auth_field_list(json_t *role, const json_t *body, const char *key, const char **err);
+
+/* Token settings every role shares (Vault's tokenutil): token_policies (or policies),
+ * token_ttl, token_max_ttl, token_explicit_max_ttl, token_bound_cidrs; token_num_uses,
+ * token_period, token_type and token_no_default_policy are accepted only at their defaults
+ * (tokens from logins do not support them yet). Present fields are merged into role.
+ * Errors: TR_E_INVAL with *err a fixed message. */
+TR_MUST_CHECK int auth_token_fields_set(json_t *role, const json_t *body, const char **err);
+/* auth_token_fields_out - add the token_* fields of role to data (read responses). */
+void auth_token_fields_out(const json_t *role, json_t *data);
+/* auth_issue - mint the login token for role (policies, TTLs; token_bound_cidrs checked against
+ * the caller's address: 403 when outside) and answer the call with the auth envelope. meta is
+ * an object of strings (borrowed). */
+void auth_issue(struct api_call *c, const json_t *role, const char *display_name,
+                const json_t *meta);
+
+/* ---- pure matching (auth_match.c) ------------------------------------------------------- */
+/* auth_glob_match - pattern with '*' (any run of bytes, also empty) against s. */
+bool auth_glob_match(const char *pattern, const char *s, bool nocase);
+/* auth_globs_match - s matches any pattern of the array (false for an empty array). */
+bool auth_globs_match(const json_t *patterns, const char *s, bool nocase);
+/* auth_cidr_valid - "a.b.c.d[/n]" or an IPv6 address with optional "/n". */
+bool auth_cidr_valid(const char *cidr);
+/* auth_cidr_contains - ip (IPv4, IPv6, or IPv4-mapped IPv6) lies in cidr. false on junk. */
+bool auth_cidr_contains(const char *cidr, const char *ip);
+/* auth_cidrs_valid - every string of the array is auth_cidr_valid. */
+bool auth_cidrs_valid(const json_t *cidrs);
+/* auth_cidrs_allow - true when cidrs is absent/empty or ip lies in one of them. */
+bool auth_cidrs_allow(const json_t *cidrs, const char *ip);
+
+/* ---- TLS certificates (auth_cert.c) ------------------------------------------------------- */
+/*
+ * auth_cert_check - does the client certificate satisfy a cert role?
+ * In:  der/der_len, the leaf (DER) the TLS layer verified against the listener's client CA;
+ *      role, the stored cert role (certificate PEM, allowed_common_names, allowed_dns_sans,
+ *      allowed_email_sans, allowed_uri_sans); crls, array of PEM CRL strings of the mount (may
+ *      be NULL). The leaf must chain to role.certificate (X509_verify_cert, purpose sslclient,
+ *      current time, partial chains allowed so an intermediate may be trusted); a trusted
+ *      certificate that is not a CA only matches itself. A CRL whose issuer is the leaf's issuer
+ *      turns on X509_V_FLAG_CRL_CHECK (expired CRL: refused).
+ * Out: *out_meta (owned) {common_name, serial_number, subject_key_id, authority_key_id,
+ *      cert_sha256, spki_sha256}; NULL on failure.
+ * Errors: TR_E_AUTH (no match, whatever the reason), TR_E_INVAL (der unparsable), TR_E_NOMEM.
+ */
+TR_MUST_CHECK int auth_cert_check(const uint8_t *der, size_t der_len, const json_t *role,
+                                  const json_t *crls, json_t **out_meta);
+/* auth_pem_certs_valid - text holds 1..AUTH_LIST_MAX PEM certificates and nothing else. */
+bool auth_pem_certs_valid(const char *text);
+
+/* ---- JWT (auth_jwt.c) --------------------------------------------------------------------- */
+struct auth_jwt {
+    json_t *header;      /* owned */
+    json_t *claims;      /* owned */
+    char *signing_input; /* "b64(header).b64(payload)" (owned) */
+    size_t signing_len;
+    uint8_t sig[512]; /* decoded signature */
+    size_t sig_len;
+};
+/* auth_jwt_parse - split and decode a compact JWS (base64url without padding, JSON objects,
+ * no duplicate keys). Out: *out (auth_jwt_free). Errors: TR_E_INVAL, TR_E_TOO_LARGE, NOMEM. */
+TR_MUST_CHECK int auth_jwt_parse(const char *jwt, struct auth_jwt **out);
+void auth_jwt_free(struct auth_jwt *j);
+/* auth_jwt_verify - the signature verifies under one of pem_keys (array of PEM public keys):
+ * alg RS256 with an RSA key >= 2048 bits or ES256 with a P-256 key; any other alg (none, HS*)
+ * and a "crit" header are refused. Errors: TR_E_AUTH. */
+TR_MUST_CHECK int auth_jwt_verify(const struct auth_jwt *j, const json_t *pem_keys);
+/* auth_jwt_check_time - exp (required unless !require_exp), nbf and iat against now with
+ * leeway seconds. Errors: TR_E_AUTH with *err set. */
+TR_MUST_CHECK int auth_jwt_check_time(const json_t *claims, int64_t now, int64_t leeway,
+                                      bool require_exp, const char **err);
+/* auth_jwt_has_aud - claim aud (string or array) contains aud. */
+bool auth_jwt_has_aud(const json_t *claims, const char *aud);
+/* auth_pem_pubkeys_valid - every string of keys is a PEM public key usable by auth_jwt_verify. */
+bool auth_pem_pubkeys_valid(const json_t *keys);
+
+/* ---- Kubernetes identities (auth_k8s.c) --------------------------------------------------- */
+struct auth_k8s_sa {
+    char ns[254];   /* namespace (DNS label, <= 63 in practice) */
+    char name[254]; /* service account name */
+    char uid[64];   /* "" when unknown */
+};
+/* auth_k8s_sa_from_claims - the service account of a verified token: sub must be
+ * "system:serviceaccount:<ns>:<name>" and agree with the kubernetes.io claims (projected
+ * tokens: kubernetes.io.namespace / serviceaccount.name; legacy tokens:
+ * kubernetes.io/serviceaccount/namespace and .../service-account.name). Errors: TR_E_AUTH. */
+TR_MUST_CHECK int auth_k8s_sa_from_claims(const json_t *claims, struct auth_k8s_sa *out);
+/* auth_k8s_sa_from_username - "system:serviceaccount:<ns>:<name>". Errors: TR_E_AUTH. */
+TR_MUST_CHECK int auth_k8s_sa_from_username(const char *username, struct auth_k8s_sa *out);
+
+/* ---- HTTPS client (auth_http.c) ----------------------------------------------------------- */
+#define AUTH_HTTP_BODY_MAX (1024 * 1024)
+/*
+ * auth_https_post - POST a JSON body to url (https only) and wait for the answer. Blocking:
+ * pool threads only (a private event_base). The server certificate must chain to ca_pem (PEM
+ * certificates; NULL = the system store) and match the URL's host name or IP address.
+ * In: bearer (may be NULL) sent as "Authorization: Bearer"; body/body_len (borrowed, not
+ * copied into libevent's buffers); timeout_s for connect and exchange.
+ * Out: *out_status, *out_body (owned, NUL-terminated, <= AUTH_HTTP_BODY_MAX).
+ * Errors: TR_E_INVAL (url), TR_E_TLS (CA text), TR_E_IO (connection, TLS verification, HTTP),
+ * TR_E_NOMEM.
+ */
+TR_MUST_CHECK int auth_https_post(const char *url, const char *ca_pem, const char *bearer,
+                                  const char *body, size_t body_len, int timeout_s, int *out_status,
+                                  char **out_body);
+
+#endif
