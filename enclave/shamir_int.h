@@ -32,7 +32,6 @@ TR_MUST_CHECK int shamir_split(const uint8_t *secret, size_t len, uint32_t n, ui
  * caller detects (the unwrap fails); it is never an error here.
  * Errors: TR_E_INVAL (bad sizes, duplicate or zero x coordinate). On error out is zeroed.
  */
-TR_MUST_CHECK int shamir_combine(const uint8_t *shares, uint32_t k, size_t share_len,
-                                 uint8_t *out);
+TR_MUST_CHECK int shamir_combine(const uint8_t *shares, uint32_t k, size_t share_len, uint8_t *out);
 
 #endif
