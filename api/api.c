@@ -209,6 +209,8 @@ static enum api_acl_op method_op(struct api_call *c, bool kv_target)
         /* the existence check turns a write into create or update (vault-api.md trap 19) */
         if (kv_target)
             return api_kv_existence(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
+        if (c->mount.kind == API_MOUNT_TRANSIT && c->rel)
+            return api_transit_existence(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
         return API_ACL_OP_UPDATE;
     }
 }

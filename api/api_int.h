@@ -33,6 +33,7 @@
 #define API_T_KVMETA   "kvmeta"    /* mount uuid "/" path -> JSON KV metadata */
 #define API_T_KVDATA   "kvdata"    /* mount uuid "/" path "@" version -> JSON secret */
 #define API_T_SYS      "sys"       /* misc: "cluster" -> JSON {name, id} */
+#define API_T_TRANSIT  "transit"   /* mount uuid "/" key name -> JSON transit key record */
 
 enum api_mount_kind { API_MOUNT_KV1, API_MOUNT_KV2, API_MOUNT_TRANSIT };
 
@@ -189,8 +190,11 @@ TR_MUST_CHECK int api_policy_store_default(struct store *st);
 bool api_kv_existence(struct api_call *c);
 void api_kv_handle(struct api_call *c);
 
-/* ---- transit (api_transit.c) ------------------------------------------------------------ */
+/* ---- transit (api_transit*.c) ----------------------------------------------------------- */
 void api_transit_handle(struct api_call *c);
+/* api_transit_existence - for create/update (vault-api.md trap 19): false only for
+ * encrypt/<key> of an absent key (Vault's upsert), true for every other transit path. */
+bool api_transit_existence(struct api_call *c);
 
 /* ---- auth methods (api_auth.c) ---------------------------------------------------------- */
 /* api_auth_login - auth/<mount>/login[/...]: no token; issues one (c->store referenced). */

@@ -126,12 +126,12 @@ static void mount_enable(struct api_call *c, const char *path)
 /* Delete every KV record of a mount, in bounded batches. */
 static int mount_purge(struct store *st, const char *uuid)
 {
-    static const char *const tables[] = {API_T_KVMETA, API_T_KVDATA};
+    static const char *const tables[] = {API_T_KVMETA, API_T_KVDATA, API_T_TRANSIT};
     char prefix[40];
     int rc = TR_OK;
 
     snprintf(prefix, sizeof(prefix), "%s/", uuid);
-    for (size_t t = 0; t < 2 && rc == TR_OK; t++) {
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]) && rc == TR_OK; t++) {
         for (;;) {
             struct store_list *l = NULL;
             struct store_list_opts lo = {

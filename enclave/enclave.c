@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "../common/tr_log.h"
+#include "core_int.h"
 #include "provider_int.h"
 #include "shamir_int.h"
 
@@ -366,6 +367,7 @@ ENC_API void enc_fini(void)
     g.platform = NULL;
     g.counter = NULL;
     pthread_rwlock_unlock(&g.lock);
+    enc_transit_cache_drop();
 }
 
 ENC_API void enc_status_get(struct enc_status *out)
@@ -816,4 +818,23 @@ ENC_API int enc_counter_read(uint64_t *out)
 ENC_API int enc_counter_increment(uint64_t *out)
 {
     return counter_call(true, out);
+}
+
+/* ---- internal: transit (core_int.h) ------------------------------------------------------- */
+
+int enc_core_transit_begin(uint8_t wk[ENC_KEY_BYTES])
+{
+    pthread_rwlock_rdlock(&g.lock);
+    if (g.state != ENC_UNSEALED) {
+        pthread_rwlock_unlock(&g.lock);
+        sodium_memzero(wk, ENC_KEY_BYTES);
+        return TR_E_SEALED;
+    }
+    derive(SUB_TRANSIT_WRAP, g.keys->mk, wk);
+    return TR_OK; /* the lock stays held until enc_core_transit_end */
+}
+
+void enc_core_transit_end(void)
+{
+    pthread_rwlock_unlock(&g.lock);
 }

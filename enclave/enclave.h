@@ -268,4 +268,150 @@ ENC_API TR_MUST_CHECK int enc_counter_read(uint64_t *out);
  */
 ENC_API TR_MUST_CHECK int enc_counter_increment(uint64_t *out);
 
+/* ---- Transit keys ---------------------------------------------------------------------------
+ *
+ * The transit engine's keys exist outside the core only as wrapped blobs: the host stores one
+ * blob per key version and hands it back for every operation; the core unwraps it into guarded
+ * memory, does the work, and wipes everything before returning. Key bytes never cross this
+ * boundary (no export, no plaintext backup); callers see blobs, ciphertext, signatures, MACs,
+ * public keys and verdicts. The one deliberate exception is a data key requested in plaintext
+ * (ENC_TRANSIT_DATAKEY with ENC_TRANSIT_OPT_PLAINTEXT): a fresh random key made for the caller.
+ *
+ * Blob (ENC_TRANSIT_BLOB_BYTES): "TRT1" || type(1) || key flags(1) || 0(2) || nonce(24) ||
+ * XChaCha20-Poly1305(key material, 64) || tag(16), under the transit wrapping subkey of the
+ * master key (crypto_kdf id 17) with the 8-byte header as associated data, so neither the type
+ * nor the derived flag can be changed. A blob made under another master key, or changed in any
+ * byte, is TR_E_AUTH. Key material = the type's key (AES/ChaCha key, Ed25519 seed, P-256
+ * scalar, HMAC key) || a separate 32-byte HMAC key (the HMAC key itself for type hmac), so hmac
+ * works with every type, as in Vault.
+ *
+ * Derived keys (ENC_TRANSIT_KEY_DERIVED; AEAD types and ed25519): every operation needs a
+ * context (1..ENC_TRANSIT_CTX_MAX bytes) and uses HKDF-SHA256(key, salt none, info context) as
+ * the key (Ed25519: as the seed), like Vault's hkdf_sha256 KDF. A context given to a key that is
+ * not derived is ignored (Vault behaviour).
+ *
+ * Output formats (Vault-compatible, before the host's "vault:v<N>:" + base64):
+ *   AEAD ciphertext  nonce(12; 24 for xchacha) || ciphertext || tag(16)
+ *   ed25519          signature(64); public key raw(32)
+ *   ecdsa-p256       signature ASN.1 DER (<= 72) or, with ENC_TRANSIT_OPT_JWS, r || s (64);
+ *                    public key SubjectPublicKeyInfo DER (91)
+ *   hmac             HMAC-<hash>(hmac key, message) (28..64 bytes)
+ */
+#define ENC_TRANSIT_BLOB_BYTES  112
+#define ENC_TRANSIT_IN_MAX      (16u * 1024 * 1024) /* plaintext/ciphertext/message bytes */
+#define ENC_TRANSIT_CTX_MAX     4096                /* derivation context bytes */
+#define ENC_TRANSIT_OVERHEAD    40  /* most AEAD output beyond the plaintext (xchacha) */
+#define ENC_TRANSIT_SMALL_OUT   128 /* out_cap that fits any signature, MAC or public key */
+#define ENC_TRANSIT_DATAKEY_MAX 64  /* data key bytes (512 bits) */
+
+enum enc_transit_type {
+    ENC_TRANSIT_KEY_AES256_GCM96 = 1,      /* OpenSSL AES-256-GCM, 96-bit random nonce */
+    ENC_TRANSIT_KEY_CHACHA20_POLY1305 = 2, /* libsodium chacha20poly1305_ietf, 96-bit nonce */
+    ENC_TRANSIT_KEY_ED25519 = 3,           /* libsodium crypto_sign */
+    ENC_TRANSIT_KEY_ECDSA_P256 = 4,        /* OpenSSL EVP, prime256v1 */
+    ENC_TRANSIT_KEY_HMAC = 5,              /* 32-byte HMAC key */
+    ENC_TRANSIT_KEY_AES128_GCM96 = 6,
+    ENC_TRANSIT_KEY_XCHACHA20_POLY1305 = 7, /* 192-bit nonce */
+};
+#define ENC_TRANSIT_KEY_TYPE_MAX 7
+
+/* Key flags, fixed at enc_transit_keygen and bound into the blob. */
+#define ENC_TRANSIT_KEY_DERIVED 0x01u
+
+enum enc_transit_hash {
+    ENC_TRANSIT_SHA2_256 = 0, /* the default */
+    ENC_TRANSIT_SHA2_224,
+    ENC_TRANSIT_SHA2_384,
+    ENC_TRANSIT_SHA2_512,
+    ENC_TRANSIT_SHA3_224,
+    ENC_TRANSIT_SHA3_256,
+    ENC_TRANSIT_SHA3_384,
+    ENC_TRANSIT_SHA3_512,
+};
+#define ENC_TRANSIT_HASH_MAX ENC_TRANSIT_SHA3_512
+
+/* What enc_transit_op does; "key" is req->key, in/in2 are req->in/req->in2. */
+enum enc_transit_opcode {
+    ENC_TRANSIT_ENCRYPT = 1, /* AEAD types: in = plaintext -> out = ciphertext */
+    ENC_TRANSIT_DECRYPT,     /* AEAD types: in = ciphertext -> *out_secret = plaintext */
+    ENC_TRANSIT_REWRAP,      /* AEAD types: in = ciphertext under key -> out = ciphertext under
+                                req->key2 (same type and flags); the plaintext stays inside */
+    ENC_TRANSIT_DATAKEY,     /* AEAD types: new random key of req->bits (128, 256, 512) ->
+                                out = its ciphertext; with OPT_PLAINTEXT also *out_secret = it */
+    ENC_TRANSIT_SIGN,        /* ed25519, ecdsa-p256: in = message (or digest) -> out = sig */
+    ENC_TRANSIT_VERIFY,      /* ed25519, ecdsa-p256: in = message (or digest), in2 = signature */
+    ENC_TRANSIT_HMAC,        /* every type: in = message -> out = MAC */
+    ENC_TRANSIT_HMAC_VERIFY, /* every type: in = message, in2 = MAC */
+    ENC_TRANSIT_PUBKEY,      /* ed25519, ecdsa-p256: -> out = public key */
+};
+
+/* Options of enc_transit_op (req->opts). */
+#define ENC_TRANSIT_OPT_PREHASHED 0x01u /* ecdsa SIGN/VERIFY: in is already the digest */
+#define ENC_TRANSIT_OPT_JWS       0x02u /* ecdsa SIGN/VERIFY: r || s instead of ASN.1 DER */
+#define ENC_TRANSIT_OPT_PLAINTEXT 0x04u /* DATAKEY: also return the data key */
+
+/* One request, like an IPC message: every pointer is borrowed for the duration of the call only
+ * and may be NULL when its length is 0. */
+struct enc_transit_req {
+    enum enc_transit_opcode op;
+    const uint8_t *key; /* a blob from enc_transit_keygen: exactly ENC_TRANSIT_BLOB_BYTES */
+    size_t key_len;
+    const uint8_t *key2; /* REWRAP: the target version's blob (else unused) */
+    size_t key2_len;
+    const uint8_t *ctx; /* derivation context, <= ENC_TRANSIT_CTX_MAX (derived keys: >= 1) */
+    size_t ctx_len;
+    const uint8_t *ad; /* AEAD associated data, <= ENC_AD_MAX */
+    size_t ad_len;
+    const uint8_t *in; /* <= ENC_TRANSIT_IN_MAX; prehashed digests <= 64 */
+    size_t in_len;
+    const uint8_t *in2; /* VERIFY signature / HMAC_VERIFY MAC, <= ENC_TRANSIT_SMALL_OUT */
+    size_t in2_len;
+    enum enc_transit_hash hash; /* ecdsa SIGN/VERIFY digest, HMAC hash (ignored by ed25519) */
+    uint32_t opts;              /* ENC_TRANSIT_OPT_* */
+    uint32_t bits;              /* DATAKEY: 128, 256 or 512 */
+};
+
+/*
+ * enc_transit_keygen - generate a new transit key (one version) and return it wrapped.
+ * States: UNSEALED (else TR_E_SEALED).
+ * In:  type (1..ENC_TRANSIT_KEY_TYPE_MAX), key_flags (ENC_TRANSIT_KEY_DERIVED only, and only for
+ *      the AEAD types and ed25519).
+ * Out: out[ENC_TRANSIT_BLOB_BYTES] (caller memory; not secret: store it anywhere).
+ * Errors: TR_E_SEALED, TR_E_INVAL (type, flags, NULL out), TR_E_NOMEM, TR_E_INTERNAL (the
+ *      crypto library failed). On failure out is zeroed.
+ * Side effects: none (random numbers only). Secrets touched: the new key, in guarded memory,
+ *      wiped before returning; the transit wrapping subkey, derived and wiped per call.
+ */
+ENC_API TR_MUST_CHECK int enc_transit_keygen(enum enc_transit_type type, uint32_t key_flags,
+                                             uint8_t out[ENC_TRANSIT_BLOB_BYTES]);
+
+/*
+ * enc_transit_op - one cryptographic operation with a wrapped transit key (see the opcodes).
+ * States: UNSEALED (else TR_E_SEALED). The core's lock is held for reading during the call, so
+ *      enc_seal waits for running operations and none starts after it.
+ * In:  *req as documented on struct enc_transit_req; every length is checked against its limit.
+ * Out: out/out_cap: caller memory for ciphertext, signature, MAC or public key; it must hold
+ *      in_len + ENC_TRANSIT_OVERHEAD (ENCRYPT, REWRAP) or ENC_TRANSIT_SMALL_OUT (the others);
+ *      *out_len its length (0 for DECRYPT, VERIFY, HMAC_VERIFY). out may be NULL when out_cap
+ *      is 0 for those three.
+ *      out_secret: DECRYPT (required) and DATAKEY with OPT_PLAINTEXT (required) receive a
+ *      guarded buffer owned by the caller (enc_secret_free); otherwise it may be NULL and is
+ *      left NULL.
+ * Errors: TR_E_SEALED; TR_E_INVAL (bad opcode, option, length, hash, bits, missing context for a
+ *      derived key, out too small, REWRAP blobs of different type or flags, ciphertext shorter
+ *      than nonce + tag, an ASN.1 signature that does not parse); TR_E_UNSUPPORTED (the key's
+ *      type cannot do op, e.g. ENCRYPT with ed25519); TR_E_AUTH (blob tampered or made under
+ *      another master key; DECRYPT/REWRAP: ciphertext, context or associated data wrong; VERIFY,
+ *      HMAC_VERIFY: no match); TR_E_NOMEM; TR_E_INTERNAL (the crypto library failed).
+ *      On any failure out is zeroed over out_cap, *out_len is 0 and *out_secret is NULL: no
+ *      partial output and no detail on why.
+ * Side effects: none; never touches storage or the counter. Secrets touched: the unwrapped key
+ *      versions, derived keys, plaintext (DECRYPT, REWRAP) and data keys, all in guarded memory
+ *      wiped before returning; OpenSSL's own copies (cipher and EC key contexts) are cleansed
+ *      by OpenSSL when freed, before returning.
+ */
+ENC_API TR_MUST_CHECK int enc_transit_op(const struct enc_transit_req *req, uint8_t *out,
+                                         size_t out_cap, size_t *out_len,
+                                         struct enc_secret **out_secret);
+
 #endif

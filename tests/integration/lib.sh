@@ -38,14 +38,16 @@ expect_contains() {
     esac
 }
 
+# Every temporary directory lives under one base removed at exit (tmpdir runs in $(...), a
+# subshell, so it cannot record anything in a variable of ours).
+T_BASE=$(mktemp -d /tmp/tresor-it-XXXXXX)
 tmpdir() {
-    d=$(mktemp -d /tmp/tresor-it-XXXXXX)
-    T_DIRS="$T_DIRS $d"
-    echo "$d"
+    mktemp -d "$T_BASE/d-XXXXXX"
 }
 
 cleanup() {
     for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T_BASE"
     for d in $T_DIRS; do rm -rf "$d"; done
 }
 trap cleanup EXIT INT TERM
