@@ -58,9 +58,25 @@ struct seal_info {
 };
 
 struct enc_secret {
-    size_t len;
+    size_t len; /* bytes the caller asked for */
+    size_t cap; /* bytes usable in data (a size class, or len when larger) */
     uint8_t data[];
 };
+
+/* Guarded allocations cost tens to hundreds of microseconds each (mmap, mprotect, mlock), which
+ * dominated the cost of a read. Freed buffers of a few size classes are therefore wiped and
+ * kept for reuse: still sodium_malloc memory (locked, guard pages, not dumped), never plain
+ * heap. A buffer's guard page sits after its class capacity, not after len. */
+#define SECRET_CLASSES   4
+#define SECRET_CACHE_MAX 64
+static const size_t secret_class_cap[SECRET_CLASSES] = {240, 1008, 4080, 16368};
+static struct {
+    pthread_mutex_t lock;
+    struct enc_secret *free[SECRET_CLASSES][SECRET_CACHE_MAX];
+    int n[SECRET_CLASSES];
+} secret_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void secret_cache_drop(void);
 
 static struct {
     pthread_rwlock_t lock;
@@ -368,6 +384,7 @@ ENC_API void enc_fini(void)
     g.counter = NULL;
     pthread_rwlock_unlock(&g.lock);
     enc_transit_cache_drop();
+    secret_cache_drop();
 }
 
 ENC_API void enc_status_get(struct enc_status *out)
@@ -632,28 +649,73 @@ ENC_API void enc_seal(enum enc_reason reason)
 
 /* ---- entry points: secret memory ---------------------------------------------------------- */
 
+static int secret_class(size_t len)
+{
+    for (int i = 0; i < SECRET_CLASSES; i++)
+        if (len <= secret_class_cap[i])
+            return i;
+    return -1;
+}
+
 ENC_API int enc_secret_alloc(size_t len, struct enc_secret **out)
 {
-    struct enc_secret *s;
+    struct enc_secret *s = NULL;
+    int cls;
 
     *out = NULL;
     if (len > ENC_RECORD_MAX)
         return TR_E_INVAL;
-    /* sodium_malloc places the block against its guard page, so its start is only aligned
-     * when the size is a multiple of 16: round up to keep struct enc_secret aligned. */
-    size_t total = (sizeof(*s) + len + 15) & ~(size_t)15;
-    if (sodium_init() < 0 || !(s = sodium_malloc(total)))
+    if (sodium_init() < 0)
         return TR_E_NOMEM;
+    cls = secret_class(len);
+    if (cls >= 0) {
+        pthread_mutex_lock(&secret_cache.lock);
+        if (secret_cache.n[cls] > 0)
+            s = secret_cache.free[cls][--secret_cache.n[cls]];
+        pthread_mutex_unlock(&secret_cache.lock);
+    }
+    if (!s) {
+        size_t cap = cls >= 0 ? secret_class_cap[cls] : len;
+        /* sodium_malloc places the block against its guard page, so its start is only
+         * aligned when the size is a multiple of 16 (the class sizes keep it so) */
+        size_t total = (sizeof(*s) + cap + 15) & ~(size_t)15;
+        if (!(s = sodium_malloc(total)))
+            return TR_E_NOMEM;
+        s->cap = cap;
+    }
     s->len = len;
-    memset(s->data, 0, len); /* sodium_malloc fills with 0xdb, not zeros */
+    memset(s->data, 0, s->cap); /* sodium_malloc fills with 0xdb; cached ones are wiped */
     *out = s;
     return TR_OK;
 }
 
 ENC_API void enc_secret_free(struct enc_secret *s)
 {
+    if (!s)
+        return;
+    sodium_memzero(s->data, s->cap);
+    int cls = secret_class(s->cap);
+    if (cls >= 0 && s->cap == secret_class_cap[cls]) {
+        pthread_mutex_lock(&secret_cache.lock);
+        if (secret_cache.n[cls] < SECRET_CACHE_MAX) {
+            secret_cache.free[cls][secret_cache.n[cls]++] = s;
+            s = NULL;
+        }
+        pthread_mutex_unlock(&secret_cache.lock);
+    }
     if (s)
         sodium_free(s);
+}
+
+/* Release the cached buffers (enc_fini). */
+static void secret_cache_drop(void)
+{
+    pthread_mutex_lock(&secret_cache.lock);
+    for (int c = 0; c < SECRET_CLASSES; c++) {
+        while (secret_cache.n[c] > 0)
+            sodium_free(secret_cache.free[c][--secret_cache.n[c]]);
+    }
+    pthread_mutex_unlock(&secret_cache.lock);
 }
 
 ENC_API uint8_t *enc_secret_data(struct enc_secret *s)

@@ -44,8 +44,17 @@ static const struct cfg_field listener_fields[] = {
     {"max_header_bytes", CFG_INT, OFF(max_header_bytes), NULL, false, 1024, 1048576, NULL},
     {"request_timeout_s", CFG_INT, OFF(request_timeout_s), NULL, false, 1, 3600, NULL},
     {"idle_timeout_s", CFG_INT, OFF(idle_timeout_s), NULL, false, 1, 3600, NULL},
+    {"max_connections_per_ip", CFG_INT, OFF(max_connections_per_ip), NULL, false, 1, 1000000, NULL},
+    {"header_timeout_s", CFG_INT, OFF(header_timeout_s), NULL, false, 1, 3600, NULL},
+    {"login_rate_per_s", CFG_INT, OFF(login_rate_per_s), NULL, false, 1, 1000000, NULL},
+    {"login_burst", CFG_INT, OFF(login_burst), NULL, false, 1, 1000000, NULL},
+    {"unseal_rate_per_s", CFG_INT, OFF(unseal_rate_per_s), NULL, false, 1, 1000000, NULL},
+    {"unseal_burst", CFG_INT, OFF(unseal_burst), NULL, false, 1, 1000000, NULL},
     END,
 };
+
+/* cfg_map tracks duplicates in a fixed bool[32]; the largest map must fit. */
+_Static_assert(sizeof(listener_fields) / sizeof(listener_fields[0]) <= 32, "listener map too big");
 
 static const struct cfg_field storage_fields[] = {
     {"path", CFG_STR, OFF(storage_path), NULL, true, 0, 0, NULL},
@@ -283,6 +292,12 @@ static int cfg_set_defaults(struct srv_config *cfg)
     cfg->max_header_bytes = 16384;
     cfg->request_timeout_s = 30;
     cfg->idle_timeout_s = 60;
+    cfg->max_connections_per_ip = 64;
+    cfg->header_timeout_s = 10;
+    cfg->login_rate_per_s = 5;
+    cfg->login_burst = 20;
+    cfg->unseal_rate_per_s = 10;
+    cfg->unseal_burst = 50;
     cfg->scrub_interval_s = 3600;
     cfg->counter_tpm2_nv_index = 0x01500016;
     if (!cfg->tls_profile || !cfg->seal_gramine_key_path || !cfg->counter_type || !cfg->log_level ||

@@ -31,6 +31,12 @@ struct srv_config {
     int64_t max_header_bytes;
     int64_t request_timeout_s;
     int64_t idle_timeout_s;
+    int64_t max_connections_per_ip;
+    int64_t header_timeout_s; /* TLS handshake + request headers, absolute */
+    int64_t login_rate_per_s; /* per client IP, /v1/auth/<mount>/login... */
+    int64_t login_burst;
+    int64_t unseal_rate_per_s; /* per client IP, /v1/sys/unseal */
+    int64_t unseal_burst;
     /* storage */
     char *storage_path;
     int64_t scrub_interval_s;

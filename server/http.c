@@ -11,50 +11,27 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/tr_log.h"
+#include "http_int.h"
 
 /* libevent 2.1 gives every method it does not know this type and no way to read its name; we
  * admit it and treat it as Vault's LIST verb (docs/api.md lists the deviation). */
 #define HTTP_REQ_UNKNOWN 0x8000
 
-struct pending;
-
-struct worker {
-    struct srv_http *h;
-    pthread_t tid;
-    bool started;
-    struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
-    evutil_socket_t fd;
-    struct event *wake;
-    struct event *drain_tick;
-    pthread_mutex_t lock; /* guards the queue and stopping */
-    struct pending *q_head, *q_tail;
-    bool stopping;
-    bool stopped_accepting;
-    bool abandoned; /* drain deadline passed with requests in flight */
-    int inflight;   /* worker thread only */
-    struct timespec drain_deadline;
-};
-
-struct srv_http {
-    struct srv_http_opts opts;
-    struct api *api;
-    pthread_mutex_t ctx_lock;
-    SSL_CTX *ctx;
-    struct worker *w;
-    int nw;
-    int port;
-};
+#define RL_CAPACITY_SPARE 4096 /* limiter entries beyond one per possible connection */
+#define FD_RESERVE        64   /* descriptors for listeners, LMDB, logs, TPM */
+#define LOG_PATH_MAX      200
 
 struct pending {
     struct worker *w;
@@ -62,7 +39,10 @@ struct pending {
     struct api_req areq;
     char *uri_path, *query, *token, *ctype, *ns;
     uint8_t *body;
+    uint8_t *peer_der; /* OPENSSL_malloc'd */
     char remote[INET6_ADDRSTRLEN];
+    const char *method; /* static */
+    uint64_t t0_ms;
     bool close_after;
     struct api_resp *resp;
     struct pending *next;
@@ -82,6 +62,7 @@ static void pending_free(struct pending *p)
     free(p->ctype);
     free(p->ns);
     free(p->body);
+    OPENSSL_free(p->peer_der);
     api_resp_free(p->resp);
     free(p);
 }
@@ -105,10 +86,14 @@ static const char *status_reason(int status)
         return "Conflict";
     case 413:
         return "Request Entity Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -120,12 +105,80 @@ static const char *status_reason(int status)
     }
 }
 
+/* Copy src into out (outlen bytes, always terminated): printable ASCII stays, '"' and '\\' get
+ * a backslash, every other byte becomes \u00XX. The result is a valid JSON string body and a single
+ * unambiguous log token; input that does not fit ends in "...". */
+static void esc_copy(char *out, size_t outlen, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    for (; *src; src++) {
+        unsigned char ch = (unsigned char)*src;
+        bool quote = ch == '"' || ch == '\\';
+        bool plain = ch >= 0x20 && ch < 0x7f && !quote;
+        size_t need = plain ? 1 : quote ? 2 : 6;
+        if (o + need + 4 > outlen) {
+            if (o + 4 <= outlen) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (plain) {
+            out[o++] = (char)ch;
+        } else if (quote) {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else {
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hex[ch >> 4];
+            out[o + 5] = hex[ch & 15];
+            o += 6;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Legacy token endpoints carry the token in the path: log only their first segments. */
+static void log_path(char *out, size_t outlen, const char *path)
+{
+    static const char tok[] = "/v1/auth/token/";
+    char tmp[LOG_PATH_MAX];
+
+    if (!path) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    /* '%' too: "lookup%2Fs.xxx" decodes to the same route as "lookup/s.xxx" */
+    const char *slash =
+        strncmp(path, tok, sizeof(tok) - 1) == 0 ? strpbrk(path + sizeof(tok) - 1, "/%") : NULL;
+    if (slash && slash[1]) {
+        snprintf(tmp, sizeof(tmp), "%.*s/<redacted>", (int)(slash - path), path);
+        path = tmp;
+    }
+    esc_copy(out, outlen, path);
+}
+
+static void access_log(const struct pending *p, int status)
+{
+    char path[LOG_PATH_MAX];
+
+    if (!tr_log_enabled(TR_LOG_DEBUG))
+        return;
+    log_path(path, sizeof(path), p->uri_path);
+    tr_log_debug("%s %s %d %llums %s", p->method ? p->method : "-", path, status,
+                 (unsigned long long)(srv_now_ms() - p->t0_ms), p->remote[0] ? p->remote : "-");
+}
+
 static void send_reply(struct pending *p)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(p->req);
     struct evbuffer *buf = evbuffer_new();
     struct api_resp *r = p->resp;
     int status = r ? r->status : 500;
+    /* Looked up before sending: a detached request is freed by evhttp_send_reply. */
+    struct srv_conn *c = srv_conn_of_req(p->req);
     char num[16];
 
     evhttp_add_header(hdr, "Cache-Control", "no-store");
@@ -147,6 +200,9 @@ static void send_reply(struct pending *p)
     evhttp_send_reply(p->req, status, status_reason(status), buf);
     if (buf)
         evbuffer_free(buf);
+    if (c)
+        srv_conn_idle(c); /* evhttp_send_reply only queues: the connection still exists */
+    access_log(p, status);
     p->w->inflight--;
     pending_free(p);
 }
@@ -211,23 +267,77 @@ static enum api_method req_method(struct evhttp_request *req)
     }
 }
 
-static int pending_fill(struct pending *p, struct evhttp_request *req)
+static const char *req_method_name(struct evhttp_request *req)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    switch ((int)evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case HTTP_REQ_UNKNOWN:
+        return "LIST";
+    default:
+        return "OTHER";
+    }
+}
+
+/* What logging and the pre-api checks need: method, raw path, client address. */
+static int pending_fill_head(struct pending *p, struct evhttp_request *req)
+{
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    struct evbuffer *body = evhttp_request_get_input_buffer(req);
-    size_t blen = evbuffer_get_length(body);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     char *peer = NULL;
     ev_uint16_t port = 0;
 
     p->areq.method = req_method(req);
+    p->method = req_method_name(req);
     p->uri_path = dup_or_null(evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "/");
+    if (conn)
+        evhttp_connection_get_peer(conn, &peer, &port);
+    snprintf(p->remote, sizeof(p->remote), "%s", peer ? peer : "");
+    return p->uri_path ? TR_OK : TR_E_NOMEM;
+}
+
+/* The verified client certificate, when the listener asked for one and the client sent it. */
+static int pending_fill_cert(struct pending *p, struct srv_conn *c)
+{
+    SSL *ssl = c ? srv_conn_ssl(c) : NULL;
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    unsigned char *der = NULL;
+    int n;
+
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
+        return TR_OK;
+    if ((n = i2d_X509(cert, &der)) <= 0)
+        return TR_E_NOMEM;
+    p->peer_der = der;
+    p->areq.peer_cert_der = der;
+    p->areq.peer_cert_der_len = (size_t)n;
+    return TR_OK;
+}
+
+static int pending_fill(struct pending *p, struct evhttp_request *req, struct srv_conn *c)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(body);
+
     p->query = dup_or_null(evhttp_uri_get_query(uri));
     p->token = dup_or_null(req_token(in));
     p->ctype = dup_or_null(evhttp_find_header(in, "Content-Type"));
     p->ns = dup_or_null(evhttp_find_header(in, "X-Vault-Namespace"));
-    if (!p->uri_path)
+    if (pending_fill_cert(p, c) != TR_OK)
         return TR_E_NOMEM;
     if (blen) {
         if (!(p->body = malloc(blen)))
@@ -239,9 +349,6 @@ static int pending_fill(struct pending *p, struct evhttp_request *req)
     const char *cl = evhttp_find_header(in, "Content-Length");
     if (!blen && ((cl && strcmp(cl, "0") != 0) || evhttp_find_header(in, "Transfer-Encoding")))
         p->close_after = true;
-    if (conn)
-        evhttp_connection_get_peer(conn, &peer, &port);
-    snprintf(p->remote, sizeof(p->remote), "%s", peer ? peer : "");
     p->areq.uri_path = p->uri_path;
     p->areq.query = p->query;
     p->areq.token = p->token;
@@ -253,21 +360,114 @@ static int pending_fill(struct pending *p, struct evhttp_request *req)
     return TR_OK;
 }
 
+/* The limiter class of a raw request path, or -1. Matched on the path as api/ will see it
+ * (percent-decoded, "//" collapsed), so "%6cogin" cannot dodge the login bucket. */
+static int path_rl_class(const char *raw)
+{
+    size_t n = 0, w = 0;
+    char *p;
+    int cls = -1;
+
+    if (strncmp(raw, "/v1/", 4) != 0 || !(p = evhttp_uridecode(raw + 4, 0, &n)))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] == '/' && (w == 0 || p[w - 1] == '/')))
+            p[w++] = p[i];
+    p[w] = '\0';
+    if (strcmp(p, "sys/unseal") == 0 || strcmp(p, "sys/unseal/") == 0) {
+        cls = SRV_RL_UNSEAL;
+    } else if (strncmp(p, "auth/", 5) == 0) {
+        /* auth/<mount...>/login...: any segment after the first that starts with "login" */
+        const char *seg = strchr(p + 5, '/');
+        for (; seg && cls < 0; seg = strchr(seg + 1, '/'))
+            if (strncmp(seg + 1, "login", 5) == 0)
+                cls = SRV_RL_LOGIN;
+    }
+    free(p);
+    return cls;
+}
+
+/* A JSON error answered by the front end itself: {"errors":["msg"]}. NULL when out of memory. */
+static struct api_resp *resp_error(const struct pending *p, int status, const char *msg,
+                                   int retry_after)
+{
+    struct api_resp *r = calloc(1, sizeof(*r));
+    char esc[1024];
+    size_t cap;
+
+    if (!r)
+        return NULL;
+    esc_copy(esc, sizeof(esc), msg);
+    cap = strlen(esc) + 32;
+    if (!(r->body = malloc(cap))) {
+        free(r);
+        return NULL;
+    }
+    r->body_len = (size_t)snprintf(r->body, cap, "{\"errors\":[\"%s\"]}", esc);
+    r->status = status;
+    r->content_type = "application/json";
+    r->retry_after = retry_after;
+    r->body_suppressed = p->areq.method == API_HEAD;
+    return r;
+}
+
+static size_t header_count(struct evhttp_request *req)
+{
+    const struct evkeyval *e = evhttp_request_get_input_headers(req)->tqh_first;
+    size_t n = 0;
+
+    for (; e; e = e->next.tqe_next)
+        n++;
+    return n;
+}
+
+/* What must never reach api/: oversized request heads and clients over their rate. Returns
+ * true when it answered (p->resp set, or NULL for 500 when out of memory). */
+static bool precheck(struct pending *p, struct srv_conn *c)
+{
+    const char *uri = evhttp_request_get_uri(p->req);
+    struct srv_rl_key key;
+    char msg[512];
+    int cls, retry = 0;
+
+    if (uri && strlen(uri) > SRV_HTTP_URI_MAX) {
+        p->close_after = true;
+        p->resp = resp_error(p, 414, "request URI too long", 0);
+        return true;
+    }
+    if (header_count(p->req) > SRV_HTTP_HEADERS_MAX) {
+        p->close_after = true;
+        p->resp = resp_error(p, 431, "too many request header fields", 0);
+        return true;
+    }
+    if ((cls = path_rl_class(p->uri_path)) < 0 || !c || !srv_conn_key(c, &key))
+        return false;
+    if (srv_rl_take(p->w->h->rl, &key, (enum srv_rl_class)cls, srv_now_ms(), &retry) == TR_OK)
+        return false;
+    snprintf(msg, sizeof(msg), "request path \"%.256s\": rate limit quota exceeded",
+             p->uri_path + 4); /* path_rl_class matched "/v1/" */
+    p->resp = resp_error(p, 429, msg, retry);
+    return true;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
+    struct srv_conn *c = srv_conn_of_req(req);
     struct pending *p = calloc(1, sizeof(*p));
 
+    if (c)
+        srv_conn_busy(c);
     if (!p) {
         evhttp_send_error(req, 500, "Internal Server Error");
         return;
     }
     p->w = w;
     p->req = req;
+    p->t0_ms = srv_now_ms();
     w->inflight++;
-    if (pending_fill(p, req) != TR_OK) {
-        p->resp = NULL;
-        send_reply(p);
+    if (pending_fill_head(p, req) != TR_OK || precheck(p, c) || pending_fill(p, req, c) != TR_OK) {
+        send_reply(p); /* precheck's answer, else p->resp is NULL: 500 */
         return;
     }
     api_handle(w->h->api, &p->areq, on_api_done, p);
@@ -277,6 +477,7 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
 {
     struct worker *w = arg;
     struct srv_http *h = w->h;
+    struct srv_conn *c;
     SSL *ssl;
 
     pthread_mutex_lock(&h->ctx_lock);
@@ -289,6 +490,12 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
         tr_log_error("cannot allocate a TLS session; exiting rather than serving plaintext");
         abort();
     }
+    if (!(c = srv_conn_new(w, ssl))) {
+        /* Same reason: an unaccounted connection would escape every limit, and a small
+         * allocation only fails when the process is out of memory. */
+        tr_log_error("cannot allocate connection state; exiting rather than serving unlimited");
+        abort();
+    }
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
@@ -296,6 +503,7 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
         abort(); /* same reason as above */
     }
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    srv_conn_attach(c, bev);
     return bev;
 }
 
@@ -355,7 +563,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    event_base_dispatch(w->base);
+    /* A listener paused by the connection cap may leave the base with nothing registered;
+     * the loop must keep waiting for cap_ev and wake. Stopping always goes through loopexit or
+     * loopbreak (on_wake, on_drain_tick). */
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
 
@@ -368,6 +579,9 @@ static int listen_socket(const struct sockaddr *sa, int salen, evutil_socket_t *
         return TR_E_IO;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        /* accepted sockets inherit it: without it a response's header and body writes meet
+         * Nagle and the client's delayed ACK (a 40 ms floor per keep-alive request) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, sa, (socklen_t)salen) != 0 || listen(fd, 1024) != 0) {
         close(fd);
         return TR_E_IO;
@@ -402,7 +616,8 @@ static int worker_init(struct worker *w, struct srv_http *h, evutil_socket_t fd)
     w->fd = fd;
     pthread_mutex_init(&w->lock, NULL);
     if (!(w->base = event_base_new()) || !(w->http = evhttp_new(w->base)) ||
-        !(w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w)))
+        !(w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w)) ||
+        !(w->cap_ev = event_new(w->base, -1, 0, srv_conn_cap_cb, w)))
         return TR_E_NOMEM;
     event_add(w->wake, NULL);
     evhttp_set_allowed_methods(w->http,
@@ -436,6 +651,50 @@ static int parse_address(const char *addr, struct sockaddr_storage *ss, int *sal
     return TR_OK;
 }
 
+static bool opts_valid(const struct srv_http_opts *o)
+{
+    return o->workers >= 1 && o->max_connections >= 1 && o->max_connections_per_ip >= 1 &&
+           o->max_connections <= SRV_RL_CAPACITY_MAX - RL_CAPACITY_SPARE &&
+           o->max_connections_per_ip <= UINT32_MAX && o->idle_timeout_s >= 1 &&
+           o->header_timeout_s >= 1 && o->request_timeout_s >= 1;
+}
+
+/* Every connection is a descriptor: make room for the cap (raising the soft limit towards the
+ * hard one), or say that accept() will fail first. */
+static void fd_limit_check(size_t max_connections, int workers)
+{
+    rlim_t need = (rlim_t)max_connections + (rlim_t)workers + FD_RESERVE;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+        tr_log_warn("RLIMIT_NOFILE %llu is below listener.max_connections + %d: accept may fail "
+                    "before the connection limit applies",
+                    (unsigned long long)rl.rlim_cur, workers + FD_RESERVE);
+}
+
+static int limits_init(struct srv_http *h, char *err, size_t errlen)
+{
+    const struct srv_http_opts *o = &h->opts;
+    struct srv_rl_opts ro = {
+        .capacity = o->max_connections + RL_CAPACITY_SPARE,
+        .rates = {[SRV_RL_LOGIN] = o->login_rate, [SRV_RL_UNSEAL] = o->unseal_rate},
+        .max_conns_per_key = (uint32_t)o->max_connections_per_ip,
+    };
+    int rc;
+
+    if (srv_conn_setup() != TR_OK)
+        return TR_E_NOMEM;
+    if ((rc = srv_rl_new(&ro, &h->rl)) != TR_OK) {
+        snprintf(err, errlen, "invalid listener rate limits");
+        return rc == TR_E_INVAL ? TR_E_CONFIG : rc;
+    }
+    fd_limit_check(o->max_connections, o->workers);
+    return TR_OK;
+}
+
 int srv_http_start(const struct srv_http_opts *opts, SSL_CTX *ctx, struct api *api,
                    struct srv_http **out, char *err, size_t errlen)
 {
@@ -451,11 +710,19 @@ int srv_http_start(const struct srv_http_opts *opts, SSL_CTX *ctx, struct api *a
     h->api = api;
     h->ctx = ctx;
     pthread_mutex_init(&h->ctx_lock, NULL);
+    if (!opts_valid(opts)) {
+        snprintf(err, errlen, "invalid listener limits");
+        rc = TR_E_CONFIG;
+        goto out;
+    }
     if (parse_address(opts->address, &ss, &salen) != TR_OK) {
         snprintf(err, errlen, "invalid listener address: %s", opts->address);
         rc = TR_E_CONFIG;
         goto out;
     }
+    if ((rc = limits_init(h, err, errlen)) != TR_OK)
+        goto out;
+    rc = TR_E_NOMEM;
     if (!(h->w = calloc((size_t)opts->workers, sizeof(*h->w))))
         goto out;
     h->nw = opts->workers;
@@ -472,7 +739,10 @@ int srv_http_start(const struct srv_http_opts *opts, SSL_CTX *ctx, struct api *a
             set_port(&ss, h->port); /* port 0: the others join the port the first one got */
         }
         if ((rc = worker_init(&h->w[i], h, fd)) != TR_OK) {
-            close(fd);
+            if (!h->w[i].bound) {
+                close(fd);
+                h->w[i].fd = -1; /* srv_http_free would close it again */
+            }
             snprintf(err, errlen, "cannot start HTTP worker");
             goto out;
         }
@@ -542,10 +812,13 @@ void srv_http_free(struct srv_http *h)
 {
     if (!h)
         return;
+    /* From here connection frees (run by event_base_free) must not wake other workers. */
+    atomic_store(&h->closing, true);
     for (int i = 0; i < h->nw; i++) {
         struct worker *w = &h->w[i];
         if (w->abandoned)
             continue; /* in-flight requests still point into it; the process is exiting */
+        srv_conn_teardown(w);
         if (w->http)
             evhttp_free(w->http);
         else if (w->fd >= 0)
@@ -554,10 +827,13 @@ void srv_http_free(struct srv_http *h)
             event_free(w->wake);
         if (w->drain_tick)
             event_free(w->drain_tick);
+        if (w->cap_ev)
+            event_free(w->cap_ev);
         if (w->base)
-            event_base_free(w->base);
+            event_base_free(w->base); /* runs libevent's pending frees: our conns go here */
         pthread_mutex_destroy(&w->lock);
     }
+    srv_rl_free(h->rl);
     free(h->w);
     pthread_mutex_destroy(&h->ctx_lock);
     free(h);

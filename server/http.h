@@ -3,6 +3,21 @@
  * and SO_REUSEPORT listening socket; requests are handed to api/ and answers marshalled back to
  * the worker that owns the connection.
  *
+ * Hostile clients are contained here, before api/ sees anything (docs/configuration.md):
+ * - at most max_connections live connections across all workers: above it every worker stops
+ *   accepting (new clients wait in the kernel backlog) until one closes; at most
+ *   max_connections_per_ip per client (IPv4 address or IPv6 /64), the excess is closed at once;
+ * - absolute deadlines, not inactivity timers: TLS handshake plus request headers within
+ *   header_timeout_s of the connection (or of the first byte of a keep-alive request), the whole
+ *   request within request_timeout_s, and a keep-alive connection closed idle_timeout_s after
+ *   its last answer; a connection past its deadline is shut down and libevent frees it;
+ * - a request URI over SRV_HTTP_URI_MAX bytes gets 414, more than SRV_HTTP_HEADERS_MAX header
+ *   fields 431 (both JSON); bodies over max_body get libevent's own 413 page;
+ * - per-client token buckets for login and unseal paths: 429 with Retry-After when empty.
+ * api/ receives the verified client certificate (DER) when the listener asks for one.
+ * At debug level each answer is logged with method, escaped path, status, duration and client
+ * address; never a token, query string or body.
+ *
  * Order: srv_http_start → (srv_http_reload_tls)* → srv_http_stop → srv_http_free.
  * Thread-safety: start/stop/free from the main thread only; reload from the main thread.
  */
@@ -15,6 +30,10 @@
 
 #include "../api/api.h"
 #include "../common/tr_err.h"
+#include "ratelimit.h"
+
+#define SRV_HTTP_URI_MAX     8192 /* request-target bytes */
+#define SRV_HTTP_HEADERS_MAX 64   /* header fields per request */
 
 struct srv_http;
 
@@ -23,14 +42,20 @@ struct srv_http_opts {
     int workers;         /* >= 1 */
     size_t max_body;
     size_t max_headers;
-    int idle_timeout_s;
+    int idle_timeout_s;    /* keep-alive: close this long after the last answer */
+    int header_timeout_s;  /* handshake + headers, absolute */
+    int request_timeout_s; /* whole request, absolute */
+    size_t max_connections;
+    size_t max_connections_per_ip;
+    struct srv_rl_rate login_rate;  /* per client, /v1/auth/<mount>/login... */
+    struct srv_rl_rate unseal_rate; /* per client, /v1/sys/unseal */
 };
 
 /*
  * srv_http_start - bind, then start the workers. ctx is borrowed and must outlive the server or
  * be replaced with srv_http_reload_tls; api is borrowed.
- * Errors: TR_E_CONFIG (bad address; err says which), TR_E_IO (bind failed; err names the
- * address), TR_E_NOMEM.
+ * Errors: TR_E_CONFIG (bad address or limit; err says which), TR_E_IO (bind failed; err names
+ * the address), TR_E_NOMEM.
  */
 TR_MUST_CHECK int srv_http_start(const struct srv_http_opts *opts, SSL_CTX *ctx, struct api *api,
                                  struct srv_http **out, char *err, size_t errlen);
