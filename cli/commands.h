@@ -44,4 +44,10 @@ extern const struct cli_cmd cli_audit_cmds[];
 /* cmd_completion.c */
 int cli_cmd_completion(struct cli_ctx *ctx, int argc, char **argv);
 
+/* cmd_agent.c */
+int cli_cmd_agent(struct cli_ctx *ctx, int argc, char **argv);
+
+/* cmd_run.c */
+int cli_cmd_run(struct cli_ctx *ctx, int argc, char **argv);
+
 #endif

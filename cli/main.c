@@ -46,6 +46,21 @@ static const struct cli_cmd root[] = {
      cli_cmd_write, NULL},
     {"delete", "PATH [K=V...]", "DELETE /v1/PATH", NULL, cli_cmd_delete, NULL},
     {"list", "PATH", "list keys under PATH (GET /v1/PATH?list=true)", NULL, cli_cmd_list, NULL},
+    {"agent", "", "render secrets into files and keep them current (-config FILE [-once])",
+     "Authenticates (token file, AppRole or Kubernetes login), renders every template of the\n"
+     "config into its file (atomic write, mode from perms, default 0400), writes the readiness\n"
+     "file after the first full render, then re-renders every refresh_interval, rewriting a\n"
+     "file and running its command only when its content changed. SIGHUP renders now;\n"
+     "SIGTERM/SIGINT revoke a token obtained by login and exit 0. -once renders once and exits\n"
+     "(non-zero if anything failed). Config reference: docs/cli.md.",
+     cli_cmd_agent, NULL},
+    {"run", "-- CMD [ARGS...]", "run CMD with tresor://MOUNT/PATH#FIELD variables resolved",
+     "Every environment variable (and -env-file line) whose value is tresor://MOUNT/PATH#FIELD\n"
+     "is replaced by that field of the KV secret, then CMD is exec'd with that environment.\n"
+     "Values are never printed. A reference that cannot be resolved stops before CMD runs,\n"
+     "naming the variable (exit 3 not found, 2 server error, 1 local error); 127/126 when CMD\n"
+     "cannot be found/executed. Put -- before CMD when it has options of its own.",
+     cli_cmd_run, NULL},
     {"completion", "bash|zsh|fish", "print a shell completion script", NULL, cli_cmd_completion,
      NULL},
     {"version", "", "print the client version", NULL, cmd_version, NULL},
