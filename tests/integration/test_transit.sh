@@ -225,8 +225,8 @@ pol enc-update 'path "transit/encrypt/*" { capabilities = ["update"] }' >/dev/nu
 pol enc-create 'path "transit/encrypt/*" { capabilities = ["create", "update"] }' >/dev/null
 TU=$(tok enc-update)
 TC=$(tok enc-create)
-expect_eq "upsert without create: key not found" \
-    "$(hcurl -H "X-Vault-Token: $TU" -X POST -d "{\"plaintext\":\"$PTB\"}" "$T/encrypt/up1" | j '.errors[0]')" "encryption key not found"
+expect_eq "upsert without create: denied (the existence check makes it a create)" \
+    "$(hcurl -H "X-Vault-Token: $TU" -X POST -d "{\"plaintext\":\"$PTB\"}" "$T/encrypt/up1" | j '.errors[0]')" "permission denied"
 expect_eq "no key was made" "$(status_of -H "$R" "$T/keys/up1")" 404
 expect_contains "upsert with create makes the key" \
     "$(hcurl -H "X-Vault-Token: $TC" -X POST -d "{\"plaintext\":\"$PTB\"}" "$T/encrypt/up2" | j .data.ciphertext)" "vault:v1:"
