@@ -129,7 +129,53 @@ d=$(fresh gramine)
 mutate "$d/deploy/gramine/tresord.manifest.template" 's/{ type = "encrypted", path = "\/var\/lib\/tresor"/{ path = "\/var\/lib\/tresor"/' &&
     expect_fail "gramine: a plain data mount is refused" gramine "$d" "not an encrypted mount"
 
-# 15. The manifests' config boots the real server, and the probe URLs of the rendered chart
+# 15. Kustomize: the agent config in the format guessed before `tresor agent` existed (a Go-template
+#     action). The schema check must refuse it, and so must the real agent when bin/tresor is built
+#     (mk/deploy-check.sh feeds every agent.yaml to `tresor agent`, which loads it and stops at a
+#     plain-http address before any connection).
+d=$(fresh agent-gotemplate)
+mutate "$d/deploy/kubernetes/kustomize/example-app/agent.yaml" \
+    's|{{ secret "secret/data/example-app/db" "username" }}|{{ with secret "secret/data/example-app/db" }}{{ .Data.data.username }}{{ end }}|' &&
+    expect_fail "kustomize: a Go-template agent template is refused" kustomize "$d" \
+        "bad template in 'templates\[0\].contents': line 1, column 16: unknown function 'with'"
+if [ -x "$repo/bin/tresor" ]; then
+    if grep -q "tresor agent rejects the config: agent.yaml:[0-9]*: bad template" "$d.log"; then
+        ok "kustomize: bin/tresor itself rejects that agent config"
+    else
+        not_ok "kustomize: bin/tresor itself rejects that agent config"
+        grep -E '^(FAIL|    )' "$d.log" | head -20
+    fi
+fi
+
+# 16. Kustomize: an agent key the agent does not have (the guessed `exit_after_auth`).
+d=$(fresh agent-unknown-key)
+mutate "$d/deploy/kubernetes/kustomize/example-app/agent.yaml" 's|^refresh_interval: 60s$|&\nexit_after_auth: true|' &&
+    expect_fail "kustomize: an unknown agent config key is refused" kustomize "$d" "unknown key 'exit_after_auth'"
+
+# 17. Kustomize: a rendered file the app cannot read (0400: owner = the agent's uid only).
+d=$(fresh agent-perms)
+mutate "$d/deploy/kubernetes/kustomize/example-app/agent.yaml" '0,/perms: "0440"/s//perms: "0400"/' &&
+    expect_fail "kustomize: a secret file the app cannot read is refused" kustomize "$d" "mode 0400 does not let container app"
+
+# 18. Helm: the sidecar's startupProbe no longer waits for the agent's readiness file.
+d=$(fresh agent-probe)
+mutate "$d/deploy/kubernetes/helm/tresor/templates/example-app.yaml" '0,\|"/run/tresor/ready"\]|s||"/etc/hostname"]|' &&
+    expect_fail "helm: an agent startupProbe that does not wait for the readiness file is refused" helm "$d" "startupProbe must be"
+
+# 19. Helm: a values template in the old Go-template style: the values schema lets any text
+#     through, the agent schema check of the rendered ConfigMap does not.
+d=$(fresh agent-values)
+mutate "$d/deploy/kubernetes/helm/tresor/values.yaml" \
+    's|{{ secret "secret/data/example-app/db" "username" }}|{{ .Data.data.username }}|' &&
+    expect_fail "helm: a Go-template example-app template is refused" helm "$d" "unknown function '.Data.data.username'"
+
+# 20. Helm: `source` (a template file) is not an example-app value: the chart mounts no such file.
+d=$(fresh agent-source)
+mutate "$d/deploy/kubernetes/helm/tresor/values.yaml" 's|^      secret: secret/data/example-app/db$|      source: /etc/tresor-agent/db.tmpl|' &&
+    expect_fail "helm: an example-app template with source is refused by values.schema.json" helm "$d" \
+        "Additional property source is not allowed"
+
+# 21. The manifests' config boots the real server, and the probe URLs of the rendered chart
 #     answer as docs/kubernetes.md says: liveness 200 in every state, readiness 200 only unsealed.
 probe_semantics() {
     tresord=${TRESORD:-$repo/bin/tresord}
