@@ -31,10 +31,15 @@ if [ -f mk/deploy-check.sh ]; then
     step "deploy-check" $MAKE --no-print-directory deploy-check
 fi
 
-passed=$(grep -c '^PASS: ' "$tally")
-failed=$(grep -c '^FAIL: ' "$tally")
+# The closing line counts test cases (cmocka cases and integration checks); a failed step or
+# suite that produced no case line (a crash, a build error) counts as one failure more.
+cases_ok=$(awk '/^CASES: /{s+=$2} END{print s+0}' "$tally")
+cases_bad=$(awk '/^CASES: /{s+=$3} END{print s+0}' "$tally")
+steps_bad=$(grep -c '^FAIL: ' "$tally")
 echo
 grep '^FAIL: ' "$tally" || true
 rm -f "$tally"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ $status -eq 0 ]
+failed=$cases_bad
+[ "$cases_bad" -eq 0 ] && [ "$steps_bad" -gt 0 ] && failed=$steps_bad
+echo "$cases_ok passed, $failed failed"
+[ "$steps_bad" -eq 0 ] && [ $status -eq 0 ]

@@ -20,6 +20,9 @@ for t in "$build"/tests/test_*; do
     rc=$?
     printf '%s\n' "$out" | grep -E '^\[  (PASSED|FAILED)  \]|^\[  FAILED  \]' | sed "s|^|$name: |"
     n=$(printf '%s\n' "$out" | sed -n 's/^\[==========\] \([0-9]*\) test(s) run\./\1/p' | tail -1)
+    np=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' | tail -1)
+    nf=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s),.*/\1/p' | tail -1)
+    echo "CASES: ${np:-0} ${nf:-0}" >>"$tally"
     if [ $rc -eq 0 ]; then
         echo "PASS: $name (${n:-?} cases)" | tee -a "$tally"
     else
@@ -33,7 +36,10 @@ for t in tests/integration/test_*.sh; do
     [ -f "$t" ] || continue
     name="$flavour/integration/$(basename "$t" .sh)"
     log=$(mktemp)
-    if timeout 600 sh "$t" >"$log" 2>&1; then
+    timeout 600 sh "$t" >"$log" 2>&1
+    rc=$?
+    echo "CASES: $(grep -c '^ok ' "$log") $(grep -c '^not ok ' "$log")" >>"$tally"
+    if [ $rc -eq 0 ]; then
         grep -E '^(ok|not ok) ' "$log" | sed "s|^|  |"
         echo "PASS: $name" | tee -a "$tally"
     else
