@@ -59,39 +59,20 @@ static void token_set(struct agent_auth *a, char *tok, size_t len, bool owned)
     a->owned = tok && owned;
 }
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 /* A file holding one credential, trimmed of surrounding blanks and newlines, in a fresh
  * wiped-on-free buffer. label names it in messages. */
 static int read_cred(struct agent_auth *a, const char *path, const char *label, char **out,
                      size_t *out_len)
 {
-    char *buf = NULL;
-    size_t len = 0, b = 0, e;
-    int rc;
+    int rc = cli_input_cred(path, AUTH_FILE_MAX, out, out_len);
 
-    *out = NULL;
-    if ((rc = cli_input_file(path, &buf, &len)) != TR_OK)
+    if (rc == TR_E_INVAL || rc == TR_E_TOO_LARGE)
+        return cli_fail(a->ctx, CLI_EXIT_LOCAL, "the %s file %s holds no usable value", label,
+                        path);
+    if (rc != TR_OK)
         return cli_fail(a->ctx, CLI_EXIT_LOCAL, "cannot read the %s file %s: %s", label, path,
                         tr_strerror(rc));
-    e = len;
-    while (e > 0 && is_blank(buf[e - 1]))
-        e--;
-    while (b < e && is_blank(buf[b]))
-        b++;
-    if (e == b || len > AUTH_FILE_MAX || memchr(buf + b, '\0', e - b)) {
-        rc = cli_fail(a->ctx, CLI_EXIT_LOCAL, "the %s file %s holds no usable value", label, path);
-    } else if (cli_secret_strdup(buf + b, e - b, out) != TR_OK) {
-        rc = cli_fail(a->ctx, CLI_EXIT_LOCAL, "out of memory");
-    } else {
-        *out_len = e - b;
-        rc = CLI_EXIT_OK;
-    }
-    cli_secret_free(buf, len);
-    return rc;
+    return CLI_EXIT_OK;
 }
 
 /* The login body for the configured method; *out owned (wipe, then decref). */
@@ -151,55 +132,22 @@ static void lease_note(struct agent_auth *a, const json_t *auth)
     a->since_ms = now_ms();
 }
 
-/* A refused login, said without cli_api_fail: its "no token was sent" hint would mislead here
- * (logins never send one). The server's error strings name no credential. */
-static int login_fail(struct agent_auth *a, const char *path, const struct cli_resp *r)
-{
-    json_t *errs = r->json ? json_object_get(r->json, "errors") : NULL, *v;
-    size_t i;
-
-    fprintf(stderr, "%s: login at %s refused: server answered %d\n", a->ctx->name, path, r->status);
-    json_array_foreach(errs, i, v)
-    {
-        if (!json_is_string(v))
-            continue;
-        fputs("  * ", stderr);
-        cli_print_safe(stderr, json_string_value(v), json_string_length(v));
-        fputc('\n', stderr);
-    }
-    return r->status == 404 ? CLI_EXIT_NOTFOUND : CLI_EXIT_SERVER;
-}
-
-/* POST the login; on success *out_tok (wiped-on-free) and the lease are set. */
+/* POST the login (no token sent); on success *out_tok (wiped-on-free) and the lease are set. */
 static int login_call(struct agent_auth *a, const json_t *body, char **out_tok, size_t *out_len)
 {
-    struct cli_config *c = &a->ctx->cfg;
-    char path[512], *old = c->token;
-    struct cli_req rq = {.method = CLI_POST, .path = path, .body = body};
     struct cli_resp resp = {0};
-    const json_t *auth;
-    const char *t;
+    const char *t = NULL;
     int rc;
 
     *out_tok = NULL;
-    snprintf(path, sizeof(path), "auth/%s/login", a->cfg->mount);
-    c->token = NULL; /* logins go without a token */
-    rc = cli_api_send(a->ctx, &rq, &resp);
-    c->token = old;
-    if (rc != CLI_EXIT_OK)
+    if ((rc = cli_api_login(a->ctx, a->cfg->mount, body, &resp, &t)) != CLI_EXIT_OK)
         goto out;
-    if (resp.status != 200) {
-        rc = login_fail(a, path, &resp);
-        goto out;
-    }
-    auth = resp.json ? json_object_get(resp.json, "auth") : NULL;
-    t = json_string_value(json_object_get(auth, "client_token"));
-    if (!t || !*t || cli_secret_strdup(t, strlen(t), out_tok) != TR_OK) {
-        rc = cli_fail(a->ctx, CLI_EXIT_SERVER, "the login answer has no auth.client_token");
+    if (cli_secret_strdup(t, strlen(t), out_tok) != TR_OK) {
+        rc = cli_fail(a->ctx, CLI_EXIT_LOCAL, "out of memory");
         goto out;
     }
     *out_len = strlen(t);
-    lease_note(a, auth);
+    lease_note(a, json_object_get(resp.json, "auth"));
     rc = CLI_EXIT_OK;
 out:
     cli_resp_free(&resp);

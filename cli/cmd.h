@@ -105,6 +105,17 @@ int cli_api_fail(struct cli_ctx *ctx, const char *what, const struct cli_req *rq
  * when an answer came (callers may look at a 404 body); free it with cli_resp_free. */
 int cli_api(struct cli_ctx *ctx, const char *what, const struct cli_req *rq, struct cli_resp *out);
 
+/*
+ * cli_api_login - POST auth/<mount>/login with body (borrowed), sending no token whatever is
+ * configured. On a 200 answer carrying auth.client_token: CLI_EXIT_OK, *out filled (free with
+ * cli_resp_free) and *out_token borrowed from it (valid until cli_resp_free). Otherwise prints
+ * why ("login at auth/<mount>/login refused: server answered N" and the server's errors, or a
+ * transport error), frees *out and returns CLI_EXIT_LOCAL, CLI_EXIT_SERVER or CLI_EXIT_NOTFOUND
+ * (no such mount). Nothing printed names a credential.
+ */
+int cli_api_login(struct cli_ctx *ctx, const char *mount, const json_t *body, struct cli_resp *out,
+                  const char **out_token);
+
 /* cli_show - cli_output with the configured format and -field; returns an exit code. */
 int cli_show(struct cli_ctx *ctx, const json_t *raw, const struct cli_section *secs, size_t n);
 

@@ -1,8 +1,10 @@
 /*
- * cmd_token - `login` (the token helper) and `token create|lookup|renew|revoke|capabilities`.
+ * cmd_token - `login` (the token helper; other methods in cmd_login.c) and
+ * `token create|lookup|renew|revoke|capabilities`.
  *
- * Tokens are printed only by `token create`, whose purpose is to hand one out. lookup, renew and
- * login remove the token from what they print, in every format (the field is wiped first).
+ * Tokens are printed only by `token create` and `login -method=...`, which hand a new one out.
+ * lookup, renew and token login remove the token from what they print, in every format (the
+ * field is wiped first).
  */
 #include <string.h>
 
@@ -64,7 +66,7 @@ static json_t *auth_view(const json_t *auth, bool show_token)
 }
 
 /* Show an answer whose auth block describes a token; the token is dropped unless show_token. */
-static int show_auth(struct cli_ctx *ctx, json_t *raw, bool show_token)
+int cli_show_auth(struct cli_ctx *ctx, json_t *raw, bool show_token)
 {
     json_t *auth = json_object_get(raw, "auth"), *view;
     int rc;
@@ -104,7 +106,7 @@ static int show_lookup(struct cli_ctx *ctx, json_t *raw)
 
 /* ---- login ----------------------------------------------------------------------------------- */
 
-static int login_store(struct cli_ctx *ctx, const char *tok, size_t len)
+int cli_login_store(struct cli_ctx *ctx, const char *tok, size_t len)
 {
     char path[4096];
     int rc;
@@ -126,9 +128,14 @@ static int login_store(struct cli_ctx *ctx, const char *tok, size_t len)
 int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv)
 {
     bool no_store = false;
+    const char *method = NULL, *mount = NULL;
     const struct cli_flag flags[] = {
+        {"method", CLI_FLAG_STR, &method, NULL, "M",
+         "token (default), approle, cert or kubernetes"},
+        {"path", CLI_FLAG_STR, &mount, NULL, "MOUNT",
+         "where the auth method is mounted (default: the method's name)"},
         {"no-store", CLI_FLAG_BOOL, &no_store, NULL, NULL,
-         "only verify the token, do not store it"},
+         "only verify the token (or log in), do not store it"},
     };
     struct cli_req rq = {.method = CLI_GET, .path = "auth/token/lookup-self"};
     struct cli_resp resp = {0};
@@ -136,8 +143,12 @@ int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv)
     size_t len = 0;
     int rc;
 
-    if ((rc = cli_cmd_parse(ctx, flags, 1, &argc, argv)) != CLI_CONTINUE)
+    if ((rc = cli_cmd_parse(ctx, flags, 3, &argc, argv)) != CLI_CONTINUE)
         return rc;
+    if (method && strcmp(method, "token") != 0)
+        return cli_login_method(ctx, method, mount, no_store, argc, argv);
+    if (mount)
+        return cli_usage_error(ctx, "-path does not apply to -method=token");
     if (argc > 1)
         return cli_usage_error(ctx, "expected at most one TOKEN");
     if ((rc = cli_secret_arg(ctx, argc ? argv[0] : NULL, "Token", &tok, &len)) != CLI_EXIT_OK)
@@ -145,7 +156,7 @@ int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv)
     rq.token = tok;
     if ((rc = cli_api(ctx, "verifying the token", &rq, &resp)) != CLI_EXIT_OK)
         goto out;
-    if (!no_store && (rc = login_store(ctx, tok, len)) != CLI_EXIT_OK)
+    if (!no_store && (rc = cli_login_store(ctx, tok, len)) != CLI_EXIT_OK)
         goto out;
     if (no_store)
         cli_success(ctx, "Success! The token is valid (not stored).");
@@ -292,7 +303,7 @@ static int token_create(struct cli_ctx *ctx, int argc, char **argv)
     }
     rq.body = body;
     if ((rc = cli_api(ctx, "creating a token", &rq, &resp)) == CLI_EXIT_OK)
-        rc = show_auth(ctx, resp.json, true);
+        rc = cli_show_auth(ctx, resp.json, true);
 out:
     json_decref(body);
     json_decref(o.policies);
@@ -413,7 +424,7 @@ static int token_renew(struct cli_ctx *ctx, int argc, char **argv)
     }
     rq.body = body;
     if ((rc = cli_api(ctx, "renewing the token", &rq, &resp)) == CLI_EXIT_OK)
-        rc = show_auth(ctx, resp.json, false);
+        rc = cli_show_auth(ctx, resp.json, false);
 out:
     cli_json_wipe(body);
     json_decref(body);

@@ -34,6 +34,25 @@ extern const struct cli_cmd cli_kv_cmds[];
 /* cmd_token.c */
 extern const struct cli_cmd cli_token_cmds[];
 int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv);
+/* cli_login_store - store tok (len bytes, borrowed) with the token helper and say so (table
+ * format only); warns when TRESOR_TOKEN/VAULT_TOKEN would shadow it. CLI_EXIT_OK or
+ * CLI_EXIT_LOCAL (printed). */
+int cli_login_store(struct cli_ctx *ctx, const char *tok, size_t len);
+/* cli_show_auth - the vault CLI's view of raw's auth block (token, token_accessor,
+ * token_duration, policies, token_meta_*); unless show_token, auth.client_token is wiped and
+ * removed from raw first, so no format prints it. Returns an exit code. */
+int cli_show_auth(struct cli_ctx *ctx, json_t *raw, bool show_token);
+
+/* cmd_login.c */
+/* Where a pod's service-account token is mounted: the default jwt of -method=kubernetes. */
+#define CLI_K8S_TOKEN_FILE "/var/run/secrets/kubernetes.io/serviceaccount/token"
+/* cli_login_method - `login -method=M` for approle, cert and kubernetes: argv holds the K=V
+ * arguments (the flags are parsed); mount is -path or NULL (the method's name). */
+int cli_login_method(struct cli_ctx *ctx, const char *method, const char *mount, bool no_store,
+                     int argc, char **argv);
+
+/* cmd_transit.c */
+extern const struct cli_cmd cli_transit_cmds[];
 
 /* cmd_policy.c */
 extern const struct cli_cmd cli_policy_cmds[];

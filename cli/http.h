@@ -41,6 +41,7 @@ struct cli_req {
     const json_t *body;       /* sent as JSON when non-NULL */
     const char *token;        /* X-Vault-Token value or NULL; borrowed */
     const char *content_type; /* NULL means application/json */
+    bool no_token;            /* send no token at all, even one configured (logins) */
 };
 
 struct cli_resp {

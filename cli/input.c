@@ -177,6 +177,36 @@ int cli_input_file(const char *path, char **out, size_t *out_len)
     return rc;
 }
 
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int cli_input_cred(const char *path, size_t max, char **out, size_t *out_len)
+{
+    char *buf = NULL;
+    size_t len = 0, b = 0, e;
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if ((rc = cli_input_file(path, &buf, &len)) != TR_OK)
+        return rc;
+    e = len;
+    while (e > 0 && is_blank(buf[e - 1]))
+        e--;
+    while (b < e && is_blank(buf[b]))
+        b++;
+    if (e == b || memchr(buf + b, '\0', e - b))
+        rc = TR_E_INVAL;
+    else if (e - b > max)
+        rc = TR_E_TOO_LARGE;
+    else if ((rc = cli_secret_strdup(buf + b, e - b, out)) == TR_OK)
+        *out_len = e - b;
+    cli_secret_free(buf, len);
+    return rc;
+}
+
 static int prompt_read(char *line, size_t *len)
 {
     for (;;) {

@@ -6,7 +6,7 @@
  * realloc, and released only with cli_secret_free. Every returned buffer is NUL-terminated and
  * its allocation is exactly len + 1 bytes.
  * Verbs: cli_input_is_tty, cli_input_prompt, cli_input_stdin, cli_input_line, cli_input_file,
- * cli_secret_free. Stdin can be consumed once per process; a second read fails.
+ * cli_input_cred, cli_secret_free. Stdin can be consumed once per process; a second read fails.
  * Thread-safety: none (the CLI is single-threaded); the prompt changes terminal state.
  * Never knows about HTTP or JSON.
  */
@@ -53,6 +53,15 @@ TR_MUST_CHECK int cli_input_line(char **out, size_t *out_len);
  * Errors: TR_E_NOTFOUND (no such file), TR_E_IO, TR_E_TOO_LARGE, TR_E_NOMEM, TR_E_STATE.
  */
 TR_MUST_CHECK int cli_input_file(const char *path, char **out, size_t *out_len);
+
+/*
+ * cli_input_cred - one credential (a token, a secret ID, a JWT) from a file, or from stdin when
+ * path is "-": surrounding blanks and newlines are trimmed, and the rest must be non-empty, hold
+ * no NUL byte and be at most max bytes long.
+ * Out: as cli_input_prompt. Errors: as cli_input_file, plus TR_E_INVAL (nothing usable) and
+ * TR_E_TOO_LARGE (over max).
+ */
+TR_MUST_CHECK int cli_input_cred(const char *path, size_t max, char **out, size_t *out_len);
 
 /* cli_secret_free - wipe len + 1 bytes at p and free it. NULL-safe. */
 void cli_secret_free(char *p, size_t len);

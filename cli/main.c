@@ -28,14 +28,25 @@ static int cmd_version(struct cli_ctx *ctx, int argc, char **argv)
 static const struct cli_cmd root[] = {
     {"status", "", "show the seal status (exit 0 unsealed, 2 sealed, 1 error)", NULL,
      cli_cmd_status, NULL},
-    {"login", "[TOKEN|-]", "verify a token and store it in ~/.tresor-token",
-     "Without TOKEN it is prompted for (hidden) when stdin is a terminal; - reads it from\n"
-     "stdin. The token is checked with GET auth/token/lookup-self, then written atomically\n"
-     "with mode 0600. TRESOR_TOKEN / VAULT_TOKEN / -token-file take precedence over the file.",
+    {"login", "[TOKEN|-] | -method=M [K=V...]", "log in and store the token in ~/.tresor-token",
+     "-method=token (default): without TOKEN it is prompted for (hidden) when stdin is a\n"
+     "terminal; - reads it from stdin. The token is checked with GET auth/token/lookup-self.\n"
+     "Other methods POST auth/MOUNT/login (no token sent; MOUNT is -path, default the method)\n"
+     "and print the new token, as the vault CLI does:\n"
+     "  -method=approle role_id=ID [secret_id=-|@FILE]  secret_id is prompted (hidden) when\n"
+     "                      missing; secret_id= (empty) for a role that needs none\n"
+     "  -method=cert [name=ROLE]  with -client-cert/-client-key (or TRESOR_CLIENT_CERT/KEY)\n"
+     "  -method=kubernetes role=R [jwt=@FILE|-]  jwt defaults to the file\n"
+     "                      " CLI_K8S_TOKEN_FILE "\n"
+     "A value is V, @FILE or - (stdin); files and stdin are trimmed of blanks and newlines.\n"
+     "The token is written atomically with mode 0600 (not with -no-store). TRESOR_TOKEN,\n"
+     "VAULT_TOKEN and -token-file take precedence over the stored token.",
      cli_cmd_login, NULL},
     {"operator", "", "init, unseal, seal, rotate, backup, recover", NULL, NULL, cli_operator_cmds},
     {"kv", "", "read and write KV secrets (v1 and v2)", NULL, NULL, cli_kv_cmds},
     {"token", "", "create, look up, renew and revoke tokens", NULL, NULL, cli_token_cmds},
+    {"transit", "", "encryption as a service: keys, encrypt, decrypt, sign, verify", NULL, NULL,
+     cli_transit_cmds},
     {"policy", "", "write, read, list and delete ACL policies", NULL, NULL, cli_policy_cmds},
     {"secrets", "", "enable, disable and list secrets engines", NULL, NULL, cli_secrets_cmds},
     {"audit", "", "audit log tools", NULL, NULL, cli_audit_cmds},
