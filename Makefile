@@ -84,6 +84,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB) $(call obj,$(ENCLAVE_SRC))
 
 unit: $(UNIT_BINS)
 
+# Benchmarks (bench/): storage_bench links like a unit test; `make bench` runs every bench
+# script (each bounded in time, 127.0.0.1 only) and prints ratios against same-run baselines.
+.PHONY: bench-build bench
+bench-build: $(BUILD)/bench/storage_bench $(BINDIR)/tresord
+
+$(BUILD)/bench/storage_bench: $(BUILD)/bench/storage_bench.o $(CORE_LIB) $(call obj,$(ENCLAVE_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(call obj,$(ENCLAVE_SRC)) $(CORE_LIB) -o $@ $(LDLIBS)
+
+bench:
+	@BUILD=$(BUILD) BINDIR=$(BINDIR) sh bench/run-all.sh
+
 deps:
 	@sh mk/deps.sh
 
@@ -108,4 +120,4 @@ deploy-check:
 clean:
 	rm -rf build build-san bin
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
