@@ -33,7 +33,10 @@
  * starts its audit devices after unseal, the pipeline must not audit them.
  *
  * Durability and fail-closed. api_audit_log returns only after the line was written by one
- * write() on an O_APPEND descriptor and fdatasync() succeeded. Any failure returns an error and
+ * write() on an O_APPEND descriptor and an fdatasync() that started after that write succeeded
+ * (concurrent callers share one fdatasync: group sync). api_audit_log_nosync skips the wait; a
+ * later synced line makes it durable too (the pipeline uses it for the request line of a read,
+ * whose response line is synced before the answer leaves). Any failure returns an error and
  * the caller must not answer the request (503). A failed write() that left the file as it was
  * (or that could be truncated back) leaves the device usable; a failed fdatasync (the line may or
  * may not reach the disk) or an untruncatable partial line makes the device refuse every later
@@ -90,6 +93,8 @@ TR_MUST_CHECK int api_audit_open(const char *path, struct api_audit **out);
  *      On any error nothing was appended, except after a failed fdatasync (see above).
  */
 TR_MUST_CHECK int api_audit_log(struct api_audit *a, const char *type, json_t *entry);
+/* api_audit_log_nosync - as api_audit_log without waiting for stable storage. */
+TR_MUST_CHECK int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry);
 
 /*
  * api_audit_hash - the text a value is logged as: API_AUDIT_HMAC_PREFIX + hex MAC.
