@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -235,6 +236,16 @@ int store_map_grow(struct store *st, bool adopt)
     return rc;
 }
 
+/* Less than 1 MiB left for us on the data directory's filesystem. */
+static bool store_disk_nearly_full(const struct store *st)
+{
+    struct statvfs v;
+
+    if (statvfs(st->path, &v) != 0)
+        return false;
+    return (uint64_t)v.f_bavail * v.f_frsize < (uint64_t)1 << 20;
+}
+
 int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
 {
     for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
@@ -261,6 +272,8 @@ int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
                 return rc;
             continue;
         }
+        if (mrc == EIO && store_disk_nearly_full(st))
+            return TR_E_NOSPACE; /* LMDB reports a short write (a full disk) as EIO */
         return store_mdb_err(mrc, "write txn");
     }
     return TR_E_NOSPACE;
