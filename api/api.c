@@ -4,6 +4,7 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,8 @@ void api_resp_free(struct api_resp *resp)
 {
     if (!resp)
         return;
+    if (resp->body) /* answers carry secret values and tokens */
+        sodium_memzero(resp->body, resp->body_len);
     free(resp->body);
     free(resp);
 }

@@ -113,6 +113,9 @@ int api_err_status(int rc);
 bool api_body_object(struct api_call *c, json_t **out);
 /* api_json_wipe_string - zero a jansson string's bytes in place (shares, tokens). */
 void api_json_wipe_string(json_t *v);
+/* api_json_wipe_tree - api_json_wipe_string on every string below v (the request body when a
+ * call ends; its strings must not be shared with anything that lives on). */
+void api_json_wipe_tree(json_t *v);
 /* api_time_rfc3339 - UTC RFC 3339 with nanoseconds trimmed like Go's RFC3339Nano. */
 void api_time_rfc3339(int64_t unix_ns, char *out, size_t cap);
 int64_t api_now_ns(void);

@@ -17,6 +17,7 @@ static void call_free(struct api_call *c)
     api_acl_free(c->acl);
     free(c->path);
     json_decref(c->query);
+    api_json_wipe_tree(c->body); /* secret values, tokens, shares, plaintexts */
     json_decref(c->body);
     free(c);
 }
@@ -298,6 +299,20 @@ bool api_body_object(struct api_call *c, json_t **out)
     }
     *out = c->body;
     return true;
+}
+
+void api_json_wipe_tree(json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+
+    if (json_is_string(v))
+        api_json_wipe_string(v);
+    else if (json_is_object(v))
+        json_object_foreach(v, k, x) api_json_wipe_tree(x);
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) api_json_wipe_tree(x);
 }
 
 void api_json_wipe_string(json_t *v)

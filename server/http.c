@@ -61,6 +61,8 @@ static void pending_free(struct pending *p)
     }
     free(p->ctype);
     free(p->ns);
+    if (p->body) /* request bodies carry secret values and shares */
+        OPENSSL_cleanse(p->body, p->areq.body_len);
     free(p->body);
     OPENSSL_free(p->peer_der);
     api_resp_free(p->resp);
