@@ -5,7 +5,7 @@
 CC      ?= cc
 SAN     ?= 0
 PKGS    := openssl libsodium lmdb libevent libevent_openssl libevent_pthreads yaml-0.1 jansson \
-           tss2-esys tss2-mu tss2-tctildr tss2-rc
+           tss2-esys tss2-sys tss2-mu tss2-tctildr tss2-rc
 CLIPKGS := openssl libevent libevent_openssl jansson yaml-0.1
 
 # BUILD=dir gives a private build tree (e.g. for parallel work); bin/ is the default's.

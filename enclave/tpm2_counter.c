@@ -3,16 +3,17 @@
  *
  * The index is non-orderly, so every increment is written to NV before the TPM answers (an
  * orderly counter jumps after a crash, breaking the exact a in {T, T+1} rule). Its authValue is
- * derived from the master key by the core; reads and increments use a salted HMAC session, so
- * the authValue never crosses the bus and the TPM's response HMAC authenticates the value read
- * and the success of an increment.
+ * derived from the master key by the core. Define uses a salted session with parameter
+ * encryption (the authValue is a parameter); reads and increments use an HMAC session
+ * (tpm2_hsess.c), so the authValue never crosses the bus and the TPM's response HMAC
+ * authenticates the value read and the success of an increment.
  *
  * Identity: the index's authPolicy is a random digest chosen at define time (no policy can
  * reach it, so it also locks out NV_ChangeAuth), and the NV name (a hash over index, attributes
  * and authPolicy) is pinned after the first increment. A counter deleted and re-defined, even
  * at the same index with the same authValue, has another name and is refused by open. The HMAC
- * session binds the handle names into cpHash, so an index whose name is not the one ESAPI
- * holds fails the TPM's HMAC check.
+ * session binds the handle names into cpHash, so an index whose name is not the pinned one
+ * fails the TPM's HMAC check.
  *
  * id (version 1): u8 version | u32 nv_index (big-endian) | TPM2B_NAME (TSS2 MU encoding).
  *
@@ -36,8 +37,11 @@
 
 struct tpm2_counter {
     struct tpm2_conn conn;
-    ESYS_TR nv;   /* the index, with our authValue set */
-    ESYS_TR sess; /* salted HMAC session, kept open */
+    ESYS_TR nv; /* ESYS handle of the index, used only to check its name at open */
+    uint32_t index;
+    TPM2B_NAME name;       /* pinned, checked against the TPM at open */
+    uint8_t *auth;         /* the index's authValue, ENC_KEY_BYTES, sodium_malloc */
+    struct tpm2_hsess *hs; /* HMAC session for reads and increments */
 };
 
 /* Owner-hierarchy indices only (0x01xxxxxx); platform ranges would need platform auth. */
@@ -103,25 +107,14 @@ static void counter_clear_auth(ESYS_CONTEXT *esys, ESYS_TR nv)
 
 static int counter_read_value(struct tpm2_counter *st, uint64_t *out)
 {
-    TPM2B_MAX_NV_BUFFER *data = NULL;
+    uint8_t v[COUNTER_BYTES];
     TSS2_RC r;
-    int rc = TR_E_TPM;
 
-    r = Esys_NV_Read(st->conn.esys, st->nv, st->nv, st->sess, ESYS_TR_NONE, ESYS_TR_NONE,
-                     COUNTER_BYTES, 0, &data);
-    if (r != TSS2_RC_SUCCESS) {
-        rc = counter_map_err("Esys_NV_Read", r);
-        goto out;
-    }
-    if (data->size != COUNTER_BYTES) {
-        tr_log_error("TPM returned %u counter bytes", (unsigned)data->size);
-        goto out;
-    }
-    *out = tr_be64_get(data->buffer);
-    rc = TR_OK;
-out:
-    Esys_Free(data);
-    return rc;
+    r = tpm2_hsess_nv_read(st->hs, st->index, &st->name, st->auth, ENC_KEY_BYTES, COUNTER_BYTES, v);
+    if (r != TSS2_RC_SUCCESS)
+        return counter_map_err("NV_Read", r);
+    *out = tr_be64_get(v);
+    return TR_OK;
 }
 
 static int counter_increment_once(ESYS_CONTEXT *esys, ESYS_TR nv, ESYS_TR sess)
@@ -295,8 +288,8 @@ static void tpm2_counter_close(void *state)
 
     if (!st)
         return;
-    counter_clear_auth(st->conn.esys, st->nv);
-    tpm2_flush(st->conn.esys, &st->sess);
+    tpm2_hsess_free(&st->hs);
+    sodium_free(st->auth);
     tpm2_conn_close(&st->conn);
     free(st);
 }
@@ -348,14 +341,17 @@ static int tpm2_counter_open(const struct enc_config *cfg, const uint8_t auth[EN
     rc = TR_E_NOMEM;
     if (!(st = calloc(1, sizeof(*st))))
         goto out;
-    st->nv = st->sess = ESYS_TR_NONE;
+    st->nv = ESYS_TR_NONE;
+    st->index = index;
+    st->name = pinned;
+    if (!(st->auth = sodium_malloc(ENC_KEY_BYTES)))
+        goto out;
+    memcpy(st->auth, auth, ENC_KEY_BYTES);
     if ((rc = tpm2_conn_open(cfg->counter_tcti, sizeof(cfg->counter_tcti), &st->conn)) != TR_OK)
         goto out;
     if ((rc = counter_check_name(st, index, &pinned)) != TR_OK)
         goto out;
-    if ((rc = counter_set_auth(st->conn.esys, st->nv, auth)) != TR_OK)
-        goto out;
-    if ((rc = counter_session(st->conn.esys, TPMA_SESSION_CONTINUESESSION, &st->sess)) != TR_OK)
+    if ((rc = tpm2_hsess_new(&st->conn, &st->hs)) != TR_OK)
         goto out;
     *out_state = st;
     st = NULL; /* owned by the caller */
@@ -384,12 +380,14 @@ static int tpm2_counter_increment(void *state, uint64_t *out)
 {
     struct tpm2_counter *st = state;
     uint64_t v = 0;
+    TSS2_RC r;
     int rc;
 
     if (!st || !out)
         return TR_E_INVAL;
-    if ((rc = counter_increment_once(st->conn.esys, st->nv, st->sess)) != TR_OK)
-        return rc;
+    r = tpm2_hsess_nv_increment(st->hs, st->index, &st->name, st->auth, ENC_KEY_BYTES);
+    if (r != TSS2_RC_SUCCESS)
+        return counter_map_err("NV_Increment", r);
     if ((rc = counter_read_value(st, &v)) != TR_OK)
         return rc;
     *out = v;

@@ -90,4 +90,27 @@ TR_MUST_CHECK int tpm2_rc_err(const char *what, TSS2_RC rc);
  * into unwiped stack arrays; call this right after a command whose response was secret. */
 void tpm2_burn_stack(void);
 
+/*
+ * tpm2_hsess - the counter's per-commit commands (tpm2_hsess.c): an unsalted, unbound SHA-256
+ * HMAC session run through SAPI with libsodium HMACs, because ESAPI 3.2 spends ~2 ms of CPU per
+ * command in OpenSSL context setup. Started lazily on the conn's TCTI; any failure ends the
+ * session and the next call starts a new one.
+ * tpm2_hsess_new: *out borrows c->tcti (c must outlive it). Errors: TR_E_INVAL, TR_E_NOMEM.
+ * tpm2_hsess_free: flushes the session (best effort); NULL-safe.
+ * nv_increment / nv_read: authorise with auth (the index's authValue, auth_len bytes; the
+ * caller keeps it in guarded memory) against name (the index's pinned name); nv_read copies
+ * exactly size bytes to out. Return the TPM's or SAPI's code; TSS2_ESYS_RC_RSP_AUTH_FAILED when
+ * the response HMAC does not verify (nothing from that response is used).
+ * Thread-safety: one thread at a time per session, and not concurrently with the conn's ESYS.
+ */
+struct tpm2_hsess;
+TR_MUST_CHECK int tpm2_hsess_new(struct tpm2_conn *c, struct tpm2_hsess **out);
+void tpm2_hsess_free(struct tpm2_hsess **s);
+TR_MUST_CHECK TSS2_RC tpm2_hsess_nv_increment(struct tpm2_hsess *s, TPM2_HANDLE index,
+                                              const TPM2B_NAME *name, const uint8_t *auth,
+                                              size_t auth_len);
+TR_MUST_CHECK TSS2_RC tpm2_hsess_nv_read(struct tpm2_hsess *s, TPM2_HANDLE index,
+                                         const TPM2B_NAME *name, const uint8_t *auth,
+                                         size_t auth_len, uint16_t size, uint8_t *out);
+
 #endif

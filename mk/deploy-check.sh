@@ -254,7 +254,7 @@ dockerfile_rules() {
     grep 'apt-get install' "$work/final" | grep -Eq '[[:space:]](gcc|make|[a-z0-9.+-]+-dev)([[:space:]]|$)' &&
         { echo "the runtime stage installs build tools or -dev packages"; ok=1; }
     for p in libssl3 libsodium23 liblmdb0 libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 \
-        libyaml-0-2 libjansson4 libtss2-esys-3.0.2-0 libtss2-mu0 libtss2-tctildr0 libtss2-rc0 tini ca-certificates; do
+        libyaml-0-2 libjansson4 libtss2-esys-3.0.2-0 libtss2-sys1 libtss2-mu0 libtss2-tctildr0 libtss2-rc0 tini ca-certificates; do
         grep 'apt-get install' "$work/final" | grep -Eq "[[:space:]]$p([[:space:]]|\$)" || { echo "runtime stage lacks $p"; ok=1; }
     done
     return "$ok"

@@ -9,7 +9,7 @@ binutils gcc make openssl procps nodejs npm python3"
 
 missing=""
 for p in openssl libsodium lmdb libevent libevent_openssl libevent_pthreads yaml-0.1 jansson \
-         cmocka tss2-esys tss2-mu tss2-tctildr tss2-rc; do
+         cmocka tss2-esys tss2-sys tss2-mu tss2-tctildr tss2-rc; do
     pkg-config --exists "$p" 2>/dev/null || missing="$missing $p"
 done
 for c in cc make pkg-config swtpm swtpm_setup tpm2_startup curl jq clang-format cppcheck \

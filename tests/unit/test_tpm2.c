@@ -17,6 +17,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -754,6 +757,222 @@ static void test_tpm2_counter_read_wrong_auth(void **state)
     tr_buf_free(&id);
 }
 
+/* ---- a man in the middle on the TPM link ----------------------------------------------------
+ * Listens on a port pair like swtpm's and relays to the real one; when told, flips one byte of
+ * the response to a chosen command code. Stands for an attacker with root on the host who sits
+ * between Tresor and the (v)TPM: the response HMAC must expose every change. */
+#define MITM_BUF 8192
+
+struct mitm {
+    int lfd[2]; /* listening: command, control */
+    int port;   /* the first of our pair */
+    int target; /* swtpm's first port */
+    int stop[2];
+    pthread_t th;
+    atomic_uint flip_cc;   /* command code whose response gets a byte flipped; 0 = none */
+    atomic_size_t flip_at; /* offset of that byte in the response */
+    atomic_int flipped;
+};
+
+struct mitm_conn {
+    struct mitm *m;
+    int cfd, sfd;
+    bool ctrl;
+};
+
+static bool io_full(int fd, uint8_t *b, size_t n, bool wr)
+{
+    while (n > 0) {
+        ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
+
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        b += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static int connect_loopback(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(s);
+        s = -1;
+    }
+    return s;
+}
+
+/* One framed TPM message (10-byte header with its total size) from fd into b. */
+static bool tpm_msg_read(int fd, uint8_t *b, size_t cap, size_t *len)
+{
+    uint32_t n;
+
+    if (!io_full(fd, b, 10, false))
+        return false;
+    n = ((uint32_t)b[2] << 24) | ((uint32_t)b[3] << 16) | ((uint32_t)b[4] << 8) | b[5];
+    if (n < 10 || n > cap)
+        return false;
+    *len = n;
+    return io_full(fd, b + 10, n - 10, false);
+}
+
+static void *mitm_conn_main(void *arg)
+{
+    struct mitm_conn *c = arg;
+    uint8_t *cmd = malloc(MITM_BUF), *rsp = malloc(MITM_BUF);
+    size_t clen, rlen;
+
+    if (!cmd || !rsp)
+        goto out;
+    if (c->ctrl) { /* control channel: plain relay both ways */
+        struct pollfd p[2] = {{.fd = c->cfd, .events = POLLIN}, {.fd = c->sfd, .events = POLLIN}};
+
+        while (poll(p, 2, -1) > 0) {
+            int from = (p[0].revents & (POLLIN | POLLHUP)) ? 0 : 1;
+            ssize_t k = read(p[from].fd, cmd, MITM_BUF);
+
+            if (k <= 0 || !io_full(p[1 - from].fd, cmd, (size_t)k, true))
+                break;
+        }
+        goto out;
+    }
+    while (tpm_msg_read(c->cfd, cmd, MITM_BUF, &clen)) {
+        uint32_t cc =
+            ((uint32_t)cmd[6] << 24) | ((uint32_t)cmd[7] << 16) | ((uint32_t)cmd[8] << 8) | cmd[9];
+        size_t at = atomic_load(&c->m->flip_at);
+
+        if (!io_full(c->sfd, cmd, clen, true) || !tpm_msg_read(c->sfd, rsp, MITM_BUF, &rlen))
+            break;
+        if (cc == atomic_load(&c->m->flip_cc) && at < rlen) {
+            rsp[at] ^= 0x01;
+            atomic_fetch_add(&c->m->flipped, 1);
+        }
+        if (!io_full(c->cfd, rsp, rlen, true))
+            break;
+    }
+out:
+    close(c->cfd);
+    close(c->sfd);
+    free(cmd);
+    free(rsp);
+    free(c);
+    return NULL;
+}
+
+static void *mitm_main(void *arg)
+{
+    struct mitm *m = arg;
+    struct pollfd p[3] = {{.fd = m->lfd[0], .events = POLLIN},
+                          {.fd = m->lfd[1], .events = POLLIN},
+                          {.fd = m->stop[0], .events = POLLIN}};
+
+    while (poll(p, 3, -1) > 0 && !p[2].revents) {
+        for (int i = 0; i < 2; i++) {
+            struct mitm_conn *c;
+            pthread_t th;
+            int cfd;
+
+            if (!(p[i].revents & POLLIN) || (cfd = accept(m->lfd[i], NULL, NULL)) < 0)
+                continue;
+            if (!(c = calloc(1, sizeof(*c)))) {
+                close(cfd);
+                continue;
+            }
+            *c = (struct mitm_conn){m, cfd, connect_loopback(m->target + i), i == 1};
+            if (c->sfd < 0 || pthread_create(&th, NULL, mitm_conn_main, c) != 0) {
+                close(cfd);
+                if (c->sfd >= 0)
+                    close(c->sfd);
+                free(c);
+                continue;
+            }
+            pthread_detach(th);
+        }
+    }
+    return NULL;
+}
+
+static int mitm_start(struct mitm *m, int target)
+{
+    memset(m, 0, sizeof(*m));
+    m->target = target;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        if ((m->port = free_port_pair()) < 0)
+            return -1;
+        m->lfd[0] = bind_loopback(m->port);
+        m->lfd[1] = m->lfd[0] >= 0 ? bind_loopback(m->port + 1) : -1;
+        if (m->lfd[1] >= 0 && listen(m->lfd[0], 16) == 0 && listen(m->lfd[1], 16) == 0)
+            break;
+        if (m->lfd[0] >= 0)
+            close(m->lfd[0]);
+        if (m->lfd[1] >= 0)
+            close(m->lfd[1]);
+        m->lfd[0] = m->lfd[1] = -1;
+    }
+    if (m->lfd[0] < 0 || pipe(m->stop) != 0)
+        return -1;
+    return pthread_create(&m->th, NULL, mitm_main, m) == 0 ? 0 : -1;
+}
+
+static void mitm_stop(struct mitm *m)
+{
+    (void)!write(m->stop[1], "x", 1);
+    pthread_join(m->th, NULL);
+    close(m->lfd[0]);
+    close(m->lfd[1]);
+    close(m->stop[0]);
+    close(m->stop[1]);
+}
+
+/* A changed counter value or a forged "success" on the TPM link is refused, not believed; the
+ * session recovers once the link is honest again. */
+static void test_tpm2_counter_response_forged(void **state)
+{
+    struct fixture *f = *state;
+    struct tr_buf id = TR_BUF_INIT;
+    struct mitm m;
+    uint64_t v = 0, w = 0;
+    void *st;
+
+    counter_define_ok(f, &id);
+    assert_int_equal(mitm_start(&m, f->tpm.port), 0);
+    snprintf(f->cfg->counter_tcti, sizeof(f->cfg->counter_tcti), "swtpm:host=127.0.0.1,port=%d",
+             m.port);
+    st = counter_open_ok(f, &id);
+    assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
+
+    /* NV_Read response: header 10 | parameterSize 4 | TPM2B size 2 | 8 value bytes | auth */
+    atomic_store(&m.flip_at, 10 + 4 + 2 + 7);
+    atomic_store(&m.flip_cc, TPM2_CC_NV_Read);
+    w = 777;
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_E_TPM);
+    assert_true(w == 777);
+    assert_int_equal(atomic_load(&m.flipped), 1);
+
+    /* NV_Increment: the TPM did it, but the "success" carries a broken HMAC */
+    atomic_store(&m.flip_at, 10 + 4 + 2 + 32 + 1 + 2 + 31);
+    atomic_store(&m.flip_cc, TPM2_CC_NV_Increment);
+    assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_E_TPM);
+    assert_true(w == 777);
+    assert_int_equal(atomic_load(&m.flipped), 2);
+
+    atomic_store(&m.flip_cc, 0);
+    assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
+    assert_true(w == v + 1); /* the increment had happened: callers re-read, as documented */
+    assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_OK);
+    assert_true(w == v + 2);
+    assert_true(log_has("TPM counter operation failed"));
+    enc_counter_tpm2.close(st);
+    mitm_stop(&m);
+    tr_buf_free(&id);
+}
+
 static double elapsed_ms(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
@@ -779,7 +998,7 @@ static void test_tpm2_counter_increment_latency(void **state)
     for (int i = 0; i < LATENCY_ROUNDS; i++)
         assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
     clock_gettime(CLOCK_MONOTONIC, &t2);
-    printf("test_tpm2: counter increment (NV_Increment + NV_Read, salted HMAC session) "
+    printf("test_tpm2: counter increment (NV_Increment + NV_Read, HMAC session) "
            "avg %.3f ms over %d; read alone avg %.3f ms\n",
            elapsed_ms(&t0, &t1) / LATENCY_ROUNDS, LATENCY_ROUNDS,
            elapsed_ms(&t1, &t2) / LATENCY_ROUNDS);
@@ -792,25 +1011,16 @@ static void test_tpm2_counter_increment_latency(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_tpm2_seal_roundtrip),
-        T(test_tpm2_unseal_twice),
-        T(test_tpm2_unseal_truncated),
-        T(test_tpm2_unseal_bitflip),
-        T(test_tpm2_unseal_other_tpm),
-        T(test_tpm2_unseal_pcr_changed),
-        T(test_tpm2_unseal_pcr_unchanged),
-        T(test_tpm2_unseal_policy_stripped),
-        T(test_tpm2_seal_bad_config),
-        T(test_tpm2_counter_increment_by_one),
-        T(test_tpm2_counter_open_reopen),
-        T(test_tpm2_counter_open_after_crash),
-        T(test_tpm2_counter_define_exists),
-        T(test_tpm2_counter_define_bad_index),
-        T(test_tpm2_counter_open_redefined),
-        T(test_tpm2_counter_open_missing),
-        T(test_tpm2_counter_open_bad_id),
-        T(test_tpm2_counter_read_wrong_auth),
-        T(test_tpm2_counter_increment_latency),
+        T(test_tpm2_seal_roundtrip),          T(test_tpm2_unseal_twice),
+        T(test_tpm2_unseal_truncated),        T(test_tpm2_unseal_bitflip),
+        T(test_tpm2_unseal_other_tpm),        T(test_tpm2_unseal_pcr_changed),
+        T(test_tpm2_unseal_pcr_unchanged),    T(test_tpm2_unseal_policy_stripped),
+        T(test_tpm2_seal_bad_config),         T(test_tpm2_counter_increment_by_one),
+        T(test_tpm2_counter_open_reopen),     T(test_tpm2_counter_open_after_crash),
+        T(test_tpm2_counter_define_exists),   T(test_tpm2_counter_define_bad_index),
+        T(test_tpm2_counter_open_redefined),  T(test_tpm2_counter_open_missing),
+        T(test_tpm2_counter_open_bad_id),     T(test_tpm2_counter_read_wrong_auth),
+        T(test_tpm2_counter_response_forged), T(test_tpm2_counter_increment_latency),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
