@@ -222,11 +222,15 @@ static void auth_enable(struct api_call *c, const char *key)
     snprintf(acc, sizeof(acc), "auth_%s_%.8s", type, uuid);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "uuid", uuid, "accessor", acc,
                           "description", desc ? desc : "");
-    int rc = o ? api_put_json(c, AUTH_T_MOUNTS, key, o, STORE_VERSION_ABSENT) : TR_E_NOMEM;
+    /* token/ is built in and never stored: refuse it before writing anything */
+    int rc = !strcmp(key, "token/") ? TR_E_CAS
+             : o                    ? api_put_json(c, AUTH_T_MOUNTS, key, o, STORE_VERSION_ABSENT)
+                                    : TR_E_NOMEM;
     json_decref(o);
-    if (rc == TR_E_CAS || !strcmp(key, "token/")) {
+    if (rc == TR_E_CAS) {
+        /* Vault: logical.CodedError(409, "path is already in use at ...") */
         snprintf(msg, sizeof(msg), "path is already in use at auth/%s", key);
-        api_reply_error(c, 400, msg);
+        api_reply_error(c, 409, msg);
     } else if (rc != TR_OK) {
         api_reply_err(c, rc);
     } else {

@@ -87,6 +87,28 @@ static bool mount_path_ok(const char *p)
     return true;
 }
 
+/* Vault refuses a mount that overlaps an existing one either way ("a/" vs "a/b/"): a nested
+ * mount would shadow part of the outer mount's paths. Copies the conflicting path to out. */
+static bool mount_overlaps(struct api *api, const char *path, char *out, size_t cap)
+{
+    bool hit = false;
+
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->nmounts && !hit; i++) {
+        const char *m = api->mounts[i].path;
+        if (!strncmp(m, path, strlen(path)) || !strncmp(path, m, strlen(m))) {
+            snprintf(out, cap, "%s", m);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&api->lock);
+    return hit;
+}
+
+/* Serialises check-then-create of mounts so two concurrent enables cannot both pass the overlap
+ * check (api_mount_create reloads the mount table before returning). */
+static pthread_mutex_t mount_create_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void mount_enable(struct api_call *c, const char *path)
 {
     const char *type = tr_json_get_str(c->body, "type");
@@ -109,13 +131,21 @@ static void mount_enable(struct api_call *c, const char *path)
     json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "type", type, "description", desc ? desc : "",
                           "options", "version", ver && !strcmp(ver, "2") ? "2" : "1");
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char used[256];
+    int rc;
     json_decref(o);
-    int rc = text ? api_mount_create(c->api, c->store, path, text) : TR_E_NOMEM;
+    pthread_mutex_lock(&mount_create_lock);
+    if (mount_overlaps(c->api, path, used, sizeof(used)))
+        rc = TR_E_EXISTS;
+    else
+        rc = text ? api_mount_create(c->api, c->store, path, text) : TR_E_NOMEM;
+    pthread_mutex_unlock(&mount_create_lock);
     free(text);
     if (rc == TR_E_EXISTS) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "path is already in use at %s", path);
-        api_reply_error(c, 400, msg);
+        snprintf(msg, sizeof(msg), "path is already in use at %s",
+                 mount_overlaps(c->api, path, used, sizeof(used)) ? used : path);
+        api_reply_error(c, 409, msg); /* Vault: logical.CodedError(409, ...) */
     } else if (rc != TR_OK) {
         api_reply_err(c, rc);
     } else {

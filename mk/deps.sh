@@ -1,21 +1,37 @@
 #!/bin/sh
 # Install what the build and the tests need, only when something is missing (we are root on
-# Debian bookworm). Costs a few pkg-config/command -v calls when everything is there.
+# Debian bookworm). Costs a few pkg-config/command -v calls when everything is there. Only the
+# packages whose check failed are installed: asking apt for the whole list would also touch
+# packages that are present in another form (e.g. a nodejs that bundles npm conflicts with
+# Debian's npm) and fail.
 set -eu
 
-PKGS="libssl-dev libsodium-dev liblmdb-dev libevent-dev libyaml-dev libjansson-dev libcmocka-dev
-libtss2-dev pkg-config swtpm swtpm-tools tpm2-tools curl jq lmdb-utils clang-format cppcheck
-binutils gcc make openssl procps nodejs npm python3"
-
 missing=""
-for p in openssl libsodium lmdb libevent libevent_openssl libevent_pthreads yaml-0.1 jansson \
-         cmocka tss2-esys tss2-sys tss2-mu tss2-tctildr tss2-rc; do
-    pkg-config --exists "$p" 2>/dev/null || missing="$missing $p"
+need() { # need PACKAGE: queue a Debian package once
+    case " $missing " in
+    *" $1 "*) ;;
+    *) missing="$missing $1" ;;
+    esac
+}
+
+# pkg-config module -> Debian package
+for m in openssl:libssl-dev libsodium:libsodium-dev lmdb:liblmdb-dev libevent:libevent-dev \
+         libevent_openssl:libevent-dev libevent_pthreads:libevent-dev yaml-0.1:libyaml-dev \
+         jansson:libjansson-dev cmocka:libcmocka-dev tss2-esys:libtss2-dev tss2-mu:libtss2-dev \
+         tss2-tctildr:libtss2-dev tss2-rc:libtss2-dev; do
+    pkg-config --exists "${m%%:*}" 2>/dev/null || need "${m#*:}"
 done
-for c in cc make pkg-config swtpm swtpm_setup tpm2_startup curl jq clang-format cppcheck \
-         objcopy nm openssl mdb_stat pgrep node npm python3; do
-    command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+# command -> Debian package
+for m in cc:gcc make:make pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
+         tpm2_startup:tpm2-tools curl:curl jq:jq clang-format:clang-format cppcheck:cppcheck \
+         objcopy:binutils nm:binutils openssl:openssl mdb_stat:lmdb-utils pgrep:procps \
+         node:nodejs npm:npm python3:python3; do
+    command -v "${m%%:*}" >/dev/null 2>&1 || need "${m#*:}"
 done
+# hvac, the Python Vault client of tests/integration/test_hvac.sh, is Debian's package (it
+# also brings /usr/bin/python3, the interpreter the test runs it with)
+dpkg-query -W -f='${Status}' python3-hvac 2>/dev/null | grep -q 'ok installed' ||
+    need python3-hvac
 
 # Real Vault client libraries for the integration tests (pinned by tests/node/package-lock.json)
 node_modules() {
@@ -31,12 +47,12 @@ if [ -z "$missing" ]; then
 fi
 echo "deps: missing:$missing; installing with apt-get"
 if [ "$(id -u)" != 0 ]; then
-    echo "deps: run as root (or install: $PKGS)" >&2
+    echo "deps: run as root (or install:$missing)" >&2
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "deps: installed"
 node_modules

@@ -65,8 +65,8 @@ expect_eq "no token is 403" "$(status_of "$ADDR/v1/sys/mounts")" 403
 expect_eq "bad token is 403" "$(status_of -H 'X-Vault-Token: hvs.nope' "$ADDR/v1/sys/mounts")" 403
 expect_eq "enable kv-v2 at secret/" \
     "$(status_of -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret")" 204
-expect_eq "second enable conflicts" \
-    "$(status_of -H "$R" -X POST -d '{"type":"kv"}' "$ADDR/v1/sys/mounts/secret")" 400
+expect_eq "second enable conflicts (409, as Vault)" \
+    "$(status_of -H "$R" -X POST -d '{"type":"kv"}' "$ADDR/v1/sys/mounts/secret")" 409
 M=$(hcurl -H "Authorization: Bearer $ROOT" "$ADDR/v1/sys/mounts")
 expect_eq "mounts list (Bearer token) shows secret/ at top level" "$(echo "$M" | j '."secret/".type')" kv
 PF=$(hcurl -H "$R" "$ADDR/v1/sys/internal/ui/mounts/secret/app/db")

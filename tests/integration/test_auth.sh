@@ -122,7 +122,7 @@ expect_eq "policy app-read" \
 
 # ============================== sys/auth ===========================================================
 expect_eq "enable approle" "$(rput sys/auth/approle '{"type":"approle"}')" 204
-expect_eq "enable approle twice conflicts" "$(rput sys/auth/approle '{"type":"approle"}')" 400
+expect_eq "enable approle twice conflicts (409, as Vault)" "$(rput sys/auth/approle '{"type":"approle"}')" 409
 expect_eq "unknown type refused" "$(rput sys/auth/x '{"type":"ldap"}')" 400
 expect_eq "second token mount refused" "$(rput sys/auth/token '{"type":"token"}')" 400
 A=$(rget sys/auth)
