@@ -81,13 +81,17 @@ struct api_call {
     enum api_acl_op op;
     const char *mount_type; /* "system", "token", "kv", "transit" for the envelope */
     bool audited;           /* the request entry was written: the response must be too */
+    uint64_t audit_seq;     /* its audit line (0: none): durable before deferred work runs */
 };
 
 /* api_audit_request - write the request entry (before the handler runs). false: the call has
  * been answered with 503 (fail closed). */
 bool api_audit_request(struct api_call *c);
-/* api_audit_response_early - write the response entry now (sys/seal: once sealed the core can
- * no longer HMAC it). false when the audit write failed. */
+/* api_audit_request_wait - block until the request entry is durable (pool threads only: every
+ * job waits for it before changing anything). false: the call has been answered with 503. */
+bool api_audit_request_wait(struct api_call *c);
+/* api_audit_response_early - write the response entry now and wait until it is durable (sys/seal:
+ * once sealed the core can no longer HMAC it). false when the audit write or sync failed. */
 bool api_audit_response_early(struct api_call *c, int status);
 
 /* ---- replies (each completes the call exactly once) ------------------------------------- */

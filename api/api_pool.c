@@ -1,5 +1,6 @@
 /* A fixed pool of threads for handlers that write: they may block on storage (store_write waits
- * for the group commit and the counter increment), which a libevent worker must never do. The
+ * for the group commit and the counter increment) and on the audit sync of their request line,
+ * which a libevent worker must never do. The
  * pool is sized so dozens of writers can wait at once and the writer thread can batch them. */
 #include "api_int.h"
 
@@ -40,7 +41,9 @@ static void *pool_main(void *arg)
         pthread_mutex_unlock(&pool.lock);
         if (!j)
             return NULL; /* stopping and the queue is empty */
-        j->fn(j->c);
+        /* Nothing is changed for a request whose audit line could still be lost (else 503). */
+        if (api_audit_request_wait(j->c))
+            j->fn(j->c);
         free(j);
     }
 }

@@ -22,16 +22,76 @@ static void call_free(struct api_call *c)
     free(c);
 }
 
-static void call_finish(struct api_call *c, struct api_resp *resp)
+/* An answer held back until its audit line is durable (api_audit_wait_async). */
+struct held {
+    api_done_fn done;
+    void *done_arg;
+    struct api_resp *resp; /* NULL: the server answers a bare 500 */
+};
+
+/* The fail-closed answer when the response's line could not be made durable: the same 503 an
+ * audit write failure gives (audit_response). NULL (a bare 500) if even that cannot be built. */
+static struct api_resp *resp_audit_unavailable(bool head)
 {
+    static const char text[] = "{\"errors\":[\"audit log unavailable\"]}";
+    struct api_resp *resp = calloc(1, sizeof(*resp));
+
+    if (!resp || !(resp->body = malloc(sizeof(text)))) {
+        free(resp);
+        return NULL;
+    }
+    memcpy(resp->body, text, sizeof(text));
+    resp->status = 503;
+    resp->content_type = "application/json";
+    resp->body_len = sizeof(text) - 1;
+    resp->body_suppressed = head;
+    return resp;
+}
+
+/* The answer to send once the audit device decided on its line: resp itself, or the 503. */
+static struct api_resp *resp_after_audit(struct api_resp *resp, int rc)
+{
+    if (rc == TR_OK)
+        return resp;
+    bool head = resp && resp->body_suppressed;
+    api_resp_free(resp); /* the answer that must not leave unaudited (wiped) */
+    return resp_audit_unavailable(head);
+}
+
+/* Runs in the device's sync thread, or in the replying thread when the verdict was known. */
+static void held_release(void *arg, int rc)
+{
+    struct held *h = arg;
+
+    h->done(h->done_arg, resp_after_audit(h->resp, rc));
+    free(h);
+}
+
+/* Complete the call. seq: the response's audit line, 0 when there is none to wait for. */
+static void call_finish(struct api_call *c, struct api_resp *resp, uint64_t seq)
+{
+    struct api_audit *audit = c->api->audit;
+    struct held *h = NULL;
+
     if (resp && c->req->method == API_HEAD)
         resp->body_suppressed = true;
     api_done_fn done = c->done;
     void *arg = c->done_arg;
     /* Release the store reference before the answer leaves: a sys/seal waiting for idle must
-     * not wait for the network. */
+     * not wait for the network (nor for the audit sync). */
     call_free(c);
-    done(arg, resp);
+    if (!seq) {
+        done(arg, resp);
+        return;
+    }
+    if (!(h = malloc(sizeof(*h)))) {
+        /* No memory to hold it: wait here rather than let it leave unaudited (rare). */
+        done(arg, resp_after_audit(resp, api_audit_wait(audit, seq)));
+        return;
+    }
+    *h = (struct held){.done = done, .done_arg = arg, .resp = resp};
+    /* The event-loop thread goes on serving; the sync thread answers once the line is durable. */
+    api_audit_wait_async(audit, seq, held_release, h);
 }
 
 static const char *const op_names[] = {"read", "list", "create", "update", "patch", "delete"};
@@ -63,12 +123,11 @@ bool api_audit_request(struct api_call *c)
     if (!api_body_object(c, &body))
         return false; /* answered (400/413); the response entry is still written */
     json_t *e = json_pack("{s:o}", "request", audit_request_json(c));
-    /* A read changes nothing: its request line becomes durable with its response line, which
-     * is synced before the answer leaves. A write's request line is durable before it runs. */
-    bool read_only = c->method == API_GET || c->method == API_LIST || c->method == API_HEAD;
-    int rc = !e          ? TR_E_NOMEM
-             : read_only ? api_audit_log_nosync(c->api->audit, "request", e)
-                         : api_audit_log(c->api->audit, "request", e);
+    /* Written now, durable later, without blocking this (event-loop) thread: the response line
+     * is made durable before the answer leaves, which covers the request line too, and any
+     * work that changes storage runs on a pool thread that first waits for the request line
+     * (api_audit_request_wait), so no change is made for a request whose line could be lost. */
+    int rc = e ? api_audit_log_nosync(c->api->audit, "request", e, &c->audit_seq) : TR_E_NOMEM;
     json_decref(e);
     if (rc != TR_OK) {
         /* fail closed: a request that cannot be audited is not served */
@@ -79,9 +138,19 @@ bool api_audit_request(struct api_call *c)
     return true;
 }
 
-/* Write the response entry; on failure the answer becomes 503 (fail closed). */
-static void audit_response(struct api_call *c, int *status, json_t **body)
+bool api_audit_request_wait(struct api_call *c)
 {
+    if (!c->api->audit || !c->audit_seq || api_audit_wait(c->api->audit, c->audit_seq) == TR_OK)
+        return true;
+    api_reply_error(c, 503, "audit log unavailable");
+    return false;
+}
+
+/* Write the response entry; *out_seq is its line (0: none), which must be durable before the
+ * answer leaves (call_finish). On failure the answer becomes 503 (fail closed). */
+static void audit_response(struct api_call *c, int *status, json_t **body, uint64_t *out_seq)
+{
+    *out_seq = 0;
     if (!c->api->audit || !c->audited)
         return;
     json_t *resp = json_pack("{s:i}", "status", *status);
@@ -96,7 +165,7 @@ static void audit_response(struct api_call *c, int *status, json_t **body)
             json_object_set(resp, "errors", errs);
     }
     json_t *e = json_pack("{s:o, s:o}", "request", audit_request_json(c), "response", resp);
-    int rc = e ? api_audit_log(c->api->audit, "response", e) : TR_E_NOMEM;
+    int rc = e ? api_audit_log_nosync(c->api->audit, "response", e, out_seq) : TR_E_NOMEM;
     json_decref(e);
     if (rc != TR_OK) {
         json_decref(*body);
@@ -108,17 +177,21 @@ static void audit_response(struct api_call *c, int *status, json_t **body)
 bool api_audit_response_early(struct api_call *c, int status)
 {
     json_t *body = NULL;
+    uint64_t seq = 0;
     int st = status;
 
-    audit_response(c, &st, &body);
+    audit_response(c, &st, &body, &seq);
     json_decref(body);
     c->audited = false; /* written: the final reply must not log it again */
-    return st == status;
+    /* Durable before the caller acts (sys/seal: a rare operator call, so it may block). */
+    return st == status && (!seq || api_audit_wait(c->api->audit, seq) == TR_OK);
 }
 
 void api_reply_json(struct api_call *c, int status, json_t *body)
 {
-    audit_response(c, &status, &body);
+    uint64_t seq = 0;
+
+    audit_response(c, &status, &body, &seq);
     struct api_resp *resp = calloc(1, sizeof(*resp));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
@@ -126,14 +199,14 @@ void api_reply_json(struct api_call *c, int status, json_t *body)
     if (!resp || (body && !text)) {
         free(text);
         free(resp);
-        call_finish(c, NULL); /* the server answers a bare 500 */
+        call_finish(c, NULL, seq); /* the server answers a bare 500 */
         return;
     }
     resp->status = status;
     resp->content_type = "application/json";
     resp->body = text;
     resp->body_len = text ? strlen(text) : 0;
-    call_finish(c, resp);
+    call_finish(c, resp, seq);
 }
 
 void api_reply_error(struct api_call *c, int status, const char *msg)
@@ -346,7 +419,8 @@ int api_get_json(struct api_call *c, const char *table, const char *key, json_t 
 void api_reply_text(struct api_call *c, int status, const char *ctype, const char *body, size_t len)
 {
     json_t *none = NULL;
-    audit_response(c, &status, &none);
+    uint64_t seq = 0;
+    audit_response(c, &status, &none, &seq);
     if (none) { /* the audit write failed: answer its 503 instead */
         api_reply_json(c, status, none);
         return;
@@ -357,7 +431,7 @@ void api_reply_text(struct api_call *c, int status, const char *ctype, const cha
     if (!resp || !copy) {
         free(resp);
         free(copy);
-        call_finish(c, NULL);
+        call_finish(c, NULL, seq);
         return;
     }
     memcpy(copy, body, len);
@@ -365,5 +439,5 @@ void api_reply_text(struct api_call *c, int status, const char *ctype, const cha
     resp->content_type = ctype;
     resp->body = copy;
     resp->body_len = len;
-    call_finish(c, resp);
+    call_finish(c, resp, seq);
 }

@@ -25,15 +25,27 @@
 _Static_assert(API_AUDIT_HMAC_STR == sizeof(API_AUDIT_HMAC_PREFIX) + ENC_MAC_BYTES * 2,
                "MAC text size");
 
+/* A callback waiting for its line (api_audit_wait_async). */
+struct waiter {
+    struct waiter *next;
+    uint64_t seq;
+    api_audit_done_fn fn;
+    void *arg;
+};
+
 struct api_audit {
     pthread_mutex_t mu;         /* orders lines: seq, prev and the file's end move together */
-    pthread_cond_t synced_cond; /* signalled when a group sync ends */
+    pthread_cond_t work_cond;   /* wakes the sync thread: a line is waited for, or closing */
+    pthread_cond_t synced_cond; /* wakes blocked waiters: a group sync ended */
+    pthread_t syncer;
     int fd;
-    uint64_t synced;                  /* every line up to this seq is on stable storage */
-    bool syncing;                     /* one caller is in fdatasync for everybody (group sync) */
     uint64_t seq;                     /* seq of the last line in the file, 0 when empty */
+    uint64_t synced;                  /* every line up to this seq is on stable storage */
+    uint64_t wanted;                  /* highest seq somebody waits for */
     char prev[TR_AUDIT_HASH_HEX + 1]; /* SHA-256 of that line's bytes, or the genesis value */
     bool broken;                      /* a sync failed: what is on disk is unknown */
+    bool closing;                     /* api_audit_close: sync what is left, then stop */
+    struct waiter *waiters;           /* callbacks not yet released, newest first */
 };
 
 /* Member names whose whole subtree is sensitive, wherever they appear (see audit.h). */
@@ -193,39 +205,104 @@ static int time_now(char buf[AUDIT_TIME_MAX])
     return TR_OK;
 }
 
-/* Add the device's members to e and serialise it as one '\n'-terminated line.
- * Called with a->mu held, so seq and prev_hash are those of the file's current last line. */
+/* How many members of e sort before "hash" in TR_AUDIT_DUMP_FLAGS order (jansson's
+ * JSON_SORT_KEYS: bytes compared with memcmp, then the shorter key first). */
+static size_t hash_rank(json_t *e)
+{
+    const char *k;
+    size_t klen, rank = 0;
+    json_t *v;
+
+    json_object_keylen_foreach(e, k, klen, v)
+    {
+        int c = memcmp(k, "hash", klen < 4 ? klen : 4);
+        if (c < 0 || (c == 0 && klen < 4))
+            rank++;
+    }
+    return rank;
+}
+
+/* Offset of member number idx (0-based) of the compact JSON object text, i.e. of its key's
+ * opening quote; 0 if there is none. Only jansson's own output is scanned: valid JSON. */
+static size_t member_offset(const char *text, size_t len, size_t idx)
+{
+    size_t depth = 0, seen = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in_str) {
+            if (text[i] == '\\')
+                i++; /* the escaped character cannot end the string */
+            else if (text[i] == '"')
+                in_str = false;
+            continue;
+        }
+        if (text[i] == '"') {
+            /* at depth 1 a string right after '{' or ',' is a key */
+            if (depth == 1 && (text[i - 1] == '{' || text[i - 1] == ',') && seen++ == idx)
+                return i;
+            in_str = true;
+        } else if (text[i] == '{' || text[i] == '[') {
+            depth++;
+        } else if (text[i] == '}' || text[i] == ']') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Add the device's members to e and serialise it as one '\n'-terminated line.
+ * The canonical text without "hash" is what the entry hash covers (tr_audit_entry_hash); the line
+ * is that text with the "hash" member inserted where JSON_SORT_KEYS puts it, so the entry is
+ * serialised once, not twice (the verifier re-serialises every line and checks the bytes, so a
+ * wrong splice cannot go unnoticed). "prev_hash" sorts after "hash", so a member always follows.
+ * Called with a->mu held, so seq and prev_hash are those of the file's current last line.
+ */
 static int stamp(struct api_audit *a, json_t *e, const char *type, char **out_line, size_t *out_len,
                  char out_hash[TR_AUDIT_HASH_HEX + 1])
 {
+    static const char key[] = "\"hash\":\"";
     char when[AUDIT_TIME_MAX], hash[TR_AUDIT_HASH_HEX + 1];
-    char *line = NULL, *grown;
-    size_t len;
+    char *text = NULL, *line = NULL;
+    size_t tlen, len, at, n;
     int rc;
 
     if ((rc = time_now(when)) != TR_OK)
         goto out;
     rc = TR_E_NOMEM;
+    (void)json_object_del(e, "hash"); /* a caller's member of that name; absent is fine */
     if (json_object_set_new(e, "type", json_string(type)) ||
         json_object_set_new(e, "time", json_string(when)) ||
         json_object_set_new(e, "seq", json_integer((json_int_t)(a->seq + 1))) ||
-        json_object_set_new(e, "prev_hash", json_string(a->prev)))
+        json_object_set_new(e, "prev_hash", json_string(a->prev)) ||
+        !(text = json_dumps(e, TR_AUDIT_DUMP_FLAGS)))
         goto out;
-    if ((rc = tr_audit_entry_hash(e, hash)) != TR_OK)
+    tlen = strlen(text);
+    len = tlen + sizeof(key) - 1 + TR_AUDIT_HASH_HEX + 2; /* "hash":"<hex>", */
+    rc = TR_E_TOO_LARGE;
+    if (len > TR_AUDIT_LINE_MAX)
+        goto out;
+    if ((rc = tr_audit_sha256_hex(text, tlen, hash)) != TR_OK)
+        goto out;
+    rc = TR_E_INTERNAL;
+    if (!(at = member_offset(text, tlen, hash_rank(e))))
         goto out;
     rc = TR_E_NOMEM;
-    if (json_object_set_new(e, "hash", json_string(hash)) ||
-        !(line = json_dumps(e, TR_AUDIT_DUMP_FLAGS)))
+    if (!(line = malloc(len + 2))) /* audit text holds MACs, not secrets */
         goto out;
-    rc = TR_E_TOO_LARGE;
-    if ((len = strlen(line)) > TR_AUDIT_LINE_MAX)
-        goto out;
+    memcpy(line, text, at);
+    n = at;
+    memcpy(line + n, key, sizeof(key) - 1);
+    n += sizeof(key) - 1;
+    memcpy(line + n, hash, TR_AUDIT_HASH_HEX);
+    n += TR_AUDIT_HASH_HEX;
+    memcpy(line + n, "\",", 2);
+    n += 2;
+    memcpy(line + n, text + at, tlen - at);
+    line[len] = '\0';
     if ((rc = tr_audit_sha256_hex(line, len, out_hash)) != TR_OK)
         goto out;
-    rc = TR_E_NOMEM;
-    if (!(grown = realloc(line, len + 2))) /* audit text holds MACs, not secrets */
-        goto out;
-    line = grown;
     line[len] = '\n';
     line[len + 1] = '\0';
     *out_line = line;
@@ -233,8 +310,18 @@ static int stamp(struct api_audit *a, json_t *e, const char *type, char **out_li
     line = NULL;
     rc = TR_OK;
 out:
+    free(text);
     free(line);
     return rc;
+}
+
+/* Refuse every later write and fail every line not yet durable: blocked waiters wake here, and
+ * the sync thread releases the callbacks. Called with a->mu held. */
+static void mark_broken(struct api_audit *a)
+{
+    a->broken = true;
+    pthread_cond_broadcast(&a->synced_cond);
+    pthread_cond_signal(&a->work_cond);
 }
 
 /* A short write (ENOSPC mid-line) must not leave half a line: the next one would be glued to
@@ -248,10 +335,10 @@ static void undo_partial(struct api_audit *a, size_t written)
         return;
     tr_log_error("audit: cannot remove a partial line: %s; refusing further writes",
                  strerror(errno));
-    a->broken = true;
+    mark_broken(a);
 }
 
-/* One write() on the O_APPEND descriptor. Called with a->mu held; wait_synced makes it
+/* One write() on the O_APPEND descriptor. Called with a->mu held; the sync thread makes it
  * durable. */
 static int append(struct api_audit *a, const char *line, size_t len)
 {
@@ -272,40 +359,7 @@ static int append(struct api_audit *a, const char *line, size_t len)
     return TR_OK;
 }
 
-/*
- * Group sync: whoever finds no sync running calls fdatasync for every line written so far, the
- * others wait for it. A line is acknowledged only once a sync that started after it was written
- * succeeded, so "written and flushed before the response leaves" holds, at one fdatasync per
- * group instead of one per line. Called and returns with a->mu held.
- */
-static int wait_synced(struct api_audit *a, uint64_t seq)
-{
-    while (a->synced < seq && !a->broken) {
-        if (a->syncing) {
-            pthread_cond_wait(&a->synced_cond, &a->mu);
-            continue;
-        }
-        uint64_t upto = a->seq;
-        a->syncing = true;
-        pthread_mutex_unlock(&a->mu);
-        int err = fdatasync(a->fd) == 0 ? 0 : errno;
-        pthread_mutex_lock(&a->mu);
-        a->syncing = false;
-        if (err == 0) {
-            a->synced = upto;
-        } else {
-            /* After a failed sync the kernel may have dropped lines (and reports it once):
-             * the chain head is unknown, so no later line may claim to follow it. */
-            tr_log_error("audit: fdatasync failed: %s; refusing further writes until reopened",
-                         strerror(err));
-            a->broken = true;
-        }
-        pthread_cond_broadcast(&a->synced_cond);
-    }
-    return a->synced >= seq ? TR_OK : TR_E_IO;
-}
-
-static int log_locked(struct api_audit *a, const char *type, json_t *e, bool sync)
+static int log_locked(struct api_audit *a, const char *type, json_t *e, uint64_t *out_seq)
 {
     char hash[TR_AUDIT_HASH_HEX + 1];
     char *line = NULL;
@@ -323,15 +377,17 @@ static int log_locked(struct api_audit *a, const char *type, json_t *e, bool syn
         goto out;
     a->seq++;
     memcpy(a->prev, hash, sizeof(a->prev));
-    rc = sync ? wait_synced(a, a->seq) : TR_OK;
+    *out_seq = a->seq;
+    rc = TR_OK;
 out:
     free(line);
     return rc;
 }
 
-static int audit_log(struct api_audit *a, const char *type, json_t *entry, bool sync)
+int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry, uint64_t *out_seq)
 {
     json_t *e = NULL;
+    uint64_t seq = 0;
     int rc = TR_E_INVAL;
 
     if (!a || !type || !json_is_object(entry) ||
@@ -341,8 +397,10 @@ static int audit_log(struct api_audit *a, const char *type, json_t *entry, bool 
     if ((rc = redact(entry, false, 0, &e)) != TR_OK)
         goto out;
     pthread_mutex_lock(&a->mu);
-    rc = log_locked(a, type, e, sync);
+    rc = log_locked(a, type, e, &seq);
     pthread_mutex_unlock(&a->mu);
+    if (rc == TR_OK && out_seq)
+        *out_seq = seq;
 out:
     json_decref(e);
     return rc;
@@ -350,12 +408,171 @@ out:
 
 int api_audit_log(struct api_audit *a, const char *type, json_t *entry)
 {
-    return audit_log(a, type, entry, true);
+    uint64_t seq = 0;
+    int rc = api_audit_log_nosync(a, type, entry, &seq);
+
+    return rc == TR_OK ? api_audit_wait(a, seq) : rc;
 }
 
-int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry)
+/* ---- durability: the sync thread ---------------------------------------------------------- */
+
+/* The verdict for a waiter on seq, once one is known. Called with a->mu held. */
+static bool wait_decided(const struct api_audit *a, uint64_t seq, int *out_rc)
 {
-    return audit_log(a, type, entry, false);
+    if (a->synced >= seq) {
+        *out_rc = TR_OK;
+        return true;
+    }
+    if (a->broken) {
+        *out_rc = TR_E_IO;
+        return true;
+    }
+    return false;
+}
+
+/* Ask the sync thread to cover seq. Called with a->mu held. */
+static void want_locked(struct api_audit *a, uint64_t seq)
+{
+    if (seq > a->wanted) {
+        a->wanted = seq;
+        pthread_cond_signal(&a->work_cond);
+    }
+}
+
+int api_audit_wait(struct api_audit *a, uint64_t seq)
+{
+    int rc = TR_E_INVAL;
+
+    if (!a)
+        return TR_E_INVAL;
+    pthread_mutex_lock(&a->mu);
+    if (seq == 0 || seq > a->seq)
+        goto out;
+    want_locked(a, seq);
+    while (!wait_decided(a, seq, &rc))
+        pthread_cond_wait(&a->synced_cond, &a->mu);
+out:
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+void api_audit_wait_async(struct api_audit *a, uint64_t seq, api_audit_done_fn fn, void *arg)
+{
+    struct waiter *w = NULL;
+    int rc = TR_E_INVAL;
+
+    if (!fn)
+        return;
+    if (!a)
+        goto out;
+    /* Allocated before the lock (and maybe unused) so the mutex is never held across malloc. */
+    rc = TR_E_NOMEM;
+    if (!(w = malloc(sizeof(*w))))
+        goto out;
+    pthread_mutex_lock(&a->mu);
+    if (seq == 0 || seq > a->seq)
+        rc = TR_E_INVAL;
+    else if (!wait_decided(a, seq, &rc)) {
+        *w = (struct waiter){.next = a->waiters, .seq = seq, .fn = fn, .arg = arg};
+        a->waiters = w;
+        w = NULL; /* owned by the list now; fn runs when a sync decides */
+        want_locked(a, seq);
+        rc = TR_OK;
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    pthread_mutex_unlock(&a->mu);
+out:
+    free(w);
+    fn(arg, rc);
+}
+
+/* Detach every waiter whose verdict is known, oldest first. Called with a->mu held. */
+static struct waiter *take_decided(struct api_audit *a)
+{
+    struct waiter **pp = &a->waiters, *done = NULL;
+    int rc;
+
+    while (*pp) {
+        struct waiter *w = *pp;
+        if (wait_decided(a, w->seq, &rc)) {
+            *pp = w->next;
+            w->next = done; /* the list is newest first: reversing gives oldest first */
+            done = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return done;
+}
+
+/* Call the detached waiters with their verdicts. Called without a->mu: callbacks send replies. */
+static void release(struct waiter *done, uint64_t synced)
+{
+    while (done) {
+        struct waiter *next = done->next;
+        done->fn(done->arg, done->seq <= synced ? TR_OK : TR_E_IO); /* else: broken */
+        free(done);
+        done = next;
+    }
+}
+
+/* One fdatasync for every line written so far. Called and returns with a->mu held; the mutex is
+ * dropped during the sync so that lines keep being written (they join the next group). A line
+ * counts as durable only when a sync that started after its write() succeeded. */
+static void sync_once(struct api_audit *a)
+{
+    uint64_t upto = a->seq;
+
+    pthread_mutex_unlock(&a->mu);
+    int err = fdatasync(a->fd) == 0 ? 0 : errno;
+    pthread_mutex_lock(&a->mu);
+    if (err == 0) {
+        a->synced = upto;
+    } else {
+        /* After a failed sync the kernel may have dropped lines (and reports it once): the
+         * chain head is unknown, so no later line may claim to follow it. */
+        tr_log_error("audit: fdatasync failed: %s; refusing further writes until reopened",
+                     strerror(err));
+        mark_broken(a);
+        return;
+    }
+    pthread_cond_broadcast(&a->synced_cond);
+}
+
+static bool sync_needed(const struct api_audit *a)
+{
+    return !a->broken && (a->wanted > a->synced || (a->closing && a->seq > a->synced));
+}
+
+/* Callbacks whose lines can no longer become durable (a write broke the device). */
+static bool fail_needed(const struct api_audit *a)
+{
+    return a->broken && a->waiters;
+}
+
+/* The sync thread: sleeps until a line is waited for, then syncs back to back while there is
+ * anything to cover, so a group is every line written during the previous sync. */
+static void *sync_main(void *arg)
+{
+    struct api_audit *a = arg;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->closing && !sync_needed(a) && !fail_needed(a))
+            pthread_cond_wait(&a->work_cond, &a->mu);
+        if (sync_needed(a))
+            sync_once(a);
+        else if (!fail_needed(a))
+            break; /* closing, and every line is durable (or never can be) */
+        struct waiter *done = take_decided(a);
+        uint64_t synced = a->synced;
+        pthread_mutex_unlock(&a->mu);
+        release(done, synced);
+        pthread_mutex_lock(&a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
 }
 
 /* ---- open ---------------------------------------------------------------------------------- */
@@ -516,6 +733,29 @@ static int recover_head(int fd, uint64_t *out_seq, char out_prev[TR_AUDIT_HASH_H
     return TR_OK;
 }
 
+/* The mutex, the condition variables and the sync thread, all or none. */
+static int sync_start(struct api_audit *a)
+{
+    if (pthread_mutex_init(&a->mu, NULL) != 0)
+        return TR_E_NOMEM;
+    if (pthread_cond_init(&a->work_cond, NULL) != 0)
+        goto out_mu;
+    if (pthread_cond_init(&a->synced_cond, NULL) != 0)
+        goto out_work;
+    a->synced = a->wanted = a->seq; /* recovered lines were already on disk */
+    if (pthread_create(&a->syncer, NULL, sync_main, a) != 0)
+        goto out_synced;
+    pthread_setname_np(a->syncer, "tr-audit-sync"); /* for top -H and perf; failure is harmless */
+    return TR_OK;
+out_synced:
+    pthread_cond_destroy(&a->synced_cond);
+out_work:
+    pthread_cond_destroy(&a->work_cond);
+out_mu:
+    pthread_mutex_destroy(&a->mu);
+    return TR_E_NOMEM;
+}
+
 int api_audit_open(const char *path, struct api_audit **out)
 {
     struct api_audit *a = NULL;
@@ -537,21 +777,15 @@ int api_audit_open(const char *path, struct api_audit **out)
         goto out;
     if ((rc = recover_head(fd, &a->seq, a->prev)) != TR_OK)
         goto out;
-    rc = TR_E_NOMEM;
-    if (pthread_mutex_init(&a->mu, NULL) != 0)
-        goto out;
-    if (pthread_cond_init(&a->synced_cond, NULL) != 0) {
-        pthread_mutex_destroy(&a->mu);
-        goto out;
-    }
-    a->synced = a->seq; /* recovered lines were already on disk */
     a->fd = fd;
+    if ((rc = sync_start(a)) != TR_OK)
+        goto out;
     fd = -1; /* owned by a now */
     *out = a;
     a = NULL;
     rc = TR_OK;
 out:
-    free(a); /* only reached before the mutex exists */
+    free(a); /* only reached before the mutex and the thread exist */
     if (fd >= 0)
         close(fd);
     return rc;
@@ -559,11 +793,27 @@ out:
 
 void api_audit_close(struct api_audit *a)
 {
+    struct waiter *left;
+
     if (!a)
         return;
+    pthread_mutex_lock(&a->mu);
+    a->closing = true;
+    pthread_cond_signal(&a->work_cond);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->syncer, NULL); /* it syncs and releases whatever is still waiting */
+    /* Nothing can be left once it has stopped (every waiter's line was covered or the device
+     * broke, and it released them); fail any stray one rather than lose its callback. */
+    pthread_mutex_lock(&a->mu);
+    left = a->waiters;
+    a->waiters = NULL;
+    a->broken = true;
+    pthread_mutex_unlock(&a->mu);
+    release(left, 0);
     if (close(a->fd) != 0)
         tr_log_warn("audit: close failed: %s", strerror(errno));
     pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->work_cond);
     pthread_cond_destroy(&a->synced_cond);
     free(a);
 }

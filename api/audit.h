@@ -2,8 +2,9 @@
  * audit - the file audit device: one JSON line per request and per response, sensitive values
  * replaced by keyed MACs, lines hash-chained (format and chain: common/tr_audit.h).
  *
- * Verbs: api_audit_open, then api_audit_log any number of times from any thread, then
- * api_audit_close once no api_audit_log call is running. api_audit_hash computes the MAC a value
+ * Verbs: api_audit_open (starts the device's sync thread), then any number of api_audit_log,
+ * api_audit_log_nosync, api_audit_wait and api_audit_wait_async from any thread, then
+ * api_audit_close once none of those calls is running. api_audit_hash computes the MAC a value
  * would have in the log (Vault's sys/audit-hash), for finding entries about a known token.
  *
  * MACs. Vault writes "hmac-sha256:" + hex HMAC-SHA256. Tresor writes
@@ -32,15 +33,22 @@
  * whose answers hold the root token) cannot be audited with their data; like Vault, which only
  * starts its audit devices after unseal, the pipeline must not audit them.
  *
- * Durability and fail-closed. api_audit_log returns only after the line was written by one
- * write() on an O_APPEND descriptor and an fdatasync() that started after that write succeeded
- * (concurrent callers share one fdatasync: group sync). api_audit_log_nosync skips the wait; a
- * later synced line makes it durable too (the pipeline uses it for the request line of a read,
- * whose response line is synced before the answer leaves). Any failure returns an error and
- * the caller must not answer the request (503). A failed write() that left the file as it was
- * (or that could be truncated back) leaves the device usable; a failed fdatasync (the line may or
- * may not reach the disk) or an untruncatable partial line makes the device refuse every later
- * write with TR_E_IO until it is closed and reopened, which re-reads and re-verifies the tail.
+ * Durability and fail-closed. A line is written by one write() on an O_APPEND descriptor, in
+ * the caller's thread, and becomes durable through the device's sync thread: it repeatedly runs
+ * one fdatasync() covering every line written before it started (group sync) whenever somebody
+ * waits for a line not yet covered, then releases every waiter whose line it covered. A waiter
+ * is either a blocked thread (api_audit_wait, api_audit_log) or a callback (api_audit_wait_async)
+ * so that an event-loop thread can hand a response over and go on serving: the pipeline answers
+ * from that callback, so no response leaves before its line is on stable storage, and no
+ * event-loop thread ever blocks in fdatasync. api_audit_log_nosync returns the line's seq
+ * without waiting; a later durable line makes it durable too (the pipeline uses this for the
+ * request line of a read, whose response line is made durable before the answer leaves).
+ * Any failure is reported and the caller must not answer the request (503). A failed write()
+ * that left the file as it was (or that could be truncated back) leaves the device usable; a
+ * failed fdatasync (the line may or may not reach the disk) fails every waiting line and, like
+ * an untruncatable partial line, makes the device refuse every later write and wait with
+ * TR_E_IO until it is closed and reopened, which re-reads and re-verifies the tail. Lines that
+ * were durable before the failure stay so (waiting for them still succeeds).
  *
  * File safety (audit path comes from static configuration only, security.md #22): the file is
  * opened with O_APPEND|O_CLOEXEC|O_NOFOLLOW; a symlink, a non-regular file, a file owned by
@@ -48,9 +56,9 @@
  * group/world write bit is refused; the mode is forced to 0600 whatever the umask. A new file's
  * directory entry is fsync'ed.
  *
- * Thread-safety: api_audit_log and api_audit_hash may be called concurrently; lines are written
- * in one total order under the device's mutex (the chain stays linear). MACs are computed before
- * taking the mutex.
+ * Thread-safety: every verb but open and close may be called concurrently; lines are written in
+ * one total order under the device's mutex (the chain stays linear), and seq numbers follow that
+ * order. MACs are computed before taking the mutex. Callbacks run without the mutex held.
  * Must never know: HTTP, storage, or any key (MACs come from the core).
  */
 #ifndef API_AUDIT_H
@@ -58,6 +66,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/tr_audit.h"
 #include "../common/tr_err.h"
@@ -76,13 +85,16 @@ struct api_audit;
  * Out: *out, owned by the caller (api_audit_close); NULL on failure.
  * Errors: TR_E_INVAL (NULL or empty path), TR_E_DENIED (symlink, not a regular file, wrong
  *      owner, hard-linked, executable or group/world-writable, or the OS refused access),
- *      TR_E_TAMPER (last line torn, too long or failing its own hash), TR_E_IO, TR_E_NOMEM.
- * Side effects: may create the file (0600) and fsync its directory; sets its mode to 0600.
+ *      TR_E_TAMPER (last line torn, too long or failing its own hash), TR_E_IO, TR_E_NOMEM
+ *      (also: the sync thread could not be started).
+ * Side effects: may create the file (0600) and fsync its directory; sets its mode to 0600;
+ *      starts the device's sync thread (idle until a line is waited for).
  */
 TR_MUST_CHECK int api_audit_open(const char *path, struct api_audit **out);
 
 /*
- * api_audit_log - append one entry and make it durable.
+ * api_audit_log - append one entry and wait until it is durable (blocks for one group sync:
+ * not for event-loop threads; see api_audit_wait_async).
  * In:  a; type "request" or "response"; entry, a borrowed JSON object (not modified; a copy
  *      is MAC'd and stamped). Members named time, type, seq, prev_hash and hash are replaced
  *      by the device's own values.
@@ -93,8 +105,35 @@ TR_MUST_CHECK int api_audit_open(const char *path, struct api_audit **out);
  *      On any error nothing was appended, except after a failed fdatasync (see above).
  */
 TR_MUST_CHECK int api_audit_log(struct api_audit *a, const char *type, json_t *entry);
-/* api_audit_log_nosync - as api_audit_log without waiting for stable storage. */
-TR_MUST_CHECK int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry);
+
+/*
+ * api_audit_log_nosync - as api_audit_log, but return once the line is written, not durable.
+ * Out: *out_seq (may be NULL), the line's seq, to pass to api_audit_wait(_async); untouched on
+ *      failure.
+ * Errors: as api_audit_log, except that no fdatasync is waited for.
+ */
+TR_MUST_CHECK int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry,
+                                       uint64_t *out_seq);
+
+/*
+ * api_audit_wait - block until line seq (from api_audit_log_nosync) is on stable storage.
+ * Errors: TR_E_INVAL (NULL a, seq 0 or not yet written), TR_E_IO (the sync covering it failed,
+ *      or the device is refusing writes after an earlier sync failure).
+ */
+TR_MUST_CHECK int api_audit_wait(struct api_audit *a, uint64_t seq);
+
+/* Called once per api_audit_wait_async, with TR_OK or api_audit_wait's errors (or TR_E_NOMEM). */
+typedef void (*api_audit_done_fn)(void *arg, int rc);
+
+/*
+ * api_audit_wait_async - call fn(arg, rc) exactly once, when line seq is on stable storage
+ * (rc TR_OK) or cannot become so (rc as api_audit_wait's errors, TR_E_NOMEM). Never blocks.
+ * In:  fn, arg (borrowed until fn is called; fn may free arg).
+ * fn runs either before this returns, in the caller's thread (the line was already durable, or
+ * an error is already known), or later in the device's sync thread (or in api_audit_close). It
+ * must not block for long (it delays every later waiter) and must not call api_audit_close.
+ */
+void api_audit_wait_async(struct api_audit *a, uint64_t seq, api_audit_done_fn fn, void *arg);
 
 /*
  * api_audit_hash - the text a value is logged as: API_AUDIT_HMAC_PREFIX + hex MAC.
@@ -104,7 +143,12 @@ TR_MUST_CHECK int api_audit_log_nosync(struct api_audit *a, const char *type, js
  */
 TR_MUST_CHECK int api_audit_hash(const char *in, size_t len, char out[API_AUDIT_HMAC_STR]);
 
-/* api_audit_close - close the file and free the device; NULL-safe. No api_audit_log may run. */
+/*
+ * api_audit_close - make every written line durable, release every waiter, stop the sync thread,
+ * close the file and free the device; NULL-safe. No other verb may be running or called after
+ * it starts (callbacks it runs must not call any). Every pending api_audit_wait_async callback
+ * is called exactly once before it returns: TR_OK after a final successful sync, else TR_E_IO.
+ */
 void api_audit_close(struct api_audit *a);
 
 #endif

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,6 +38,133 @@ struct fixture {
     struct enc_shares shares;
     struct api_audit *a;
 };
+
+/*
+ * An observer on fdatasync. The test binary's own definition interposes libc's for the code under
+ * test (linked in from the core library) and always makes the real system call, except when a
+ * test injects EIO (an edge failure, as a failing disk reports it). For the audit file's
+ * descriptor it records how many bytes a successful sync covered (the file's size when the sync
+ * started: a conservative bound), counts the syncs, and can hold them at a gate so a test can
+ * line waiters up deterministically.
+ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int fd;           /* observed descriptor, -1: none */
+    bool gate_closed; /* syncs of fd wait here until the gate opens */
+    bool fail;        /* syncs of fd fail with EIO */
+    bool fail_trunc;  /* ftruncate of fd fails with EIO */
+    int entered;      /* syncs of fd started */
+    off_t covered;    /* bytes of fd made durable by the syncs so far */
+} obs = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
+
+int fdatasync(int fd)
+{
+    struct stat st;
+    bool mine, fail;
+    long r;
+
+    pthread_mutex_lock(&obs.mu);
+    if ((mine = fd >= 0 && fd == obs.fd)) {
+        obs.entered++;
+        pthread_cond_broadcast(&obs.cond);
+        while (obs.gate_closed)
+            pthread_cond_wait(&obs.cond, &obs.mu);
+    }
+    fail = mine && obs.fail;
+    pthread_mutex_unlock(&obs.mu);
+    if (fail) {
+        errno = EIO;
+        return -1;
+    }
+    if (mine && fstat(fd, &st) != 0)
+        return -1;
+    r = syscall(SYS_fdatasync, fd);
+    if (r == 0 && mine) {
+        pthread_mutex_lock(&obs.mu);
+        if (st.st_size > obs.covered)
+            obs.covered = st.st_size;
+        pthread_mutex_unlock(&obs.mu);
+    }
+    return (int)r;
+}
+
+/* Same interposition for ftruncate, only to inject its failure. */
+int ftruncate(int fd, off_t len)
+{
+    pthread_mutex_lock(&obs.mu);
+    bool fail = fd >= 0 && fd == obs.fd && obs.fail_trunc;
+    pthread_mutex_unlock(&obs.mu);
+    if (fail) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+static void obs_reset(int fd)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.fd = fd;
+    obs.gate_closed = obs.fail = obs.fail_trunc = false;
+    obs.entered = 0;
+    obs.covered = 0;
+    pthread_cond_broadcast(&obs.cond);
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static void obs_gate(bool closed)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.gate_closed = closed;
+    pthread_cond_broadcast(&obs.cond);
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static void obs_fail(bool fail)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.fail = fail;
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static void obs_fail_truncate(bool fail)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.fail_trunc = fail;
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static off_t obs_covered(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    off_t c = obs.covered;
+    pthread_mutex_unlock(&obs.mu);
+    return c;
+}
+
+static int obs_entered(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    int n = obs.entered;
+    pthread_mutex_unlock(&obs.mu);
+    return n;
+}
+
+/* Wait (5 s at most) until n syncs of the observed descriptor have started. */
+static void obs_wait_entered(int n)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&obs.mu);
+    while (obs.entered < n && pthread_cond_timedwait(&obs.cond, &obs.mu, &until) == 0)
+        ;
+    int got = obs.entered;
+    pthread_mutex_unlock(&obs.mu);
+    assert_true(got >= n);
+}
 
 /* Log hygiene: every line the code under test logs is checked for the canaries. */
 static volatile int log_leaks;
@@ -69,6 +198,7 @@ static int setup(void **state)
         return -1;
     }
     snprintf(f->path, sizeof(f->path), "%s/audit.log", f->dir);
+    obs_reset(-1);
     f->cfg.seal_type = ENC_SEAL_DEVKEY;
     f->cfg.counter_type = ENC_COUNTER_FILE;
     f->cfg.dev_mode = true;
@@ -87,7 +217,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    obs_gate(false); /* never leave the sync thread held */
     api_audit_close(f->a);
+    obs_reset(-1);
     enc_fini();
     rm_rf(f->dir);
     sodium_memzero(&f->shares, sizeof(f->shares));
@@ -191,7 +323,8 @@ static void assert_chain_ok(const char *path, uint64_t want_lines)
     uint64_t lines, bad;
     char why[128] = "";
 
-    assert_int_equal(verify(path, &lines, &bad, why, sizeof(why)), TR_OK);
+    if (verify(path, &lines, &bad, why, sizeof(why)) != TR_OK)
+        fail_msg("line %llu: %s", (unsigned long long)bad, why);
     assert_int_equal(lines, want_lines);
     assert_int_equal(bad, 0);
 }
@@ -308,6 +441,36 @@ static void test_audit_log_reserved_members_replaced(void **state)
     assert_int_equal(json_integer_value(json_object_get(e, "seq")), 99); /* caller's untouched */
     json_decref(e);
     assert_chain_ok(f->path, 1);
+}
+
+/* Top-level members sorting on both sides of "hash" (and a caller's own "hash"), strings full
+ * of quotes, escapes, braces and commas at every depth: every line must still be exactly what
+ * jansson writes for it (the verifier re-serialises each line and compares the bytes) and carry
+ * the right hash. */
+static void test_audit_log_line_canonical_any_keys(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = {
+        "a",         "h",           "has",  "hash", "hasH",       "hasha", "hash_",
+        "hasi",      "hb",          "i",    "prev", "prev_hash0", "z",     "\xc3\xa9t\xc3\xa9",
+        "q\"uo,te}", "back\\slash", "HASH", "",     "type2"};
+    const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
+    int lines = 0;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (size_t i = 0; i < nkeys; i++) {
+        for (size_t j = i; j < nkeys; j += 3) {
+            json_t *e = json_pack("{s:{s:s,s:[s,{s:s}]}}", "request", "path", "a\"b,c}{[]\\\n",
+                                  "list", "x\",\"hash\":\"y", "hash", "{\"k\":\",\"}");
+            assert_non_null(e);
+            assert_int_equal(json_object_set_new(e, keys[i], json_string("v,\"}{")), 0);
+            assert_int_equal(json_object_set_new(e, keys[j], json_pack("{s:i}", "hash", 1)), 0);
+            assert_int_equal(api_audit_log(f->a, j % 2 ? "response" : "request", e), TR_OK);
+            json_decref(e);
+            lines++;
+        }
+    }
+    assert_chain_ok(f->path, (uint64_t)lines);
 }
 
 static void test_audit_log_invalid_args(void **state)
@@ -465,6 +628,375 @@ static void test_audit_log_concurrent(void **state)
         assert_int_equal(w[i].failures, 0);
     }
     assert_chain_ok(f->path, 8 * 200);
+}
+
+/* ---- api_audit_wait_async ------------------------------------------------------------------ */
+
+/* One api_audit_wait_async: what its callback saw. */
+struct rec {
+    uint64_t seq;
+    int calls;
+    int rc;
+    off_t covered; /* bytes known durable when the callback ran */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int done; /* callbacks run */
+} cb = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_durable(void *arg, int rc)
+{
+    struct rec *r = arg;
+    off_t covered = obs_covered();
+
+    pthread_mutex_lock(&cb.mu);
+    r->calls++;
+    r->rc = rc;
+    r->covered = covered;
+    cb.done++;
+    pthread_cond_broadcast(&cb.cond);
+    pthread_mutex_unlock(&cb.mu);
+}
+
+static void cb_reset(void)
+{
+    pthread_mutex_lock(&cb.mu);
+    cb.done = 0;
+    pthread_mutex_unlock(&cb.mu);
+}
+
+static int cb_done(void)
+{
+    pthread_mutex_lock(&cb.mu);
+    int n = cb.done;
+    pthread_mutex_unlock(&cb.mu);
+    return n;
+}
+
+/* Wait (10 s at most) until n callbacks ran, without closing the device: the sync thread alone
+ * must release them. */
+static void cb_wait(int n)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&cb.mu);
+    while (cb.done < n && pthread_cond_timedwait(&cb.cond, &cb.mu, &until) == 0)
+        ;
+    int got = cb.done;
+    pthread_mutex_unlock(&cb.mu);
+    assert_int_equal(got, n);
+}
+
+/* Write entry i without waiting; its seq goes to r (if any), which then waits asynchronously. */
+static uint64_t log_async(struct api_audit *a, int i, struct rec *r)
+{
+    json_t *e = entry_new(i);
+    uint64_t seq = 0;
+
+    assert_non_null(e);
+    assert_int_equal(api_audit_log_nosync(a, i % 2 ? "response" : "request", e, &seq), TR_OK);
+    json_decref(e);
+    assert_true(seq > 0);
+    if (r) {
+        r->seq = seq;
+        api_audit_wait_async(a, seq, on_durable, r);
+    }
+    return seq;
+}
+
+/* The byte offset just past each line, indexed by seq (1-based); returns the line count. */
+static uint64_t line_ends(const char *path, off_t *ends, uint64_t max)
+{
+    size_t len;
+    char *buf = slurp(path, &len);
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        assert_true(n < max);
+        ends[++n] = (off_t)i + 1;
+    }
+    free(buf);
+    return n;
+}
+
+/* Every callback ran once with TR_OK, after a sync that covered its whole line. */
+static void assert_released_durable(const char *path, struct rec *r, int n)
+{
+    const uint64_t max = (uint64_t)n + 16;
+    off_t *ends = calloc(max + 1, sizeof(*ends));
+    uint64_t lines;
+
+    assert_non_null(ends);
+    lines = line_ends(path, ends, max);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].rc, TR_OK);
+        assert_true(r[i].seq >= 1 && r[i].seq <= lines);
+        if (r[i].covered < ends[r[i].seq])
+            fail_msg("line %llu (ends at %lld) released with %lld bytes durable",
+                     (unsigned long long)r[i].seq, (long long)ends[r[i].seq],
+                     (long long)r[i].covered);
+    }
+    free(ends);
+}
+
+struct async_worker {
+    struct api_audit *a;
+    int id;
+    struct rec *recs; /* ASYNC_PER of them */
+    int blocking_ok;  /* lines waited for with api_audit_wait instead */
+};
+
+#define ASYNC_THREADS 8
+#define ASYNC_PER     200
+
+static void *async_worker_run(void *arg)
+{
+    struct async_worker *w = arg;
+
+    for (int i = 0; i < ASYNC_PER; i++) {
+        if (i % 10 == 9) { /* a blocking waiter now and then, as a pool thread is */
+            uint64_t seq = log_async(w->a, w->id * 1000 + i, NULL);
+            w->blocking_ok += api_audit_wait(w->a, seq) == TR_OK;
+            w->recs[i] =
+                (struct rec){.seq = seq, .calls = 1, .rc = TR_OK, .covered = obs_covered()};
+            continue;
+        }
+        log_async(w->a, w->id * 1000 + i, &w->recs[i]);
+    }
+    return NULL;
+}
+
+/* Writers on many threads hand their lines over and go on: every callback runs exactly once, from
+ * the sync thread, only after its line was covered by a successful sync; seqs are unique and in
+ * each thread's order, and the file is one valid chain. */
+static void test_audit_wait_async_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    const int n = ASYNC_THREADS * ASYNC_PER;
+    struct rec *recs = calloc((size_t)n, sizeof(*recs));
+    struct async_worker w[ASYNC_THREADS];
+    pthread_t th[ASYNC_THREADS];
+    uint8_t *seen = calloc((size_t)n + 1, 1);
+    int blocking = 0;
+
+    assert_non_null(recs);
+    assert_non_null(seen);
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    for (int i = 0; i < ASYNC_THREADS; i++) {
+        w[i] = (struct async_worker){.a = f->a, .id = i, .recs = recs + i * ASYNC_PER};
+        assert_int_equal(pthread_create(&th[i], NULL, async_worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < ASYNC_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        blocking += w[i].blocking_ok;
+    }
+    assert_int_equal(blocking, ASYNC_THREADS * (ASYNC_PER / 10));
+    cb_wait(n - blocking);
+    pthread_mutex_lock(&cb.mu); /* the callbacks' writes happen before this read */
+    pthread_mutex_unlock(&cb.mu);
+    assert_released_durable(f->path, recs, n);
+    for (int t = 0; t < ASYNC_THREADS; t++)
+        for (int i = 0; i < ASYNC_PER; i++) {
+            struct rec *r = &recs[t * ASYNC_PER + i];
+            assert_int_equal(seen[r->seq], 0);
+            seen[r->seq] = 1;
+            if (i > 0)
+                assert_true(r->seq > recs[t * ASYNC_PER + i - 1].seq);
+        }
+    assert_true(obs_entered() > 0); /* the observer saw the device's syncs */
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), n - blocking); /* close called none twice */
+    assert_chain_ok(f->path, (uint64_t)n);
+    free(seen);
+    free(recs);
+}
+
+/* Group sync, deterministically: while one sync is held at the gate, nine lines are written and
+ * handed over; none is released early, and one further sync releases all nine. */
+static void test_audit_wait_async_group_sync(void **state)
+{
+    struct fixture *f = *state;
+    struct rec r[10] = {{0}};
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 0, &r[0]);
+    obs_wait_entered(1); /* the sync thread is in the first sync (it covers line 1 only) */
+    for (int i = 1; i < 10; i++)
+        log_async(f->a, i, &r[i]);
+    usleep(50 * 1000);
+    assert_int_equal(cb_done(), 0); /* nothing leaves while its sync is pending */
+    obs_gate(false);
+    cb_wait(10);
+    assert_int_equal(obs_entered(), 2);
+    assert_released_durable(f->path, r, 10);
+    /* A line already durable is decided at once, in the caller's thread. */
+    struct rec again = {.seq = 3};
+    api_audit_wait_async(f->a, 3, on_durable, &again);
+    assert_int_equal(again.calls, 1);
+    assert_int_equal(again.rc, TR_OK);
+    assert_int_equal(api_audit_wait(f->a, 10), TR_OK);
+    assert_int_equal(obs_entered(), 2);
+    assert_chain_ok(f->path, 10);
+}
+
+struct blocked {
+    struct api_audit *a;
+    uint64_t seq;
+    int rc;
+};
+
+static void *blocked_wait(void *arg)
+{
+    struct blocked *b = arg;
+
+    b->rc = api_audit_wait(b->a, b->seq);
+    return NULL;
+}
+
+/* A failed fdatasync fails every line waiting for it (callbacks and blocked threads), each once,
+ * and the device refuses everything until reopened; a line durable before stays durable. */
+static void test_audit_wait_async_sync_failure_fails_waiters(void **state)
+{
+    struct fixture *f = *state;
+    struct rec r[6] = {{0}}, late = {0}, early = {0}, bad = {0};
+    struct blocked b;
+    pthread_t th;
+    json_t *e = entry_new(0);
+    uint64_t seq = 0;
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 1); /* line 1: durable */
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 1, &r[0]);
+    obs_wait_entered(1);
+    for (int i = 1; i < 6; i++)
+        log_async(f->a, i + 1, &r[i]);
+    b = (struct blocked){.a = f->a, .seq = r[3].seq, .rc = TR_OK};
+    assert_int_equal(pthread_create(&th, NULL, blocked_wait, &b), 0);
+    usleep(50 * 1000);
+    assert_int_equal(cb_done(), 0);
+    obs_fail(true);
+    obs_gate(false);
+    cb_wait(6);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(b.rc, TR_E_IO);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].rc, TR_E_IO);
+    }
+    assert_int_equal(obs_entered(), 1); /* one failed sync decided them all */
+    /* Broken until reopened: new lines refused; waiting for an undecided line fails at once;
+     * the line made durable before the failure is still reported durable. */
+    assert_int_equal(api_audit_log_nosync(f->a, "request", e, &seq), TR_E_IO);
+    assert_int_equal(seq, 0);
+    api_audit_wait_async(f->a, r[5].seq, on_durable, &late);
+    assert_int_equal(late.calls, 1);
+    assert_int_equal(late.rc, TR_E_IO);
+    api_audit_wait_async(f->a, 1, on_durable, &early);
+    assert_int_equal(early.calls, 1);
+    assert_int_equal(early.rc, TR_OK);
+    assert_int_equal(api_audit_wait(f->a, 1), TR_OK);
+    assert_int_equal(api_audit_wait(f->a, 2), TR_E_IO);
+    /* Bad arguments are answered through the callback too, exactly once. */
+    api_audit_wait_async(f->a, 0, on_durable, &bad);
+    api_audit_wait_async(f->a, 99, on_durable, &bad);
+    assert_int_equal(bad.calls, 2);
+    assert_int_equal(bad.rc, TR_E_INVAL);
+    assert_int_equal(api_audit_wait(f->a, 0), TR_E_INVAL);
+    assert_int_equal(api_audit_wait(f->a, 99), TR_E_INVAL);
+    assert_int_equal(api_audit_wait(NULL, 1), TR_E_INVAL);
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), 6 + 2 + 2); /* close released nothing twice */
+    obs_fail(false);
+    /* The injected EIO dropped nothing here: reopening continues after line 7. */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_log(f->a, "response", e), TR_OK);
+    assert_chain_ok(f->path, 8);
+    json_decref(e);
+}
+
+/* A write that breaks the device (a partial line that cannot be cut off) fails the lines still
+ * waiting for a sync, as a failed sync does; the line whose sync was already running when it
+ * broke is still released as durable. */
+static void test_audit_wait_async_broken_by_write_fails_waiters(void **state)
+{
+    struct fixture *f = *state;
+    struct rec r[3] = {{0}};
+    json_t *e = entry_new(0);
+    struct rlimit old, lim;
+    int rc;
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 0, &r[0]);
+    obs_wait_entered(1); /* the first sync (line 1) is held */
+    log_async(f->a, 1, &r[1]);
+    log_async(f->a, 2, &r[2]);
+    /* A real short write (RLIMIT_FSIZE), whose tail cannot be cut off (injected EIO). */
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)file_size(f->path) + 100;
+    signal(SIGXFSZ, SIG_IGN);
+    obs_fail_truncate(true);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rc = api_audit_log(f->a, "request", e); /* nothing else may write in this window */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    obs_fail_truncate(false);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, TR_E_IO);
+    obs_gate(false);
+    cb_wait(3);
+    assert_int_equal(r[0].rc, TR_OK);
+    assert_int_equal(r[1].rc, TR_E_IO);
+    assert_int_equal(r[2].rc, TR_E_IO);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i].calls, 1);
+    assert_int_equal(api_audit_log(f->a, "response", e), TR_E_IO); /* refuses until reopened */
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), 3);
+    /* The torn line is still there: reopening refuses it rather than chaining onto it. */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_E_TAMPER);
+    json_decref(e);
+}
+
+/* api_audit_close makes every written line durable and releases every waiter exactly once
+ * before it returns. */
+static void test_audit_close_releases_waiters(void **state)
+{
+    struct fixture *f = *state;
+    struct rec r[5] = {{0}};
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    for (int i = 0; i < 5; i++)
+        log_async(f->a, i, &r[i]);
+    log_async(f->a, 5, NULL); /* nobody waits for line 6: close syncs it anyway */
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), 5);
+    assert_released_durable(f->path, r, 5);
+    assert_int_equal(obs_covered(), file_size(f->path));
+    assert_chain_ok(f->path, 6);
 }
 
 /* ---- api_audit_hash ------------------------------------------------------------------------- */
@@ -734,6 +1266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log_chain_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_redacts_sensitive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_reserved_members_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_line_canonical_any_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_invalid_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_sealed_refuses_sensitive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_write_failure, setup, teardown),
@@ -741,6 +1274,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log_sync_failure_refuses_until_reopen, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_wait_async_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_wait_async_group_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_wait_async_sync_failure_fails_waiters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_wait_async_broken_by_write_fails_waiters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_close_releases_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_hash_stable_and_keyed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_reopen_continues_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_mode_0600, setup, teardown),
