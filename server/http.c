@@ -7,6 +7,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <event2/util.h>
@@ -25,8 +26,8 @@
 #include "../common/tr_log.h"
 #include "http_int.h"
 
-/* libevent 2.1 gives every method it does not know this type and no way to read its name; we
- * admit it and treat it as Vault's LIST verb (docs/api.md lists the deviation). */
+/* libevent 2.1 gives every method it does not know this type (and keeps no name: http_conn.c
+ * reads the token off the wire). Admitted, so that LIST reaches us and the rest get our 405. */
 #define HTTP_REQ_UNKNOWN 0x8000
 
 #define RL_CAPACITY_SPARE 4096 /* limiter entries beyond one per possible connection */
@@ -92,6 +93,8 @@ static const char *status_reason(int status)
         return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -176,12 +179,12 @@ static void access_log(const struct pending *p, int status)
 static void send_reply(struct pending *p)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(p->req);
-    struct evbuffer *buf = evbuffer_new();
+    struct evbuffer *out = evhttp_request_get_output_buffer(p->req);
     struct api_resp *r = p->resp;
     int status = r ? r->status : 500;
     /* Looked up before sending: a detached request is freed by evhttp_send_reply. */
     struct srv_conn *c = srv_conn_of_req(p->req);
-    char num[16];
+    char num[24];
 
     evhttp_add_header(hdr, "Cache-Control", "no-store");
     evhttp_add_header(hdr, "Content-Type",
@@ -194,19 +197,77 @@ static void send_reply(struct pending *p)
     }
     if (p->close_after)
         evhttp_add_header(hdr, "Connection", "close");
-    if (buf && r && r->body && !r->body_suppressed)
-        evbuffer_add(buf, r->body, r->body_len);
-    else if (buf && !r)
-        evbuffer_add_printf(buf, "{\"errors\":[\"internal error\"]}");
+    if (r && r->body && !r->body_suppressed)
+        evbuffer_add(out, r->body, r->body_len);
+    else if (!r)
+        evbuffer_add_printf(out, "{\"errors\":[\"internal error\"]}");
+    /* libevent 2.1 frames no answer to a CONNECT (it expects a tunnel): say where it ends */
+    if (evhttp_request_get_command(p->req) == EVHTTP_REQ_CONNECT) {
+        snprintf(num, sizeof(num), "%zu", evbuffer_get_length(out));
+        evhttp_add_header(hdr, "Content-Length", num);
+    }
     /* Safe even when the client has gone: libevent then just frees the request. */
-    evhttp_send_reply(p->req, status, status_reason(status), buf);
-    if (buf)
-        evbuffer_free(buf);
+    evhttp_send_reply(p->req, status, status_reason(status), NULL);
     if (c)
         srv_conn_idle(c); /* evhttp_send_reply only queues: the connection still exists */
     access_log(p, status);
     p->w->inflight--;
     pending_free(p);
+}
+
+/* The message of an error libevent answers itself (see evhttp_send_error below). */
+static const char *libevent_error_msg(const struct evhttp_request *req, int status)
+{
+    switch (status) {
+    case 400:
+        return "malformed HTTP request";
+    case 413: /* libevent gives a corrupt chunk the code of an oversized one */
+        return req->chunked ? "malformed or too large chunked request body"
+                            : "http: request body too large";
+    case 417:
+        return "expectation failed";
+    case 501:
+        return "method not implemented";
+    default:
+        return "internal error";
+    }
+}
+
+/*
+ * libevent 2.1 answers by itself what it cannot parse: a malformed request line, header field,
+ * Content-Length or chunk (400), a request head over max_header_bytes (400), a body over
+ * max_request_bytes (413), an Expect other than 100-continue (417). It does so through its
+ * exported evhttp_send_error, whose page is HTML and which offers no hook. Those calls go
+ * through libevent's PLT, so this definition in the executable takes their place (ELF symbol
+ * interposition: libevent is a shared library here) and clients get Vault's error envelope.
+ * tests/integration/test_http_errors.sh checks that they still do.
+ */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+
+    evhttp_clear_headers(hdr);
+    evhttp_add_header(hdr, "Cache-Control", "no-store");
+    evhttp_add_header(hdr, "Content-Type", "application/json");
+    /* what follows a request libevent could not parse cannot be framed: close, as libevent does */
+    evhttp_add_header(hdr, "Connection", "close");
+    evbuffer_drain(body, evbuffer_get_length(body));
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+        evbuffer_add_printf(body, "{\"errors\":[\"%s\"]}", libevent_error_msg(req, error));
+    /* A request line that did not parse left no version; libevent's own page says 1.1 too. */
+    if (req->major != 1 || (req->minor != 0 && req->minor != 1)) {
+        req->major = 1;
+        req->minor = 1;
+    }
+    if (conn && tr_log_enabled(TR_LOG_DEBUG)) {
+        evhttp_connection_get_peer(conn, &peer, &port);
+        tr_log_debug("- - %d 0ms %s (answered by libevent)", error, peer ? peer : "-");
+    }
+    evhttp_send_reply(req, error, reason ? reason : status_reason(error), NULL);
 }
 
 static void on_api_done(void *arg, struct api_resp *resp)
@@ -246,63 +307,62 @@ static const char *req_token(struct evkeyvalq *in)
     return NULL;
 }
 
-static enum api_method req_method(struct evhttp_request *req)
+/* The api/ verb of a request and its name for the log. TRACE, CONNECT and every method libevent
+ * does not know but LIST map to API_OTHER, which the front end answers with 405. */
+static enum api_method req_method(struct evhttp_request *req, const struct srv_conn *c,
+                                  const char **out_name)
 {
-    switch ((int)evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET:
-        return API_GET;
-    case EVHTTP_REQ_HEAD:
-        return API_HEAD;
-    case EVHTTP_REQ_POST:
-    case EVHTTP_REQ_PUT:
-        return API_PUT;
-    case EVHTTP_REQ_DELETE:
-        return API_DELETE;
-    case EVHTTP_REQ_PATCH:
-        return API_PATCH;
-    case EVHTTP_REQ_OPTIONS:
-        return API_OPTIONS;
-    case HTTP_REQ_UNKNOWN:
+    static const struct {
+        int cmd;
+        enum api_method m;
+        const char *name;
+    } map[] = {
+        {EVHTTP_REQ_GET, API_GET, "GET"},
+        {EVHTTP_REQ_HEAD, API_HEAD, "HEAD"},
+        {EVHTTP_REQ_POST, API_PUT, "POST"},
+        {EVHTTP_REQ_PUT, API_PUT, "PUT"},
+        {EVHTTP_REQ_DELETE, API_DELETE, "DELETE"},
+        {EVHTTP_REQ_PATCH, API_PATCH, "PATCH"},
+        {EVHTTP_REQ_OPTIONS, API_OPTIONS, "OPTIONS"},
+        {EVHTTP_REQ_TRACE, API_OTHER, "TRACE"},
+        {EVHTTP_REQ_CONNECT, API_OTHER, "CONNECT"},
+    };
+    int cmd = (int)evhttp_request_get_command(req);
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].cmd == cmd) {
+            *out_name = map[i].name;
+            return map[i].m;
+        }
+    }
+    /* libevent 2.1 gives every other method one code: the token read off the wire tells LIST
+     * (method names are case-sensitive, as in Vault) from the rest */
+    if (cmd == HTTP_REQ_UNKNOWN && c && strcmp(srv_conn_method(c), "LIST") == 0) {
+        *out_name = "LIST";
         return API_LIST;
-    default:
-        return API_OTHER;
     }
+    *out_name = "OTHER";
+    return API_OTHER;
 }
 
-static const char *req_method_name(struct evhttp_request *req)
-{
-    switch ((int)evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case HTTP_REQ_UNKNOWN:
-        return "LIST";
-    default:
-        return "OTHER";
-    }
-}
-
-/* What logging and the pre-api checks need: method, raw path, client address. */
-static int pending_fill_head(struct pending *p, struct evhttp_request *req)
+/* What logging and the pre-api checks need: method, raw path, client address, framing. */
+static int pending_fill_head(struct pending *p, struct evhttp_request *req,
+                             const struct srv_conn *c)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *cl = evhttp_find_header(in, "Content-Length");
     char *peer = NULL;
     ev_uint16_t port = 0;
 
-    p->areq.method = req_method(req);
-    p->method = req_method_name(req);
+    p->areq.method = req_method(req, c, &p->method);
+    /* libevent 2.1 reads no body for HEAD, TRACE and methods it does not know (LIST among
+     * them): bytes a client sent anyway would be parsed as the next request, so such a
+     * connection is closed after the answer. */
+    if (!evbuffer_get_length(evhttp_request_get_input_buffer(req)) &&
+        ((cl && strcmp(cl, "0") != 0) || evhttp_find_header(in, "Transfer-Encoding")))
+        p->close_after = true;
     p->uri_path = dup_or_null(evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "/");
     if (conn)
         evhttp_connection_get_peer(conn, &peer, &port);
@@ -346,11 +406,6 @@ static int pending_fill(struct pending *p, struct evhttp_request *req, struct sr
             return TR_E_NOMEM;
         evbuffer_remove(body, p->body, blen);
     }
-    /* libevent 2.1 reads no body for GET/DELETE/LIST: bytes a client sent anyway would be parsed
-     * as the next request, so such a connection is closed after the answer. */
-    const char *cl = evhttp_find_header(in, "Content-Length");
-    if (!blen && ((cl && strcmp(cl, "0") != 0) || evhttp_find_header(in, "Transfer-Encoding")))
-        p->close_after = true;
     p->areq.uri_path = p->uri_path;
     p->areq.query = p->query;
     p->areq.token = p->token;
@@ -389,7 +444,8 @@ static int path_rl_class(const char *raw)
     return cls;
 }
 
-/* A JSON error answered by the front end itself: {"errors":["msg"]}. NULL when out of memory. */
+/* A JSON error answered by the front end itself: {"errors":["msg"]}, or {"errors":[]} for a
+ * NULL msg. NULL when out of memory. */
 static struct api_resp *resp_error(const struct pending *p, int status, const char *msg,
                                    int retry_after)
 {
@@ -399,13 +455,16 @@ static struct api_resp *resp_error(const struct pending *p, int status, const ch
 
     if (!r)
         return NULL;
-    esc_copy(esc, sizeof(esc), msg);
+    esc_copy(esc, sizeof(esc), msg ? msg : "");
     cap = strlen(esc) + 32;
     if (!(r->body = malloc(cap))) {
         free(r);
         return NULL;
     }
-    r->body_len = (size_t)snprintf(r->body, cap, "{\"errors\":[\"%s\"]}", esc);
+    if (msg)
+        r->body_len = (size_t)snprintf(r->body, cap, "{\"errors\":[\"%s\"]}", esc);
+    else
+        r->body_len = (size_t)snprintf(r->body, cap, "{\"errors\":[]}");
     r->status = status;
     r->content_type = "application/json";
     r->retry_after = retry_after;
@@ -442,6 +501,10 @@ static bool precheck(struct pending *p, struct srv_conn *c)
         p->resp = resp_error(p, 431, "too many request header fields", 0);
         return true;
     }
+    if (p->areq.method == API_OTHER) {
+        p->resp = resp_error(p, 405, NULL, 0); /* Vault's answer: {"errors":[]} */
+        return true;
+    }
     if ((cls = path_rl_class(p->uri_path)) < 0 || !c || !srv_conn_key(c, &key))
         return false;
     if (srv_rl_take(p->w->h->rl, &key, (enum srv_rl_class)cls, srv_now_ms(), &retry) == TR_OK)
@@ -468,7 +531,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     p->req = req;
     p->t0_ms = srv_now_ms();
     w->inflight++;
-    if (pending_fill_head(p, req) != TR_OK || precheck(p, c) || pending_fill(p, req, c) != TR_OK) {
+    if (pending_fill_head(p, req, c) != TR_OK || precheck(p, c) ||
+        pending_fill(p, req, c) != TR_OK) {
         send_reply(p); /* precheck's answer, else p->resp is NULL: 500 */
         return;
     }
@@ -581,8 +645,8 @@ static int listen_socket(const struct sockaddr *sa, int salen, evutil_socket_t *
         return TR_E_IO;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        /* accepted sockets inherit it: without it a response's header and body writes meet
-         * Nagle and the client's delayed ACK (a 40 ms floor per keep-alive request) */
+        /* accepted sockets inherit it: an answer over one TLS record is several writes, and
+         * without it the last one meets Nagle and the client's delayed ACK (a 40 ms floor) */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, sa, (socklen_t)salen) != 0 || listen(fd, 1024) != 0) {
         close(fd);
@@ -612,12 +676,30 @@ static void set_port(struct sockaddr_storage *ss, int port)
         ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 }
 
+/* Each request switches its connection between reading and writing several times (evhttp
+ * turns reading off when a request is complete, writing on for the answer, reading back on to
+ * notice a close, writing off once sent). With the changelist epoll sees only the net change
+ * of each loop turn instead of one epoll_ctl per switch. Its one hazard, descriptors cloned
+ * with dup(), does not arise: every socket here comes from accept() or socket(). */
+static struct event_base *worker_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 static int worker_init(struct worker *w, struct srv_http *h, evutil_socket_t fd)
 {
     w->h = h;
     w->fd = fd;
     pthread_mutex_init(&w->lock, NULL);
-    if (!(w->base = event_base_new()) || !(w->http = evhttp_new(w->base)) ||
+    if (!(w->base = worker_base_new()) || !(w->http = evhttp_new(w->base)) ||
         !(w->wake = event_new(w->base, -1, EV_PERSIST, on_wake, w)) ||
         !(w->cap_ev = event_new(w->base, -1, 0, srv_conn_cap_cb, w)))
         return TR_E_NOMEM;

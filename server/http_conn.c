@@ -25,6 +25,8 @@
 #include "../common/tr_log.h"
 
 #define CAP_WARN_EVERY_MS 10000
+#define METHOD_MAX        16    /* bytes of a request line kept to read its method token */
+#define TLS_RECORD_MAX    16384 /* plaintext bytes in one TLS record */
 
 enum conn_state {
     CONN_READING, /* TLS handshake, request line, headers */
@@ -45,8 +47,11 @@ struct srv_conn {
     bool inited;
     bool has_key;
     bool ip_counted;
-    unsigned lf_run;     /* consecutive line ends seen while looking for the header end */
-    uint64_t t_start_ms; /* accept, first byte of the request, or the answer (idle) */
+    bool method_want;            /* the next request's line starts at offset 0 of the input */
+    unsigned lf_run;             /* consecutive line ends seen while looking for the header end */
+    char method[METHOD_MAX];     /* method token of the request being read ("" if unknown) */
+    char req_method[METHOD_MAX]; /* ... and of the request last handed to srv_conn_busy */
+    uint64_t t_start_ms;         /* accept, first byte of the request, or the answer (idle) */
     struct srv_rl_key key;
     char remote[INET6_ADDRSTRLEN];
 };
@@ -250,6 +255,29 @@ static bool scan_eoh(struct srv_conn *c, struct evbuffer *buf, size_t off)
     return false;
 }
 
+/* libevent 2.1 keeps no trace of a method it does not know (every one gets the same code), so
+ * the token is read here, from the request line as it arrives: evhttp removes nothing from the
+ * input before the whole line is there, and the line starts at offset 0 of the input whenever
+ * method_want is set (a new connection, or the previous request consumed whole). */
+static void scan_method(struct srv_conn *c, struct evbuffer *buf)
+{
+    char tmp[METHOD_MAX];
+    ev_ssize_t n = evbuffer_copyout(buf, tmp, sizeof(tmp));
+    const char *sp;
+
+    if (n <= 0)
+        return;
+    sp = memchr(tmp, ' ', (size_t)n);
+    if (!sp && (size_t)n < sizeof(tmp))
+        return; /* the token may still be growing */
+    c->method_want = false;
+    c->method[0] = '\0'; /* a token of METHOD_MAX bytes or more is no method we serve */
+    if (sp) {
+        memcpy(c->method, tmp, (size_t)(sp - tmp));
+        c->method[sp - tmp] = '\0';
+    }
+}
+
 /* Decrypted bytes entering the connection: starts a keep-alive request's clock and notices when
  * its headers are complete, so a slow body is judged by the request deadline only. */
 static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -259,6 +287,8 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
     if (info->n_added == 0)
         return;
+    if (c->method_want)
+        scan_method(c, buf);
     if (c->state == CONN_IDLE) {
         /* evhttp consumed the previous request whole: the buffer starts at a line start */
         c->state = CONN_READING;
@@ -336,6 +366,7 @@ struct srv_conn *srv_conn_new(struct worker *w, SSL *ssl)
     c->w = w;
     c->ssl = ssl;
     c->state = CONN_READING;
+    c->method_want = true;
     c->t_start_ms = srv_now_ms();
     if (!(c->timer = evtimer_new(w->base, conn_timer_cb, c)) ||
         !SSL_set_ex_data(ssl, conn_idx, c)) {
@@ -390,6 +421,15 @@ bool srv_conn_key(const struct srv_conn *c, struct srv_rl_key *out)
 
 void srv_conn_busy(struct srv_conn *c)
 {
+    /* A request without a watched line (no input watcher: out of memory) has no known token. */
+    if (c->method_want)
+        c->req_method[0] = '\0';
+    else
+        memcpy(c->req_method, c->method, sizeof(c->req_method));
+    /* What evhttp left in the input (a pipelined request) is the start of the next one. */
+    c->method_want = true;
+    if (c->bev)
+        scan_method(c, bufferevent_get_input(c->bev));
     if (c->state == CONN_CLOSING)
         return;
     c->state = CONN_BUSY;
@@ -397,8 +437,27 @@ void srv_conn_busy(struct srv_conn *c)
     event_del(c->timer);
 }
 
+const char *srv_conn_method(const struct srv_conn *c)
+{
+    return c->req_method;
+}
+
 void srv_conn_idle(struct srv_conn *c)
 {
+    struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : NULL;
+    size_t len = out ? evbuffer_get_length(out) : 0;
+
+    /* evhttp queued the status line and headers in one chain and the body in another, and
+     * bufferevent_openssl turns every chain into its own TLS record and write(2), so its own
+     * TCP segment. Made contiguous (nothing is written before we return), an answer up to the
+     * record size leaves in one record, one write and one segment. */
+    if (len > 1)
+        (void)evbuffer_pullup(out, (ev_ssize_t)(len < TLS_RECORD_MAX ? len : TLS_RECORD_MAX));
+    /* bufferevent_openssl writes only when epoll reports the socket writable, a loop turn and
+     * two epoll changes later. A fresh answer nearly always fits the socket buffer: run the
+     * pending write now (this turn); if the socket is full, it waits for epoll as before. */
+    if (len && SSL_get_fd(c->ssl) >= 0)
+        event_base_active_by_fd(c->w->base, SSL_get_fd(c->ssl), EV_WRITE);
     if (c->state == CONN_CLOSING)
         return;
     c->state = CONN_IDLE;

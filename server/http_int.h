@@ -82,9 +82,16 @@ SSL *srv_conn_ssl(const struct srv_conn *c);
 bool srv_conn_key(const struct srv_conn *c, struct srv_rl_key *out);
 
 /* srv_conn_busy - a whole request arrived and is being answered: no deadline while api/ works.
- * srv_conn_idle - its answer is queued: the keep-alive deadline starts. */
+ * srv_conn_idle - its answer is queued (evhttp_send_reply): gather it into one TLS record, have
+ * it written in this loop turn rather than after the next epoll_wait, and start the keep-alive
+ * deadline. */
 void srv_conn_busy(struct srv_conn *c);
 void srv_conn_idle(struct srv_conn *c);
+
+/* srv_conn_method - the method token of the request last passed to srv_conn_busy, as the client
+ * sent it ("" when unknown or longer than 15 bytes); libevent 2.1 does not keep the name of a
+ * method it does not know. Borrowed, valid until the next srv_conn_busy on c. */
+const char *srv_conn_method(const struct srv_conn *c);
 
 /* srv_conn_cap_cb - the cap_ev callback: pause or resume this worker's listener. */
 void srv_conn_cap_cb(evutil_socket_t fd, short what, void *arg);

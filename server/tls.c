@@ -47,6 +47,11 @@ static int tls_set_profile(SSL_CTX *ctx, const char *profile)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
     SSL_CTX_set_max_early_data(ctx, 0); /* 0-RTT data is replayable: never accept it */
+    /* SSL_OP_NO_TICKET only stops stateless tickets: TLS 1.3 would still follow every handshake
+     * with two stateful ones (two more records and writes, and a session-cache insert under the
+     * context's lock) that Vault clients do not use. No resumption: every connection does a
+     * full handshake with fresh ECDHE keys. */
+    SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_security_level(ctx, 2);
     return TR_OK;
 }

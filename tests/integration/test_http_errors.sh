@@ -1,0 +1,105 @@
+#!/bin/sh
+# HTTP-level compatibility of the front end: methods Vault does not serve get 405 with Vault's
+# JSON envelope and never reach storage; LIST is recognised on the wire (libevent 2.1 keeps no
+# name for methods it does not know), also when split across TLS records or pipelined; every
+# error the server generates itself, including the requests libevent 2.1 refuses to parse,
+# answers {"errors":[...]} as application/json.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+D=$(tmpdir)
+start_dev "$D" || exit 1
+TOKEN=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+H="X-Vault-Token: $TOKEN"
+
+# raw REQUESTS: send stdin as is over TLS; print what the server answered (bounded)
+raw() {
+    timeout "${1:-5}" openssl s_client -connect "127.0.0.1:$PORT" -quiet 2>/dev/null
+}
+
+# -- methods ---------------------------------------------------------------------------------
+hcurl -H "$H" -X PUT -d '{"data":{"v":"1"}}' "$ADDR/v1/secret/data/list/a" >/dev/null
+keys=$(hcurl -H "$H" -X LIST "$ADDR/v1/secret/metadata/list")
+expect_contains "LIST verb lists" "$keys" '"keys":["a"]'
+for m in FOO PROPFIND list LISTS TRACE; do
+    r=$(curl -sS --max-time 10 --cacert "$CA" -H "$H" -X "$m" -D "$D/h" \
+        -w ' %{http_code}' "$ADDR/v1/secret/metadata/list")
+    expect_eq "$m: 405 with Vault's empty error list" "$r" '{"errors":[]} 405'
+    expect_contains "$m: JSON content type" "$(cat "$D/h")" "Content-Type: application/json"
+done
+r=$(curl -sS --max-time 10 --cacert "$CA" -H "$H" -X CONNECT -w ' %{http_code}' \
+    "$ADDR/v1/secret/metadata/list")
+expect_eq "CONNECT: 405 JSON" "$r" '{"errors":[]} 405'
+# methods that would write if they were taken for PUT or LIST: nothing reaches storage
+for m in FOO MKCOL PROPPATCH; do
+    c=$(status_of -H "$H" -X "$m" -H 'Content-Type: application/json' \
+        -d '{"data":{"v":"2"}}' "$ADDR/v1/secret/data/list/b")
+    expect_eq "$m with a body: 405" "$c" 405
+done
+expect_eq "... and nothing was written" \
+    "$(status_of -H "$H" "$ADDR/v1/secret/data/list/b")" 404
+expect_contains "... the listing is unchanged" \
+    "$(hcurl -H "$H" -X LIST "$ADDR/v1/secret/metadata/list")" '"keys":["a"]'
+
+# on one keep-alive connection: the method token split over TLS records, pipelined requests,
+# a 405 that keeps the connection, an over-long token
+out=$({
+    printf 'LI'
+    sleep 0.4
+    printf 'ST /v1/secret/metadata/list HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n' "$H"
+    sleep 0.4
+    printf 'FOO /v1/secret/metadata/list HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n' "$H"
+    printf 'LIST /v1/secret/metadata/list HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n' "$H"
+    printf 'GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n'
+    sleep 0.4
+    printf 'AVERYLONGMETHODTOKEN /v1/secret/metadata/list HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n' "$H"
+    sleep 1
+} | raw 6 | grep -a -o 'HTTP/1.1 [0-9]*\|"keys":\["a"\]' | tr '\n' ' ')
+expect_eq "split, pipelined and over-long method tokens on one connection" "$out" \
+    'HTTP/1.1 200 "keys":["a"] HTTP/1.1 405 HTTP/1.1 200 "keys":["a"] HTTP/1.1 200 HTTP/1.1 405 '
+
+# -- errors libevent detects itself ----------------------------------------------------------
+# json_error DESC STATUS MESSAGE REQUEST: send REQUEST (printf format) raw, check the answer
+json_error() {
+    # shellcheck disable=SC2059 # the request is a printf format on purpose
+    a=$(printf "$4" | raw)
+    case "$a" in
+    "HTTP/1."[01]" $2 "*) ok "$1: status $2" ;;
+    *) not_ok "$1: status $2 ('$(printf '%s' "$a" | head -1)')" ;;
+    esac
+    expect_contains "$1: JSON content type" "$a" "Content-Type: application/json"
+    expect_contains "$1: Vault error envelope" "$a" "{\"errors\":[\"$3\"]}"
+    expect_contains "$1: connection closed" "$a" "Connection: close"
+    case "$a" in *"<HTML>"* | *"<html>"*) not_ok "$1: no HTML" ;; *) ok "$1: no HTML" ;; esac
+}
+BAD="malformed HTTP request"
+json_error "garbage request line" 400 "$BAD" 'GARBAGE\r\n\r\n'
+json_error "request line with 4 fields" 400 "$BAD" 'GET /v1/sys/health HTTP/1.1 x\r\n\r\n'
+json_error "unsupported HTTP version" 400 "$BAD" 'GET /v1/sys/health HTTP/2.0\r\nHost: x\r\n\r\n'
+json_error "header line without a colon" 400 "$BAD" 'GET /v1/sys/health HTTP/1.1\r\nHost x\r\n\r\n'
+json_error "HTTP/1.0 client (answered 1.0)" 400 "$BAD" 'GET /v1/sys/health HTTP/1.0\r\nHost x\r\n\r\n'
+json_error "non-numeric Content-Length" 400 "$BAD" \
+    'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
+json_error "Content-Length over max_request_bytes" 413 "http: request body too large" \
+    'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n'
+json_error "corrupt chunk size" 413 "malformed or too large chunked request body" \
+    'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'
+json_error "unknown Expect" 417 "expectation failed" \
+    'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nExpect: tea\r\nContent-Length: 2\r\n\r\n{}'
+# a head over max_header_bytes (16 KiB): libevent may close while the client is still sending,
+# so the client may only see the reset; any answer it does see is JSON
+a=$({
+    printf 'GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' \
+        "$(head -c 17000 /dev/zero | tr '\0' a)"
+    sleep 1
+} | raw)
+case "$a" in
+"" | *'{"errors":["malformed HTTP request"]}'*) ok "oversized head: JSON 400 or reset" ;;
+*) not_ok "oversized head: '$(printf '%s' "$a" | head -c 200)'" ;;
+esac
+expect_contains "still serving after the bad clients" "$(hcurl "$ADDR/v1/sys/health")" '"sealed":'
+
+kill -TERM "$PID"
+wait "$PID"
+expect_eq "SIGTERM exits 0" "$?" 0
+finish
