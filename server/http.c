@@ -894,14 +894,18 @@ void srv_http_stop(struct srv_http *h, int drain_ms)
 
 void srv_http_free(struct srv_http *h)
 {
+    bool abandoned = false;
+
     if (!h)
         return;
     /* From here connection frees (run by event_base_free) must not wake other workers. */
     atomic_store(&h->closing, true);
     for (int i = 0; i < h->nw; i++) {
         struct worker *w = &h->w[i];
-        if (w->abandoned)
+        if (w->abandoned) {
+            abandoned = true;
             continue; /* in-flight requests still point into it; the process is exiting */
+        }
         srv_conn_teardown(w);
         if (w->http)
             evhttp_free(w->http);
@@ -916,6 +920,12 @@ void srv_http_free(struct srv_http *h)
         if (w->base)
             event_base_free(w->base); /* runs libevent's pending frees: our conns go here */
         pthread_mutex_destroy(&w->lock);
+    }
+    if (abandoned) {
+        /* A late answer (a pool job, an audit sync released by api_free) still marshals to
+         * its worker through h->w: keep it all; the process is exiting. */
+        tr_log_warn("leaving %d worker(s) with requests in flight allocated at exit", h->nw);
+        return;
     }
     srv_rl_free(h->rl);
     free(h->w);
