@@ -10,7 +10,8 @@
  *   storage_bench read NKEYS SECONDS THREADS
  *       loads NKEYS 100-byte records (1024 per request), then THREADS threads do verified
  *       store_get of random keys for SECONDS, then raw mdb_get (read txn reset/renew per get,
- *       value copied out) on an LMDB file with the same keys and values.
+ *       value copied out) on an LMDB file with the same keys and values. Rates per second of
+ *       wall time (ratio) and per second of the readers' own CPU time (cpu_ratio).
  *   storage_bench startup NKEYS [tpm|file]
  *       a child process loads NKEYS records (and a raw LMDB copy) and exits; this process then
  *       times enc_unseal_auto + store_open (index rebuild, digest verification, epoch anchor)
@@ -652,6 +653,7 @@ struct rctx {
     MDB_env *env;
     MDB_dbi dbi;
     uint64_t ok, bad;
+    uint64_t cpu; /* ns of this thread's CPU time over its rounds */
     int first_err;
 };
 
@@ -661,6 +663,7 @@ static void *reader_thread(void *arg)
     uint64_t seed = 0x9e3779b97f4a7c15ull * (r->id + 1);
     MDB_txn *txn = NULL;
     uint8_t copy[VAL_LEN];
+    uint64_t c0 = cpu_ns();
     int mrc;
 
     if (!r->st && (mrc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) != 0) {
@@ -700,6 +703,7 @@ static void *reader_thread(void *arg)
     }
     if (txn)
         mdb_txn_abort(txn);
+    r->cpu += cpu_ns() - c0;
     return NULL;
 }
 
@@ -709,8 +713,8 @@ static int mode_read(uint64_t nkeys, unsigned secs, unsigned threads)
     struct store *st;
     MDB_env *env;
     MDB_dbi dbi;
-    uint64_t t0, ns_t = 0, ns_r = 0, ok_t = 0, ok_r = 0, bad_t = 0, bad_r = 0;
-    double load_s, tr, rw, la;
+    uint64_t t0, ns_t = 0, ns_r = 0, ok_t = 0, ok_r = 0, bad_t = 0, bad_r = 0, cpu_t = 0, cpu_r = 0;
+    double load_s, tr, rw, la, ctr, crw;
 
     g_rkeys = calloc(nkeys, KEY_CAP);
     g_rklen = calloc(nkeys, 1);
@@ -741,6 +745,8 @@ static int mode_read(uint64_t nkeys, unsigned secs, unsigned threads)
         bad_t += rt[i].bad;
         ok_r += rr[i].ok;
         bad_r += rr[i].bad;
+        cpu_t += rt[i].cpu;
+        cpu_r += rr[i].cpu;
         if (rt[i].first_err)
             fprintf(stderr, "storage_bench: reader %u: first error %s\n", i,
                     tr_strerror(rt[i].first_err));
@@ -750,13 +756,19 @@ static int mode_read(uint64_t nkeys, unsigned secs, unsigned threads)
     }
     tr = ns_t ? (double)ok_t / ((double)ns_t / 1e9) : 0;
     rw = ns_r ? (double)ok_r / ((double)ns_r / 1e9) : 0;
+    /* per CPU-second of the reader threads: on a shared machine this ratio does not move with
+     * how much of the CPU the other processes leave to each round */
+    ctr = cpu_t ? (double)ok_t / ((double)cpu_t / 1e9) : 0;
+    crw = cpu_r ? (double)ok_r / ((double)cpu_r / 1e9) : 0;
     mdb_env_close(env);
     store_close(st);
     enc_fini();
     printf("storage-read keys=%llu threads=%u secs=%u tresor=%.0f/s raw=%.0f/s ratio=%.4f "
-           "errors=%llu raw_errors=%llu load=%.1fs loadavg=%.1f\n",
+           "errors=%llu raw_errors=%llu load=%.1fs loadavg=%.1f tresor_cpu=%.0f/s raw_cpu=%.0f/s "
+           "cpu_ratio=%.4f\n",
            (unsigned long long)nkeys, threads, secs, tr, rw, rw > 0 ? tr / rw : 0,
-           (unsigned long long)bad_t, (unsigned long long)bad_r, load_s, la);
+           (unsigned long long)bad_t, (unsigned long long)bad_r, load_s, la, ctr, crw,
+           crw > 0 ? ctr / crw : 0);
     free(g_rkeys);
     free(g_rklen);
     free(rt);

@@ -1,18 +1,31 @@
 /*
- * index.c - the verified index: one AVL tree per table, keyed by the record key and ordered
+ * index.c - the verified index of one table: an AVL tree keyed by the record key and ordered
  * exactly like LMDB's default comparison (bytewise, a prefix sorts first), so scrub can walk
- * the tree and an LMDB cursor side by side and listing never has to trust LMDB's order.
+ * the tree and an LMDB cursor side by side and listing never has to trust LMDB's order; and a
+ * hash table over the same nodes for point lookups (reads, stat, the writer), which would
+ * otherwise chase ~17 dependent, cache-missing tree levels at 100k keys.
+ *
+ * The hash is SipHash-2-4 (crypto_shorthash) under a random key made per table at its first
+ * insert: whoever picks key names (any client) cannot aim them at one probe run. The key is
+ * not a secret of the store (its loss only allows slowing lookups down), so it sits in plain
+ * memory. The table doubles when it is 3/4 full and never shrinks; a failed growth keeps the
+ * old table (longer runs, still correct) until it would be full.
  *
  * Removal relinks nodes instead of copying a successor's key into the removed node: nodes
- * keep their address for as long as they are in a tree (the writer keeps pointers to them
+ * keep their address for as long as they are indexed (the writer keeps pointers to them
  * between marking and publishing a batch). Recursion depth is bounded by the AVL height
  * (about 1.44 log2 n: under 45 for 10^9 keys).
  * Thread-safety: none here; callers hold idx_lock (see store_int.h).
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
+
+#define HT_MIN_SLOTS 64
+
+_Static_assert(STORE_HKEY_BYTES == crypto_shorthash_KEYBYTES, "SipHash key size");
 
 int store_key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
@@ -33,7 +46,7 @@ static void fix_height(struct idx_node *n)
 {
     int hl = height(n->l), hr = height(n->r);
 
-    n->h = 1 + (hl > hr ? hl : hr);
+    n->h = (uint8_t)(1 + (hl > hr ? hl : hr));
 }
 
 static struct idx_node *rot_right(struct idx_node *y)
@@ -77,18 +90,119 @@ static struct idx_node *rebalance(struct idx_node *n)
     return n;
 }
 
-struct idx_node *idx_find(struct idx_node *root, const uint8_t *key, size_t len)
-{
-    struct idx_node *n = root;
+/* ---- hash table ------------------------------------------------------------------------------
+ * Open addressing with linear probing; a slot holds the node and its full 64-bit hash, so a
+ * probe touches only the slot array until the hash matches, and the one node it then needs
+ * can be prefetched (idx_prefetch). Deletion shifts the following entries back (no tombstones).
+ */
 
-    while (n) {
-        int c = store_key_cmp(key, len, n->key, n->key_len);
-        if (c == 0)
-            return n;
-        n = c < 0 ? n->l : n->r;
-    }
-    return NULL;
+uint64_t idx_hash(const struct store_idx *ix, const uint8_t *key, size_t len)
+{
+    uint8_t out[crypto_shorthash_BYTES];
+    uint64_t hv;
+
+    crypto_shorthash(out, key, len, ix->hkey);
+    memcpy(&hv, out, sizeof(hv)); /* any fixed byte order will do */
+    return hv;
 }
+
+/* The slot of (hv, key), or of the empty slot where it would go. nslots > 0. */
+static size_t ht_slot(const struct store_idx *ix, uint64_t hv, const uint8_t *key, size_t len)
+{
+    size_t mask = ix->nslots - 1, i = (size_t)hv & mask;
+
+    for (;; i = (i + 1) & mask) {
+        const struct idx_slot *sl = &ix->slots[i];
+        if (!sl->n)
+            return i;
+        if (sl->hv == hv && sl->n->key_len == len && memcmp(sl->n->key, key, len) == 0)
+            return i; /* keys are identifiers, not secrets */
+    }
+}
+
+/* Double the slot array (or make the first one). Errors: TR_E_NOMEM (nothing changed). */
+static int ht_grow(struct store_idx *ix)
+{
+    size_t ns = ix->nslots ? ix->nslots * 2 : HT_MIN_SLOTS, mask = ns - 1;
+    struct idx_slot *nsl;
+
+    if (ns > SIZE_MAX / sizeof(*nsl) || !(nsl = calloc(ns, sizeof(*nsl))))
+        return TR_E_NOMEM;
+    for (size_t i = 0; i < ix->nslots; i++) {
+        size_t j;
+        if (!ix->slots[i].n)
+            continue;
+        for (j = (size_t)ix->slots[i].hv & mask; nsl[j].n; j = (j + 1) & mask)
+            ;
+        nsl[j] = ix->slots[i];
+    }
+    free(ix->slots);
+    ix->slots = nsl;
+    ix->nslots = ns;
+    return TR_OK;
+}
+
+/* Empty slot i and move later entries of the probe run back into the hole. */
+static void ht_delete_at(struct store_idx *ix, size_t i)
+{
+    size_t mask = ix->nslots - 1, j = i;
+
+    for (;;) {
+        size_t home;
+        j = (j + 1) & mask;
+        if (!ix->slots[j].n)
+            break;
+        home = (size_t)ix->slots[j].hv & mask;
+        /* the entry at j may move to i only if its home is not cyclically in (i, j] */
+        if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+            continue;
+        ix->slots[i] = ix->slots[j];
+        i = j;
+    }
+    ix->slots[i].n = NULL;
+    ix->slots[i].hv = 0;
+    ix->n--;
+}
+
+void idx_prefetch(const struct store_idx *ix, uint64_t hv, bool node)
+{
+    size_t mask, i;
+
+    if (!ix->nslots)
+        return;
+    mask = ix->nslots - 1;
+    i = (size_t)hv & mask;
+    if (!node) {
+        __builtin_prefetch(&ix->slots[i]);
+        return;
+    }
+    for (; ix->slots[i].n; i = (i + 1) & mask) {
+        if (ix->slots[i].hv == hv) {
+            /* the fields a read looks at: live .. key (see struct idx_node) */
+            const char *hot = (const char *)&ix->slots[i].n->live;
+            __builtin_prefetch(hot);
+            __builtin_prefetch(hot + 63);
+            return;
+        }
+    }
+}
+
+struct idx_node *idx_find_hv(const struct store_idx *ix, uint64_t hv, const uint8_t *key,
+                             size_t len)
+{
+    if (!ix->nslots)
+        return NULL;
+    return ix->slots[ht_slot(ix, hv, key, len)].n;
+}
+
+struct idx_node *idx_find(const struct store_idx *ix, const uint8_t *key, size_t len)
+{
+    if (!ix->nslots)
+        return NULL;
+    return idx_find_hv(ix, idx_hash(ix, key, len), key, len);
+}
+
+/* ---- AVL tree ---------------------------------------------------------------------------------- */
 
 static struct idx_node *insert_node(struct idx_node *n, struct idx_node *nn)
 {
@@ -101,22 +215,39 @@ static struct idx_node *insert_node(struct idx_node *n, struct idx_node *nn)
     return rebalance(n);
 }
 
-int idx_get_or_add(struct idx_node **root, const uint8_t *key, size_t len, struct idx_node **out)
+int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len, struct idx_node **out)
 {
-    struct idx_node *n = idx_find(*root, key, len);
+    struct idx_node *n;
+    uint64_t hv;
+    size_t i;
+    int rc;
 
-    if (!n) {
-        if (len > STORE_KEY_MAX)
-            return TR_E_INVAL;
-        n = calloc(1, sizeof(*n) + len);
-        if (!n)
+    if (len > STORE_KEY_MAX)
+        return TR_E_INVAL;
+    if (!ix->nslots) {
+        randombytes_buf(ix->hkey, sizeof(ix->hkey));
+        if ((rc = ht_grow(ix)) != TR_OK)
+            return rc;
+    }
+    hv = idx_hash(ix, key, len);
+    i = ht_slot(ix, hv, key, len);
+    if (!ix->slots[i].n) {
+        /* keep the load at most 3/4; if growing fails, go on while a slot stays empty */
+        if ((ix->n + 1) * 4 > ix->nslots * 3 && ht_grow(ix) == TR_OK)
+            i = ht_slot(ix, hv, key, len);
+        else if (ix->n + 2 > ix->nslots)
+            return TR_E_NOMEM;
+        if (!(n = calloc(1, sizeof(*n) + len)))
             return TR_E_NOMEM;
         n->h = 1;
-        n->key_len = len;
+        n->key_len = (uint16_t)len;
         memcpy(n->key, key, len);
-        *root = insert_node(*root, n);
+        ix->root = insert_node(ix->root, n);
+        ix->slots[i].n = n;
+        ix->slots[i].hv = hv;
+        ix->n++;
     }
-    *out = n;
+    *out = ix->slots[i].n;
     return TR_OK;
 }
 
@@ -156,17 +287,22 @@ static struct idx_node *remove_node(struct idx_node *n, const uint8_t *key, size
     return rebalance(n);
 }
 
-void idx_remove(struct idx_node **root, const uint8_t *key, size_t len)
+void idx_remove(struct store_idx *ix, const uint8_t *key, size_t len)
 {
     struct idx_node *gone = NULL;
 
-    *root = remove_node(*root, key, len, &gone);
+    if (!ix->nslots)
+        return;
+    ix->root = remove_node(ix->root, key, len, &gone);
+    if (gone)
+        ht_delete_at(ix, ht_slot(ix, idx_hash(ix, key, len), key, len));
     free(gone);
 }
 
-struct idx_node *idx_lower_bound(struct idx_node *root, const uint8_t *k, size_t kl, bool strict)
+struct idx_node *idx_lower_bound(const struct store_idx *ix, const uint8_t *k, size_t kl,
+                                 bool strict)
 {
-    struct idx_node *n = root, *best = NULL;
+    struct idx_node *n = ix->root, *best = NULL;
 
     while (n) {
         int c = store_key_cmp(n->key, n->key_len, k, kl);
@@ -180,13 +316,20 @@ struct idx_node *idx_lower_bound(struct idx_node *root, const uint8_t *k, size_t
     return best;
 }
 
-void idx_free(struct idx_node *root)
+static void tree_free(struct idx_node *root)
 {
     /* iterative on the right spine keeps the recursion bounded by the height */
     while (root) {
         struct idx_node *r = root->r;
-        idx_free(root->l);
+        tree_free(root->l);
         free(root);
         root = r;
     }
+}
+
+void idx_free(struct store_idx *ix)
+{
+    tree_free(ix->root);
+    free(ix->slots);
+    sodium_memzero(ix, sizeof(*ix));
 }

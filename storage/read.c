@@ -5,10 +5,18 @@
  * the LMDB bytes is taken: the writer marks a batch's keys pending (exclusive lock) before it
  * commits, so for a key that is not pending the LMDB bytes seen under the lock are exactly the
  * published ones, and any difference is tampering. A pending key waits for its batch.
- * Hashing, comparing and AEAD-opening run on the copy, after the locks are released, so a
- * concurrent rewrite of the mapped page cannot change what was checked (check-then-use).
+ * Comparing and AEAD-opening run on the copy, after the locks are released, so a concurrent
+ * rewrite of the mapped page cannot change what was checked (check-then-use).
+ *
+ * The copy is bound to the index by its header (version) and its AEAD tag (16 bytes, compared
+ * with the tag the index holds for the published record) before it is opened: a successful
+ * open under associated data that names (store, table, key, version) then proves it is the
+ * indexed record itself, not another authentic one made for the same version (see "Reads" in
+ * docs/storage-format.md for why the version alone is not enough). The full record hash is
+ * still computed at startup (digest) and by the scrub.
  */
 #include <sodium.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,13 +26,15 @@
 #include "store_int.h"
 
 #define SCRUB_CHUNK 256
+#define SNAP_INLINE 1024 /* stored records up to this size are copied to the stack */
 
 struct snap {
     bool live, found, bad_len, resized;
     uint64_t version;
-    uint8_t hash[STORE_HASH_BYTES];
-    uint8_t *buf; /* copy of the stored bytes (ciphertext), owned */
+    uint8_t tag[STORE_TAG_BYTES];
+    uint8_t *buf; /* copy of the stored bytes (ciphertext): inl or owned heap */
     size_t len;
+    uint8_t inl[SNAP_INLINE];
 };
 
 static bool key_ok(const uint8_t *key, size_t len)
@@ -35,6 +45,14 @@ static bool key_ok(const uint8_t *key, size_t len)
 static bool table_arg_ok(const char *table)
 {
     return table && strnlen(table, STORE_TABLE_NAME_MAX + 1) <= STORE_TABLE_NAME_MAX;
+}
+
+static void snap_release(struct snap *s)
+{
+    if (s->buf != s->inl)
+        free(s->buf); /* ciphertext */
+    s->buf = NULL;
+    s->len = 0;
 }
 
 static uint64_t pub_gen_get(struct store *st)
@@ -55,25 +73,87 @@ static void pub_wait(struct store *st, uint64_t g)
     pthread_mutex_unlock(&st->pub_mu);
 }
 
-/* Copy the stored bytes of key (locks held by the caller). Lengths from disk are capped
- * before anything is allocated. */
-static int snap_read_locked(struct store *st, MDB_dbi dbi, const uint8_t *key, size_t key_len,
-                            struct snap *s)
+/* ---- read transactions -------------------------------------------------------------------------
+ * Beginning a read transaction takes LMDB's reader-table mutex (shared with other processes)
+ * and a heap allocation; renewing a reset one does neither. MDB_NOTLS lets any thread renew
+ * it. A reset transaction pins no pages and keeps no pointer into the map, so the map may be
+ * resized while it waits here (store_map_grow). Lock-free slots: an empty slot is NULL. */
+
+/* Each thread starts at its own slot: with no more readers than slots, a thread keeps
+ * reusing its transaction and touches no other thread's slot. */
+static size_t rtxn_first(void)
+{
+    static atomic_uint next;
+    static _Thread_local unsigned hint;
+    static _Thread_local bool have;
+
+    if (!have) {
+        hint = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+        have = true;
+    }
+    return hint % STORE_RTXN_CACHE;
+}
+
+static int rtxn_take(struct store *st, MDB_txn **out)
 {
     MDB_txn *txn = NULL;
+    size_t first = rtxn_first();
+    int mrc;
+
+    for (size_t k = 0; k < STORE_RTXN_CACHE && !txn; k++) {
+        size_t i = (first + k) % STORE_RTXN_CACHE;
+        if (atomic_load_explicit(&st->rtxn[i].txn, memory_order_relaxed))
+            txn = atomic_exchange(&st->rtxn[i].txn, NULL);
+    }
+    if (!txn)
+        return mdb_txn_begin(st->env, NULL, MDB_RDONLY, out);
+    if ((mrc = mdb_txn_renew(txn)) != 0) {
+        mdb_txn_abort(txn);
+        return mrc;
+    }
+    *out = txn;
+    return 0;
+}
+
+static void rtxn_give(struct store *st, MDB_txn *txn)
+{
+    size_t first = rtxn_first();
+
+    mdb_txn_reset(txn);
+    for (size_t k = 0; k < STORE_RTXN_CACHE; k++) {
+        MDB_txn *empty = NULL;
+        if (atomic_compare_exchange_strong(&st->rtxn[(first + k) % STORE_RTXN_CACHE].txn, &empty,
+                                           txn))
+            return;
+    }
+    mdb_txn_abort(txn);
+}
+
+void store_read_fini(struct store *st)
+{
+    for (size_t i = 0; i < STORE_RTXN_CACHE; i++) {
+        MDB_txn *txn = atomic_exchange(&st->rtxn[i].txn, NULL);
+        if (txn)
+            mdb_txn_abort(txn);
+    }
+}
+
+/* ---- get ---------------------------------------------------------------------------------------- */
+
+/* Copy the stored bytes of key (locks held by the caller). Lengths from disk are capped
+ * before anything is allocated. */
+static int snap_read_locked(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t key_len,
+                            struct snap *s)
+{
     MDB_val k = {key_len, (void *)key}, v;
     int mrc, rc = TR_OK;
 
-    if ((mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
-        s->resized = mrc == MDB_MAP_RESIZED;
-        return store_mdb_err(mrc, "read txn");
-    }
     mrc = mdb_get(txn, dbi, &k, &v);
     if (mrc == 0) {
         s->found = true;
         if (v.mv_size < STORE_STORED_MIN || v.mv_size > STORE_STORED_MAX) {
             s->bad_len = true;
-        } else if (!(s->buf = malloc(v.mv_size))) {
+        } else if (!(s->buf = v.mv_size <= SNAP_INLINE ? s->inl : malloc(v.mv_size))) {
             rc = TR_E_NOMEM;
         } else {
             memcpy(s->buf, v.mv_data, v.mv_size);
@@ -82,8 +162,13 @@ static int snap_read_locked(struct store *st, MDB_dbi dbi, const uint8_t *key, s
     } else if (mrc != MDB_NOTFOUND) {
         rc = store_mdb_err(mrc, "get");
     }
-    mdb_txn_abort(txn);
     return rc;
+}
+
+static void snap_reset(struct snap *s)
+{
+    snap_release(s);
+    memset(s, 0, offsetof(struct snap, inl));
 }
 
 static int snap_take(struct store *st, const char *table, const uint8_t *key, size_t key_len,
@@ -92,18 +177,36 @@ static int snap_take(struct store *st, const char *table, const uint8_t *key, si
     int adopted = 0;
 
     for (;;) {
-        struct idx_node *n;
+        struct idx_node *n = NULL;
         uint64_t g;
         int ti, rc = TR_OK;
 
         pthread_rwlock_rdlock(&st->env_lock);
         pthread_rwlock_rdlock(&st->idx_lock);
         ti = store_table_find(st, table);
-        n = ti >= 0 ? idx_find(st->tables[ti].root, key, key_len) : NULL;
+        if (ti >= 0) {
+            /* Both lookups happen under the locks, so their order is free: the index's cache
+             * misses (slot, then node) are started early and overlap LMDB's work. */
+            const struct store_idx *ix = &st->tables[ti].idx;
+            uint64_t hv = idx_hash(ix, key, key_len);
+            MDB_txn *txn = NULL;
+            int mrc;
+            idx_prefetch(ix, hv, false);
+            if ((mrc = rtxn_take(st, &txn)) != 0) {
+                s->resized = mrc == MDB_MAP_RESIZED;
+                rc = store_mdb_err(mrc, "read txn");
+            } else {
+                idx_prefetch(ix, hv, true);
+                rc = snap_read_locked(txn, st->tables[ti].dbi, key, key_len, s);
+                rtxn_give(st, txn);
+            }
+            n = idx_find_hv(ix, hv, key, key_len);
+        }
         if (n && n->pending) {
             g = pub_gen_get(st);
             pthread_rwlock_unlock(&st->idx_lock);
             pthread_rwlock_unlock(&st->env_lock);
+            snap_reset(s);
             if ((rc = atomic_load(&st->fail_rc)) != TR_OK)
                 return rc;
             pub_wait(st, g);
@@ -112,28 +215,25 @@ static int snap_take(struct store *st, const char *table, const uint8_t *key, si
         if (n && n->live) {
             s->live = true;
             s->version = n->version;
-            memcpy(s->hash, n->hash, STORE_HASH_BYTES);
+            memcpy(s->tag, n->tag, STORE_TAG_BYTES);
         }
-        if (ti >= 0)
-            rc = snap_read_locked(st, st->tables[ti].dbi, key, key_len, s);
         pthread_rwlock_unlock(&st->idx_lock);
         pthread_rwlock_unlock(&st->env_lock);
         if (s->resized && adopted++ == 0 && store_map_grow(st, true) == TR_OK) {
-            memset(s, 0, sizeof(*s)); /* the file grew under us: adopt its size, once */
+            snap_reset(s); /* the file grew under us: adopt its size, once */
             continue;
         }
         return rc;
     }
 }
 
-/* The copy against the index: never a silent not-found, never another key's bytes. */
+/* The copy against the index: never a silent not-found, never another key's bytes, never
+ * another record of the same key. */
 static int snap_verify(struct store *st, const char *table, const uint8_t *key, size_t key_len,
                        const struct snap *s)
 {
-    uint8_t h[STORE_HASH_BYTES];
     uint64_t ver = 0;
     const char *what = NULL;
-    int rc;
 
     if (!s->live && !s->found)
         return TR_E_NOTFOUND;
@@ -143,14 +243,10 @@ static int snap_verify(struct store *st, const char *table, const uint8_t *key, 
         what = "missing";
     else if (s->bad_len)
         what = "record_format";
-    if (!what) {
-        if ((rc = store_rec_hash(s->buf, s->len, h)) != TR_OK)
-            return rc;
-        if (sodium_memcmp(h, s->hash, STORE_HASH_BYTES) != 0)
-            what = "record_hash";
-        else if (store_hdr_parse(s->buf, s->len, &ver) != TR_OK || ver != s->version)
-            what = "record_format";
-    }
+    else if (sodium_memcmp(s->buf + s->len - STORE_TAG_BYTES, s->tag, STORE_TAG_BYTES) != 0)
+        what = "record_hash"; /* not the indexed record (the tag stands in for its hash) */
+    else if (store_hdr_parse(s->buf, s->len, &ver) != TR_OK || ver != s->version)
+        what = "record_format";
     if (what) {
         store_alarm(st, what, table, key, key_len);
         return TR_E_TAMPER;
@@ -167,7 +263,7 @@ int store_get(struct store *st, const char *table, const uint8_t *key, size_t ke
     size_t adl = 0;
     int rc;
 
-    memset(&s, 0, sizeof(s));
+    memset(&s, 0, offsetof(struct snap, inl));
     if (!out_val)
         return TR_E_INVAL;
     *out_val = NULL;
@@ -192,7 +288,7 @@ int store_get(struct store *st, const char *table, const uint8_t *key, size_t ke
     rc = TR_OK;
 out:
     enc_secret_free(val);
-    free(s.buf); /* ciphertext */
+    snap_release(&s);
     return rc;
 }
 
@@ -207,7 +303,7 @@ int store_stat(struct store *st, const char *table, const uint8_t *key, size_t k
     pthread_rwlock_rdlock(&st->idx_lock);
     ti = store_table_find(st, table);
     if (ti >= 0)
-        n = idx_find(st->tables[ti].root, key, key_len);
+        n = idx_find(&st->tables[ti].idx, key, key_len);
     if (n && n->live) {
         *out_version = n->version;
         rc = TR_OK;
@@ -257,38 +353,38 @@ static bool has_prefix(const struct idx_node *n, const uint8_t *p, size_t pl)
 
 /* The first node of the listing: after start_after (past a whole folder when folding), and
  * not before the prefix. */
-static struct idx_node *list_first(struct idx_node *root, const struct store_list_opts *o)
+static struct idx_node *list_first(const struct store_idx *ix, const struct store_list_opts *o)
 {
     static const uint8_t none[1];
     struct idx_node *n, *m;
     uint8_t tmp[STORE_KEY_MAX];
     size_t sl = o->start_after_len;
 
-    n = idx_lower_bound(root, o->prefix_len ? o->prefix : none, o->prefix_len, false);
+    n = idx_lower_bound(ix, o->prefix_len ? o->prefix : none, o->prefix_len, false);
     if (!o->start_after || sl == 0)
         return n;
     if (o->fold && o->start_after[sl - 1] == '/') {
         memcpy(tmp, o->start_after, sl);
         tmp[sl - 1] = '/' + 1; /* first key after every key inside that folder */
-        m = idx_lower_bound(root, tmp, sl, false);
+        m = idx_lower_bound(ix, tmp, sl, false);
     } else {
-        m = idx_lower_bound(root, o->start_after, sl, true);
+        m = idx_lower_bound(ix, o->start_after, sl, true);
     }
     if (!n || !m)
         return NULL;
     return store_key_cmp(m->key, m->key_len, n->key, n->key_len) > 0 ? m : n;
 }
 
-static int list_walk(struct idx_node *root, const struct store_list_opts *o, struct lacc *a)
+static int list_walk(const struct store_idx *ix, const struct store_list_opts *o, struct lacc *a)
 {
-    struct idx_node *n = list_first(root, o);
+    struct idx_node *n = list_first(ix, o);
     uint8_t tmp[STORE_KEY_MAX];
     int rc;
 
     while (n && has_prefix(n, o->prefix, o->prefix_len)) {
         const uint8_t *slash = NULL;
         if (!n->live) { /* pending insert: not published yet */
-            n = idx_lower_bound(root, n->key, n->key_len, true);
+            n = idx_lower_bound(ix, n->key, n->key_len, true);
             continue;
         }
         if (a->n == a->limit) {
@@ -303,12 +399,12 @@ static int list_walk(struct idx_node *root, const struct store_list_opts *o, str
                 return rc;
             memcpy(tmp, n->key, fl);
             tmp[fl - 1] = '/' + 1;
-            n = idx_lower_bound(root, tmp, fl, false);
+            n = idx_lower_bound(ix, tmp, fl, false);
             continue;
         }
         if ((rc = lacc_add(a, n->key, n->key_len, n->version, false)) != TR_OK)
             return rc;
-        n = idx_lower_bound(root, n->key, n->key_len, true);
+        n = idx_lower_bound(ix, n->key, n->key_len, true);
     }
     return TR_OK;
 }
@@ -355,7 +451,7 @@ int store_list(struct store *st, const char *table, const struct store_list_opts
     pthread_rwlock_rdlock(&st->idx_lock);
     ti = store_table_find(st, table);
     if (ti >= 0)
-        rc = list_walk(st->tables[ti].root, o, &a);
+        rc = list_walk(&st->tables[ti].idx, o, &a);
     pthread_rwlock_unlock(&st->idx_lock);
     if (rc == TR_OK)
         rc = list_build(&a, out);
@@ -428,12 +524,12 @@ static int scrub_chunk(struct store *st, const struct store_table *t, MDB_txn *t
         return store_mdb_err(mrc, "scrub cursor");
     if (!p->started) {
         mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        n = idx_lower_bound(t->root, none, 0, false);
+        n = idx_lower_bound(&t->idx, none, 0, false);
     } else {
         mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         if (mrc == 0 && store_key_cmp(k.mv_data, k.mv_size, p->last, p->last_len) == 0)
             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        n = idx_lower_bound(t->root, p->last, p->last_len, true);
+        n = idx_lower_bound(&t->idx, p->last, p->last_len, true);
     }
     p->started = true;
     for (int steps = 0; steps < SCRUB_CHUNK && rc == TR_OK; steps++) {
@@ -465,7 +561,7 @@ static int scrub_chunk(struct store *st, const struct store_table *t, MDB_txn *t
         if (c <= 0)
             mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         if (c >= 0)
-            n = idx_lower_bound(t->root, p->last, p->last_len, true);
+            n = idx_lower_bound(&t->idx, p->last, p->last_len, true);
     }
     mdb_cursor_close(cur);
     return rc;

@@ -7,6 +7,8 @@
  * Associated data bound into the record by the core:
  *   "TRREC1" || db_uuid(16) || u8 table_len || table || u16 key_len || key || u64 version
  *   || u8 flags
+ * The core record ends with its 16-byte Poly1305 tag; the verified index keeps the published
+ * record's tag and a read compares it before opening (docs/storage-format.md, "Reads").
  * Multiset digest element (one per record), keyed by the core's digest key:
  *   enc_mac(ENC_MAC_DIGEST, "TRDIG1" || u8 table_len || table || u16 key_len || key
  *           || u64 version || record_hash(32)),  record_hash = enc_mac(ENC_MAC_INDEX, stored)

@@ -339,9 +339,11 @@ static void store_free(struct store *st)
     if (!st)
         return;
     for (size_t i = 0; i < st->ntables; i++)
-        idx_free(st->tables[i].root);
-    if (st->env)
+        idx_free(&st->tables[i].idx);
+    if (st->env) {
+        store_read_fini(st);
         mdb_env_close(st->env);
+    }
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* releases the flock */
     if (st->locks_ready) {

@@ -5,15 +5,16 @@
  *   store.c   open/close, recovery entry, backup, evidence, stats, LMDB helpers
  *   verify.c  startup verification (anchor, counter rule, scan, epoch-open), recovery re-anchor
  *   record.c  on-disk formats: record header, associated data, digest elements, anchor
- *   index.c   the verified index (an AVL tree per table, ordered like LMDB)
+ *   index.c   the verified index (per table: an AVL tree ordered like LMDB + a hash table)
  *   writer.c  the writer thread: batching, preconditions, group commit, publish
  *   read.c    get, stat, list, scrub
  *
  * Locks (always taken in this order, never the other way round):
  *   env_lock (rwlock)  shared by anyone holding an LMDB transaction other than the writer's
  *                      own; exclusive only to change the map size (mdb_env_set_mapsize
- *                      requires that no transaction is active in the process).
- *   idx_lock (rwlock)  the tables array, the index trees, the published anchor, inflight.
+ *                      requires that no transaction is active in the process; the reset
+ *                      read transactions read.c keeps for reuse are not active).
+ *   idx_lock (rwlock)  the tables array, the indexes, the published anchor, inflight.
  *                      Readers hold it shared from the index lookup until their copy of the
  *                      LMDB bytes is taken, so a batch cannot be marked or published between
  *                      the two. Only the writer thread changes what it protects.
@@ -40,6 +41,9 @@
 #define STORE_META_NAME   "_meta"
 #define STORE_ANCHOR_KEY  "anchor"
 #define STORE_READERS_MAX 1022
+#define STORE_TAG_BYTES   ENC_RECORD_TAG /* the last bytes of every stored record */
+#define STORE_HKEY_BYTES  16             /* crypto_shorthash (SipHash-2-4) key */
+#define STORE_RTXN_CACHE  16             /* reset read transactions kept for reuse */
 
 _Static_assert(STORE_AD_MAX <= ENC_AD_MAX, "record AD must fit the core's limit");
 _Static_assert(STORE_KEY_MAX + 64 <= STORE_AD_MAX, "AD buffer too small for a key");
@@ -73,25 +77,45 @@ struct store_anchor {
     uint64_t wall_time;                  /* informational only */
 };
 
-/* One key of the verified index. live/version/hash: the published state. pending/p_*: the
+/* One key of the verified index. live/version/hash/tag: the published state. pending/p_*: the
  * state of the writer's in-flight batch (committed to LMDB or about to be, not yet anchored by
- * the counter). A node that is neither live nor pending does not exist. Nodes never move in
- * memory while they are in a tree (removal relinks), so the writer may keep pointers. */
+ * the counter). A node that is neither live nor pending does not exist. Each node sits in its
+ * table's AVL tree (ordered: listing, scrub) and in one slot of its hash table (point lookups).
+ * Nodes never move in memory while they are indexed, so the writer may keep pointers. */
 struct idx_node {
-    struct idx_node *l, *r;
-    int h;
-    bool live, pending, p_live;
-    uint64_t version, p_version;
+    struct idx_node *l, *r; /* AVL tree */
+    uint64_t p_version;
     uint8_t hash[STORE_HASH_BYTES], p_hash[STORE_HASH_BYTES];
-    size_t key_len;
+    uint8_t h; /* AVL height: about 1.44 log2 n, far below 255 */
+    bool p_live;
+    /* what a read looks at, together next to the key (idx_prefetch) */
+    bool live, pending;
+    uint16_t key_len;
+    uint64_t version;
+    uint8_t tag[STORE_TAG_BYTES]; /* AEAD tag of the published record: the read path's check */
     uint8_t key[];
+};
+
+struct idx_slot {
+    struct idx_node *n; /* NULL: empty */
+    uint64_t hv;        /* idx_hash of n's key */
+};
+
+/* The verified index of one table: the AVL tree plus an open-addressing hash table over the
+ * same nodes, keyed by SipHash under a random per-table key, so chosen key names cannot force
+ * collisions. All zero is a valid empty index (the key and slots are made at the first insert). */
+struct store_idx {
+    struct idx_node *root;
+    struct idx_slot *slots;
+    size_t nslots, n; /* nslots: 0 or a power of two */
+    uint8_t hkey[STORE_HKEY_BYTES];
 };
 
 struct store_table {
     char name[STORE_TABLE_NAME_MAX + 1];
     size_t name_len;
     MDB_dbi dbi;
-    struct idx_node *root;
+    struct store_idx idx;
 };
 
 enum store_req_kind { STORE_REQ_WRITE = 1, STORE_REQ_ROTATE = 2 };
@@ -146,6 +170,13 @@ struct store {
     bool s_stop;
     bool scrub_started;
     pthread_t scrubber;
+
+    /* read.c: reset read transactions kept for reuse, NULL = empty slot (lock-free); one
+     * cache line each, so readers on different cores do not share one */
+    struct {
+        _Atomic(MDB_txn *) txn;
+        char pad[64 - sizeof(MDB_txn *)];
+    } rtxn[STORE_RTXN_CACHE];
 
     _Atomic int fail_rc; /* != TR_OK: writes refused */
     _Atomic uint64_t n_batches, n_writes, n_increments, n_alarms, n_scrubs, map_size;
@@ -208,15 +239,26 @@ void store_anchor_next(const struct store_anchor *a, const uint8_t a_raw[STORE_A
 
 /* ---- index.c -------------------------------------------------------------------------------- */
 int store_key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
-struct idx_node *idx_find(struct idx_node *root, const uint8_t *key, size_t len);
-/* idx_get_or_add - the node for key, created (not live, not pending) if missing. */
-TR_MUST_CHECK int idx_get_or_add(struct idx_node **root, const uint8_t *key, size_t len,
+/* idx_find - the node for key or NULL (hash lookup). */
+struct idx_node *idx_find(const struct store_idx *ix, const uint8_t *key, size_t len);
+/* idx_hash, idx_find_hv - the same in two steps. idx_prefetch - a hint that hv is about to be
+ * looked up: its slot (node false), or, reading the slot, its node (a read overlaps these
+ * cache misses with LMDB's work). */
+uint64_t idx_hash(const struct store_idx *ix, const uint8_t *key, size_t len);
+struct idx_node *idx_find_hv(const struct store_idx *ix, uint64_t hv, const uint8_t *key,
+                             size_t len);
+void idx_prefetch(const struct store_idx *ix, uint64_t hv, bool node);
+/* idx_get_or_add - the node for key, created (not live, not pending) if missing.
+ * Errors: TR_E_INVAL (key too long), TR_E_NOMEM (nothing changed). */
+TR_MUST_CHECK int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len,
                                  struct idx_node **out);
 /* idx_remove - unlink and free the node for key (if any). */
-void idx_remove(struct idx_node **root, const uint8_t *key, size_t len);
-/* idx_lower_bound - first node with key >= k (strict: > k), or NULL. */
-struct idx_node *idx_lower_bound(struct idx_node *root, const uint8_t *k, size_t kl, bool strict);
-void idx_free(struct idx_node *root);
+void idx_remove(struct store_idx *ix, const uint8_t *key, size_t len);
+/* idx_lower_bound - first node with key >= k (strict: > k), or NULL (tree walk). */
+struct idx_node *idx_lower_bound(const struct store_idx *ix, const uint8_t *k, size_t kl,
+                                 bool strict);
+/* idx_free - free every node and the hash table; leaves an empty index. */
+void idx_free(struct store_idx *ix);
 
 /* ---- writer.c ------------------------------------------------------------------------------- */
 TR_MUST_CHECK int store_writer_start(struct store *st);
@@ -227,5 +269,7 @@ TR_MUST_CHECK int store_table_ensure(struct store *st, const char *name, int *ou
 /* ---- read.c --------------------------------------------------------------------------------- */
 TR_MUST_CHECK int store_scrub_start(struct store *st);
 void store_scrub_stop(struct store *st);
+/* store_read_fini - abort the cached read transactions (before the environment closes). */
+void store_read_fini(struct store *st);
 
 #endif

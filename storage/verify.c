@@ -222,11 +222,12 @@ static int scan_one(struct store *st, struct store_table *t, const struct store_
     sc->count++;
     if (ver > sc->max_version)
         sc->max_version = ver;
-    if ((rc = idx_get_or_add(&t->root, key, k->mv_size, &n)) != TR_OK)
+    if ((rc = idx_get_or_add(&t->idx, key, k->mv_size, &n)) != TR_OK)
         return rc;
     n->live = true;
     n->version = ver;
     memcpy(n->hash, hash, STORE_HASH_BYTES);
+    memcpy(n->tag, sc->buf + v->mv_size - STORE_TAG_BYTES, STORE_TAG_BYTES);
     ev->table[0] = 0;
     return TR_OK;
 }

@@ -126,7 +126,7 @@ static int batch_ent(struct batch *b, int tbl, const uint8_t *key, size_t len, s
     e->tbl = tbl;
     e->key = key;
     e->key_len = len;
-    n = idx_find(b->st->tables[tbl].root, key, len);
+    n = idx_find(&b->st->tables[tbl].idx, key, len);
     if (n && n->live) {
         e->base_live = e->live = true;
         e->base_ver = e->ver = n->version;
@@ -279,7 +279,7 @@ static void batch_unmark_locked(struct batch *b)
             continue;
         e->node->pending = false;
         if (!e->node->live)
-            idx_remove(&b->st->tables[e->tbl].root, e->key, e->key_len);
+            idx_remove(&b->st->tables[e->tbl].idx, e->key, e->key_len);
         e->node = NULL;
     }
     b->st->inflight = false;
@@ -295,7 +295,7 @@ static int batch_mark(struct batch *b)
         struct bent *e = &b->ents[i];
         if (!e->changed)
             continue;
-        if ((rc = idx_get_or_add(&st->tables[e->tbl].root, e->key, e->key_len, &e->node)) != TR_OK)
+        if ((rc = idx_get_or_add(&st->tables[e->tbl].idx, e->key, e->key_len, &e->node)) != TR_OK)
             break;
         e->node->pending = true;
         e->node->p_live = e->live;
@@ -330,9 +330,11 @@ static void batch_publish(struct batch *b)
         n->live = n->p_live;
         n->version = n->p_version;
         memcpy(n->hash, n->p_hash, STORE_HASH_BYTES);
+        if (n->live) /* the stored bytes end with the record's AEAD tag (read.c checks it) */
+            memcpy(n->tag, b->ents[i].val + b->ents[i].val_len - STORE_TAG_BYTES, STORE_TAG_BYTES);
         n->pending = false;
         if (!n->live)
-            idx_remove(&st->tables[b->ents[i].tbl].root, b->ents[i].key, b->ents[i].key_len);
+            idx_remove(&st->tables[b->ents[i].tbl].idx, b->ents[i].key, b->ents[i].key_len);
         b->ents[i].node = NULL;
     }
     st->anchor = b->anchor;

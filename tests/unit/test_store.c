@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "../../common/tr_buf.h"
 #include "../../common/tr_log.h"
@@ -260,9 +261,38 @@ struct child_job {
     const char *src_key; /* copy this key's stored bytes onto key */
     int flip_at;         /* >= 0: flip this byte of key's stored bytes */
     bool del;
-    bool ghost;  /* insert key with a plausible but unindexed value */
-    size_t huge; /* > 0: insert key with a junk value of this size (grows the file) */
+    bool ghost;         /* insert key with a plausible but unindexed value */
+    size_t huge;        /* > 0: insert key with a junk value of this size (grows the file) */
+    const char *save;   /* write key's stored bytes to this file (nothing else) */
+    const char *load;   /* store this file's bytes as key's value */
+    const uint8_t *val; /* store these bytes as key's value */
+    size_t val_len;
 };
+
+static int file_get(const char *path, struct tr_buf *out)
+{
+    uint8_t chunk[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY), rc = 0;
+
+    if (fd < 0)
+        return errno;
+    while (rc == 0 && (n = read(fd, chunk, sizeof(chunk))) > 0)
+        rc = tr_buf_put(out, chunk, (size_t)n) == TR_OK ? 0 : ENOMEM;
+    close(fd);
+    return rc;
+}
+
+static int file_set(const char *path, const struct tr_buf *b)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), rc;
+
+    if (fd < 0)
+        return errno;
+    rc = write(fd, b->data, b->len) == (ssize_t)b->len ? 0 : EIO;
+    close(fd);
+    return rc;
+}
 
 static int child_job_run(const struct child_job *j)
 {
@@ -278,12 +308,26 @@ static int child_job_run(const struct child_job *j)
         free(junk);
         return mrc;
     }
+    if (j->val)
+        return raw_set(j->dir, j->table, j->key, strlen(j->key), j->val, j->val_len);
+    if (j->load) {
+        mrc = file_get(j->load, &b);
+        if (mrc == 0)
+            mrc = raw_put_s(j->dir, j->table, j->key, &b);
+        tr_buf_free(&b);
+        return mrc;
+    }
     if (j->ghost) {
         uint8_t junk[STORE_STORED_MIN + 8];
         memset(junk, 0x41, sizeof(junk));
         return raw_set(j->dir, j->table, j->key, strlen(j->key), junk, sizeof(junk));
     }
     mrc = raw_get(j->dir, j->table, j->src_key ? j->src_key : j->key, &b);
+    if (mrc == 0 && j->save) {
+        mrc = file_set(j->save, &b);
+        tr_buf_free(&b);
+        return mrc;
+    }
     if (mrc == 0 && j->flip_at >= 0)
         b.data[j->flip_at] ^= 0x01;
     if (mrc == 0)
@@ -997,6 +1041,150 @@ static void test_store_get_adopts_grown_map(void **state)
     assert_value(f->st, "kv", "b", "value B");
 }
 
+static void expect_get_alarm(struct fx *f, const char *key, const char *what)
+{
+    struct store_evidence ev;
+
+    assert_int_equal(get_rc(f->st, "kv", key), TR_E_TAMPER);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, what);
+    assert_string_equal(ev.table, "kv");
+}
+
+/* Records that are authentic (they open under the right associated data) but are not the
+ * indexed record: the read must fail with an alarm, never return them. */
+static void test_store_get_replays_while_running(void **state)
+{
+    struct fx *f = *state;
+    char saved_a[256], saved_d[256];
+    struct child_job save_a = {
+        .dir = f->st_dir, .table = "kv", .key = "a", .save = saved_a, .flip_at = -1};
+    struct child_job replay_a = {
+        .dir = f->st_dir, .table = "kv", .key = "a", .load = saved_a, .flip_at = -1};
+    struct child_job save_d = {
+        .dir = f->st_dir, .table = "kv", .key = "d", .save = saved_d, .flip_at = -1};
+    struct child_job resurrect_d = {
+        .dir = f->st_dir, .table = "kv", .key = "d", .load = saved_d, .flip_at = -1};
+    struct child_job forge_b = {.dir = f->st_dir, .table = "kv", .key = "b", .flip_at = -1};
+    /* "value C": ciphertext at bytes 40..46 (header 12, key id 4, nonce 24), then the tag */
+    struct child_job flip_ct = {.dir = f->st_dir, .table = "kv", .key = "c", .flip_at = 42};
+    uint8_t ad[STORE_AD_MAX], rec[STORE_REC_HDR + 64 + ENC_RECORD_OVERHEAD];
+    uint64_t vb = 0;
+    size_t adl = 0, rl = 0;
+    struct store_stats s;
+
+    path_in(f->root, "saved-a", saved_a, sizeof(saved_a));
+    path_in(f->root, "saved-d", saved_d, sizeof(saved_d));
+    assert_int_equal(put_s(f->st, "kv", "a", "old A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "c", "value C"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "d", "value D"), TR_OK);
+    in_child(&save_a);
+    in_child(&save_d);
+    assert_int_equal(put_s(f->st, "kv", "a", "new A"), TR_OK);
+    assert_int_equal(store_del(f->st, "kv", (const uint8_t *)"d", 1, STORE_VERSION_ANY), TR_OK);
+
+    /* another authentic record of b at b's current version (what a failed or crashed commit,
+     * or the discarded future of a restored backup, can leave behind): the associated data
+     * matches, only the binding to the index tells them apart */
+    assert_int_equal(store_stat(f->st, "kv", (const uint8_t *)"b", 1, &vb), TR_OK);
+    assert_int_equal(store_ad_build(f->st->db_uuid, "kv", (const uint8_t *)"b", 1, vb, 0, ad, &adl),
+                     TR_OK);
+    store_hdr_put(rec, vb, 0);
+    assert_int_equal(enc_record_seal(ad, adl, (const uint8_t *)"forged B", 8, rec + STORE_REC_HDR,
+                                     sizeof(rec) - STORE_REC_HDR, &rl),
+                     TR_OK);
+    forge_b.val = rec;
+    forge_b.val_len = STORE_REC_HDR + rl;
+    in_child(&forge_b);
+    expect_get_alarm(f, "b", "record_hash");
+    /* an older version of the same key */
+    in_child(&replay_a);
+    expect_get_alarm(f, "a", "record_hash");
+    /* a deleted record put back */
+    in_child(&resurrect_d);
+    expect_get_alarm(f, "d", "unindexed");
+    /* the right tag and version, a changed ciphertext: the AEAD catches it */
+    in_child(&flip_ct);
+    expect_get_alarm(f, "c", "record_auth");
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 4);
+}
+
+/* The header's version is checked against the index even when the rest is the indexed
+ * record. */
+static void test_store_get_header_version_changed(void **state)
+{
+    struct fx *f = *state;
+    struct child_job bump = {.dir = f->st_dir, .table = "kv", .key = "a", .flip_at = 11};
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    in_child(&bump); /* lowest byte of the big-endian version */
+    expect_get_alarm(f, "a", "record_format");
+}
+
+/* Many keys through the store: growth of the index's hash table, deletes and re-inserts by
+ * the writer, reads of present and absent keys, listing order. */
+static void test_store_many_keys_delete_reput(void **state)
+{
+    struct fx *f = *state;
+    enum { NK = 3000 };
+    static char keys[NK][16];
+    struct store_op *ops = calloc(NK, sizeof(*ops));
+    struct store_list_opts lo;
+    struct store_list *l = NULL;
+    char want[32];
+
+    assert_non_null(ops);
+    for (int i = 0; i < NK; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%05d", i);
+        ops[i] = (struct store_op){
+            STORE_OP_PUT,        "kv", (const uint8_t *)keys[i], 6, (const uint8_t *)keys[i], 6,
+            STORE_VERSION_ABSENT};
+    }
+    for (int i = 0; i < NK; i += STORE_OPS_MAX)
+        assert_int_equal(
+            store_write(f->st, ops + i, NK - i < STORE_OPS_MAX ? NK - i : STORE_OPS_MAX, NULL),
+            TR_OK);
+    for (int i = 0; i < NK; i += 2)
+        ops[i / 2] = (struct store_op){STORE_OP_DEL, "kv", (const uint8_t *)keys[i], 6,
+                                       NULL,         0,    STORE_VERSION_ANY};
+    for (int i = 0; i < NK / 2; i += STORE_OPS_MAX)
+        assert_int_equal(store_write(f->st, ops + i,
+                                     NK / 2 - i < STORE_OPS_MAX ? NK / 2 - i : STORE_OPS_MAX, NULL),
+                         TR_OK);
+    for (int i = 0; i < NK; i++) {
+        if (i % 2 == 0)
+            assert_int_equal(get_rc(f->st, "kv", keys[i]), TR_E_NOTFOUND);
+        else
+            assert_value(f->st, "kv", keys[i], keys[i]);
+    }
+    for (int i = 0; i < NK; i += 4) /* a quarter comes back with a new value */
+        assert_int_equal(put_s(f->st, "kv", keys[i], "again"), TR_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < NK; i++) {
+            if (i % 4 == 0)
+                assert_value(f->st, "kv", keys[i], "again");
+            else if (i % 2 == 0)
+                assert_int_equal(get_rc(f->st, "kv", keys[i]), TR_E_NOTFOUND);
+            else
+                assert_value(f->st, "kv", keys[i], keys[i]);
+        }
+        memset(&lo, 0, sizeof(lo));
+        assert_int_equal(store_list(f->st, "kv", &lo, &l), TR_OK);
+        assert_int_equal(l->n, NK / 2 + NK / 4);
+        for (size_t j = 1; j < l->n; j++)
+            assert_true(store_key_cmp(l->e[j - 1].key, l->e[j - 1].key_len, l->e[j].key,
+                                      l->e[j].key_len) < 0);
+        store_list_free(l);
+        assert_int_equal(store_scrub(f->st), TR_OK);
+        assert_int_equal(fx_reopen(f), TR_OK); /* the second pass reads a rebuilt index */
+    }
+    snprintf(want, sizeof(want), "%s", keys[1]);
+    assert_value(f->st, "kv", "k00001", want);
+    free(ops);
+}
+
 static void test_store_scrub_detects_unread_tamper(void **state)
 {
     struct fx *f = *state;
@@ -1301,6 +1489,150 @@ static void test_store_rotate_keeps_old_readable(void **state)
     tr_buf_free(&rec);
 }
 
+/* ---- the index's hash table ------------------------------------------------------------------- */
+
+static struct idx_node *idx_add(struct store_idx *ix, const char *key)
+{
+    struct idx_node *n = NULL;
+
+    assert_int_equal(idx_get_or_add(ix, (const uint8_t *)key, strlen(key), &n), TR_OK);
+    assert_non_null(n);
+    return n;
+}
+
+static bool idx_has(const struct store_idx *ix, const char *key)
+{
+    struct idx_node *n = idx_find(ix, (const uint8_t *)key, strlen(key));
+
+    if (n)
+        assert_memory_equal(n->key, key, strlen(key));
+    return n != NULL;
+}
+
+/* The tree holds exactly the keys of the hash table, in order. */
+static void idx_check(const struct store_idx *ix, size_t want)
+{
+    size_t n = 0, used = 0;
+    struct idx_node *prev = NULL;
+
+    for (struct idx_node *x = idx_lower_bound(ix, (const uint8_t *)"", 0, false); x;
+         x = idx_lower_bound(ix, x->key, x->key_len, true)) {
+        assert_ptr_equal(idx_find(ix, x->key, x->key_len), x);
+        if (prev)
+            assert_true(store_key_cmp(prev->key, prev->key_len, x->key, x->key_len) < 0);
+        prev = x;
+        n++;
+    }
+    for (size_t i = 0; i < ix->nslots; i++)
+        used += ix->slots[i].n != NULL;
+    assert_int_equal(n, want);
+    assert_int_equal(ix->n, want);
+    assert_int_equal(used, want);
+    if (ix->nslots)
+        assert_true(ix->n * 4 <= ix->nslots * 3);
+}
+
+static void test_store_index_hash_collisions(void **state)
+{
+    struct store_idx ix;
+    char keys[12][16], k[16];
+    size_t nk = 0, mask;
+    struct idx_node *n, *again = NULL;
+
+    (void)state;
+    assert_true(sodium_init() >= 0); /* the index makes its SipHash key */
+    memset(&ix, 0, sizeof(ix));
+    idx_add(&ix, "first"); /* makes the SipHash key and the smallest table */
+    mask = ix.nslots - 1;
+    /* keys whose probe runs start on the last slot: the run wraps to slot 0 */
+    for (unsigned i = 0; nk < 6; i++) {
+        snprintf(k, sizeof(k), "w%u", i);
+        if ((idx_hash(&ix, (const uint8_t *)k, strlen(k)) & mask) == mask)
+            memcpy(keys[nk++], k, sizeof(k));
+    }
+    /* and keys that share another home slot */
+    for (unsigned i = 0; nk < 12; i++) {
+        snprintf(k, sizeof(k), "c%u", i);
+        if ((idx_hash(&ix, (const uint8_t *)k, strlen(k)) & mask) == 3)
+            memcpy(keys[nk++], k, sizeof(k));
+    }
+    for (size_t i = 0; i < nk; i++)
+        idx_add(&ix, keys[i]);
+    assert_int_equal(ix.nslots, mask + 1); /* no growth: all of them collide */
+    idx_check(&ix, nk + 1);
+    n = idx_add(&ix, keys[4]); /* present: the same node, nothing added */
+    assert_int_equal(idx_get_or_add(&ix, (const uint8_t *)keys[4], strlen(keys[4]), &again), TR_OK);
+    assert_ptr_equal(n, again);
+    idx_check(&ix, nk + 1);
+    /* deleting inside a run (also across the wrap) keeps every other key reachable */
+    for (size_t i = 1; i < nk; i += 2) {
+        idx_remove(&ix, (const uint8_t *)keys[i], strlen(keys[i]));
+        assert_false(idx_has(&ix, keys[i]));
+        for (size_t j = 0; j < nk; j++)
+            assert_int_equal(idx_has(&ix, keys[j]), j % 2 == 0 || j > i);
+    }
+    idx_check(&ix, nk / 2 + 1);
+    idx_remove(&ix, (const uint8_t *)"absent", 6); /* no-op */
+    assert_false(idx_has(&ix, "absent"));
+    assert_false(idx_has(&ix, "firs"));   /* a prefix is another key */
+    assert_false(idx_has(&ix, "first2")); /* and so is an extension */
+    idx_check(&ix, nk / 2 + 1);
+    idx_free(&ix);
+    assert_int_equal(ix.nslots, 0);
+    assert_null(idx_find(&ix, (const uint8_t *)"first", 5));
+}
+
+static void test_store_index_growth_delete(void **state)
+{
+    enum { NK = 20000 };
+    struct store_idx ix;
+    char k[32];
+    size_t slots_full;
+
+    (void)state;
+    assert_true(sodium_init() >= 0); /* the index makes its SipHash key */
+    memset(&ix, 0, sizeof(ix));
+    assert_null(idx_find(&ix, (const uint8_t *)"x", 1)); /* empty: no table yet */
+    idx_remove(&ix, (const uint8_t *)"x", 1);
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "key/%d", i);
+        struct idx_node *n = idx_add(&ix, k);
+        n->version = (uint64_t)i + 1;
+        if (i % 4999 == 0)
+            idx_check(&ix, (size_t)i + 1);
+    }
+    idx_check(&ix, NK);
+    slots_full = ix.nslots;
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "key/%d", i);
+        struct idx_node *n = idx_find(&ix, (const uint8_t *)k, strlen(k));
+        assert_non_null(n);
+        assert_int_equal(n->version, (uint64_t)i + 1); /* nodes did not move on growth */
+    }
+    for (int i = 0; i < NK; i += 3) {
+        snprintf(k, sizeof(k), "key/%d", i);
+        idx_remove(&ix, (const uint8_t *)k, strlen(k));
+    }
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "key/%d", i);
+        assert_int_equal(idx_has(&ix, k), i % 3 != 0);
+    }
+    idx_check(&ix, NK - (NK + 2) / 3);
+    for (int i = 0; i < NK; i += 3) { /* back again: the freed slots are reused */
+        snprintf(k, sizeof(k), "key/%d", i);
+        idx_add(&ix, k);
+    }
+    idx_check(&ix, NK);
+    assert_int_equal(ix.nslots, slots_full);
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "key/%d", i);
+        idx_remove(&ix, (const uint8_t *)k, strlen(k));
+    }
+    idx_check(&ix, 0);
+    assert_null(ix.root);
+    idx_free(&ix);
+}
+
 /* ---- formats ----------------------------------------------------------------------------------------------- */
 
 static void test_store_ad_build_golden(void **state)
@@ -1382,6 +1714,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_tamper_foreign_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_tamper_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_adopts_grown_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_replays_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_header_version_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_many_keys_delete_reput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_scrub_detects_unread_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_scrub_background_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_write_counter_moved, setup, teardown),
@@ -1394,6 +1729,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_list_prefix_fold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rotate_keeps_old_readable, setup, teardown),
+        cmocka_unit_test(test_store_index_hash_collisions),
+        cmocka_unit_test(test_store_index_growth_delete),
         cmocka_unit_test(test_store_ad_build_golden),
         cmocka_unit_test(test_store_digest_add_sub_inverse),
         cmocka_unit_test_setup_teardown(test_store_anchor_decode_mutations, setup, teardown),
