@@ -165,6 +165,11 @@ int api_core_after_unseal(struct api *api, bool allow_create)
     pthread_mutex_unlock(&api->lock);
     if (open)
         return TR_OK;
+    /* A new store: the cache must start empty, as record versions are only unique within one
+     * store. (A core sealed behind an open store's back keeps the cache: same store, same
+     * versions, and no call gets past the token's enc_mac while the core is sealed.) No call
+     * holds a store here, so nothing can be put between this clear and the store's publication. */
+    api_cache_clear(api->cache);
     if ((rc = store_open(&so, &st)) != TR_OK) {
         /* store_open sealed the core itself on rollback/tamper; anything else seals too, so
          * the server never serves without its store */
@@ -197,6 +202,8 @@ void api_core_seal(struct api *api, enum enc_reason reason)
     api->store = NULL;
     mounts_clear_locked(api);
     pthread_mutex_unlock(&api->lock);
+    /* no call holds the store any more (refs is 0), so nothing can put an entry of it again */
+    api_cache_clear(api->cache);
     store_close(st);
     if (reason != ENC_REASON_NONE)
         enc_seal(reason);

@@ -16,13 +16,17 @@
 #include "../enclave/enclave.h"
 #include "../storage/store.h"
 #include "api.h"
-#include "audit.h"
+#include "api_cache.h"
 #include "audit.h"
 #include "policy.h"
 
 #define API_PATH_MAX   4096
 #define API_MOUNTS_MAX 64
 #define API_REQ_ID_LEN 37
+/* The cache of parsed documents: slots, and a budget of estimated bytes (a few MiB hold the
+ * tokens and metadata of tens of thousands of keys; larger working sets just miss more). */
+#define API_CACHE_SLOTS  16384
+#define API_CACHE_BUDGET (32u << 20)
 
 /* Storage tables used by the API layer. */
 #define API_T_MOUNTS   "mounts"    /* mount path -> JSON {type, uuid, options, description} */
@@ -60,6 +64,9 @@ struct api {
     char cluster_name[64];
     char cluster_id[37];
     struct api_audit *audit; /* NULL when no audit device is configured */
+    /* Parsed token entries, KV v2 metadata and compiled ACLs of the open store (api_cache.h):
+     * cleared whenever the store closes or a new one opens. */
+    struct api_cache *cache;
 };
 
 /* One request on its way through the pipeline. */
@@ -74,8 +81,8 @@ struct api_call {
     void *done_arg;
     char request_id[API_REQ_ID_LEN];
     struct store *store;     /* referenced store (NULL when not held) */
-    struct api_token *token; /* the caller's token (owned), NULL for unauthenticated paths */
-    struct api_acl *acl;     /* compiled ACL of the token (owned) */
+    struct api_token *token; /* the caller's token (a reference), NULL for unauthenticated paths */
+    struct api_acl *acl;     /* compiled ACL of the token (a reference) */
     struct api_mount mount;  /* copy of the matched mount (config borrowed: ref held) */
     const char *rel;         /* path relative to the mount (points into path) */
     enum api_acl_op op;
@@ -173,20 +180,24 @@ bool api_mount_find(struct api *api, const char *path, struct api_mount *out);
 int api_mounts_reload(struct api *api, struct store *st);
 
 /* ---- tokens (api_token.c) --------------------------------------------------------------- */
-/* api_token_authenticate - look up the raw token, check expiry, spend a use. Errors:
- * TR_E_DENIED (unknown, expired), TR_E_SEALED, TR_E_IO, TR_E_TAMPER. */
+/* api_token_authenticate - look up the raw token (its parsed entry comes from the cache while
+ * the index holds the same version; limited-use tokens always from the store) and check expiry;
+ * sets c->token. Errors: TR_E_DENIED (unknown, expired), TR_E_SEALED, TR_E_IO, TR_E_TAMPER. */
 TR_MUST_CHECK int api_token_authenticate(struct api_call *c, const char *raw);
 void api_token_free(struct api_token *t);
 /* api_token_has_uses - the token is limited-use (num_uses > 0). */
 bool api_token_has_uses(const struct api_token *t);
 /* api_token_spend_use - spend one use (pool thread; check-and-set). TR_E_DENIED on a race. */
 TR_MUST_CHECK int api_token_spend_use(struct api_call *c);
-/* api_token_policies - the token's policy names (borrowed JSON array). */
+/* api_token_policies - the token's policy names (borrowed JSON array, possibly shared with other
+ * threads: read it only, copy what you keep). */
 const json_t *api_token_policies(const struct api_token *t);
 /* api_token_create_root - make a root token, *out_raw owned (wipe + free). Blocking. */
 TR_MUST_CHECK int api_token_create_root(struct store *st, char **out_raw);
 void api_token_handle(struct api_call *c); /* auth/token/... */
-/* api_acl_for_call - compile the ACL of c->token (policies loaded from storage). */
+/* api_acl_for_call - the compiled ACL of c->token into c->acl (shared, immutable): from the cache
+ * while every policy record still has the version it was compiled from, else loaded from
+ * storage and compiled. */
 TR_MUST_CHECK int api_acl_for_call(struct api_call *c);
 
 /* api_policy_store_default - write the built-in default policy text if absent. Blocking. */

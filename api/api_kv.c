@@ -9,6 +9,7 @@
 #include "api_int.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,8 +96,9 @@ static json_t *version_meta_json(const json_t *meta, int64_t v)
 
     ns_time(jint(vm, "created_time"), ct, sizeof(ct));
     ns_time(jint(vm, "deletion_time"), dt, sizeof(dt));
-    return json_pack("{s:s, s:O, s:s, s:b, s:I}", "created_time", ct, "custom_metadata",
-                     cm ? cm : json_null(), "deletion_time", dt, "destroyed",
+    /* copies: meta may be shared with the cache, and a reply must own all of its tree */
+    return json_pack("{s:s, s:o, s:s, s:b, s:I}", "created_time", ct, "custom_metadata",
+                     cm ? json_deep_copy(cm) : json_null(), "deletion_time", dt, "destroyed",
                      json_is_true(json_object_get(vm, "destroyed")), "version", (json_int_t)v);
 }
 
@@ -120,13 +122,13 @@ static json_t *metadata_json(const json_t *meta)
     ns_time(jint(meta, "updated_time"), ut, sizeof(ut));
     go_duration(jint(meta, "delete_version_after"), dva, sizeof(dva));
     json_t *cm = json_object_get(meta, "custom_metadata");
-    return json_pack("{s:b, s:s, s:I, s:O, s:s, s:I, s:I, s:s, s:o}", "cas_required",
-                     json_is_true(json_object_get(meta, "cas_required")), "created_time", ct,
-                     "current_version", (json_int_t)jint(meta, "current_version"),
-                     "custom_metadata", cm ? cm : json_null(), "delete_version_after", dva,
-                     "max_versions", (json_int_t)jint(meta, "max_versions"), "oldest_version",
-                     (json_int_t)jint(meta, "oldest_version"), "updated_time", ut, "versions",
-                     versions);
+    return json_pack(
+        "{s:b, s:s, s:I, s:o, s:s, s:I, s:I, s:s, s:o}", "cas_required",
+        json_is_true(json_object_get(meta, "cas_required")), "created_time", ct, "current_version",
+        (json_int_t)jint(meta, "current_version"), "custom_metadata",
+        cm ? json_deep_copy(cm) : json_null(), "delete_version_after", dva, "max_versions",
+        (json_int_t)jint(meta, "max_versions"), "oldest_version",
+        (json_int_t)jint(meta, "oldest_version"), "updated_time", ut, "versions", versions);
 }
 
 /* A version is readable when it exists, is not destroyed and its deletion time (if any) is
@@ -175,10 +177,74 @@ static int parse_versions(const json_t *v, int64_t *out, size_t cap, size_t *n)
 
 /* ---- reads (event thread) ----------------------------------------------------------------- */
 
+/* A parsed metadata document shared by the cache and the requests reading it. Sharing goes
+ * through this count, never through jansson's: the tree's own reference counts are never
+ * touched while it is shared (readers only call jansson's read functions on it), and the last
+ * holder frees it after a full barrier. */
+struct kv_meta_doc {
+    atomic_uint refs;
+    json_t *meta; /* owned; never modified */
+};
+
+static void meta_ref(void *v)
+{
+    atomic_fetch_add(&((struct kv_meta_doc *)v)->refs, 1);
+}
+
+static void meta_unref(void *v)
+{
+    struct kv_meta_doc *d = v;
+
+    if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+        return;
+    json_decref(d->meta);
+    free(d);
+}
+
+static const struct api_cache_kind meta_kind = {"kvmeta", meta_ref, meta_unref};
+
+/* A rough size of a parsed metadata document, for the cache's budget. */
+static size_t meta_cost(const json_t *meta)
+{
+    return 1024 + 512 * json_object_size(json_object_get(meta, "versions")) +
+           1024 * json_object_size(json_object_get(meta, "custom_metadata"));
+}
+
+/* A KV v2 key's metadata for reading (*out: release with meta_unref), from the cache while the
+ * index still has the version it was parsed from. It may be shared with other requests: read
+ * it, never change it, never take jansson references into it (copy instead); writes load their
+ * own (txn_load). KV v1 keeps secret values in the same table: never call this for v1. */
+static int kv2_meta_read(struct api_call *c, const char *mk, struct kv_meta_doc **out)
+{
+    struct api_cache *cache = c->api->cache;
+    struct kv_meta_doc *d = NULL;
+    size_t len = strlen(mk);
+    uint64_t ver = 0;
+    int rc;
+
+    /* an absent key goes to the store, which tells deleted from vanished (tamper alarm) */
+    if ((rc = store_stat(c->store, API_T_KVMETA, (const uint8_t *)mk, len, &ver)) == TR_OK &&
+        (*out = api_cache_get(cache, &meta_kind, mk, len, ver)))
+        return TR_OK;
+    if (rc == TR_E_NOTFOUND)
+        api_cache_drop(cache, &meta_kind, mk, len);
+    if (!(d = calloc(1, sizeof(*d))))
+        return TR_E_NOMEM;
+    atomic_init(&d->refs, 1);
+    if ((rc = api_get_json(c, API_T_KVMETA, mk, &d->meta, &ver)) != TR_OK) {
+        free(d);
+        return rc;
+    }
+    api_cache_put(cache, &meta_kind, mk, len, ver, d, meta_cost(d->meta));
+    *out = d;
+    return TR_OK;
+}
+
 static void kv2_read(struct api_call *c, const char *p)
 {
     char mk[STORE_KEY_MAX + 1], dk[STORE_KEY_MAX + 32], vs[24];
-    json_t *meta = NULL, *data = NULL;
+    struct kv_meta_doc *doc = NULL;
+    json_t *data = NULL;
     int64_t v = 0;
     int rc;
 
@@ -187,10 +253,11 @@ static void kv2_read(struct api_call *c, const char *p)
         api_reply_error(c, 400, "invalid path or version");
         return;
     }
-    if ((rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL)) != TR_OK) {
+    if ((rc = kv2_meta_read(c, mk, &doc)) != TR_OK) {
         api_reply_err(c, rc);
         return;
     }
+    const json_t *meta = doc->meta;
     if (!v)
         v = jint(meta, "current_version");
     snprintf(vs, sizeof(vs), "%" PRId64, v);
@@ -211,7 +278,7 @@ static void kv2_read(struct api_call *c, const char *p)
                 c, 200,
                 json_pack("{s:o, s:o}", "data", data, "metadata", version_meta_json(meta, v)));
     }
-    json_decref(meta);
+    meta_unref(doc);
 }
 
 static void kv_list(struct api_call *c, const char *p)
@@ -247,19 +314,19 @@ static void kv_list(struct api_call *c, const char *p)
 static void kv2_metadata_read(struct api_call *c, const char *p)
 {
     char mk[STORE_KEY_MAX + 1];
-    json_t *meta = NULL;
+    struct kv_meta_doc *doc = NULL;
 
     if (!kv_meta_key(c, p, mk, sizeof(mk))) {
         api_reply_error(c, 400, "invalid path");
         return;
     }
-    int rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL);
+    int rc = kv2_meta_read(c, mk, &doc);
     if (rc != TR_OK) {
         api_reply_err(c, rc);
         return;
     }
-    api_reply_data(c, 200, metadata_json(meta));
-    json_decref(meta);
+    api_reply_data(c, 200, metadata_json(doc->meta));
+    meta_unref(doc);
 }
 
 /* every leaf replaced by null, objects kept down to depth (0 = all) */
@@ -278,7 +345,8 @@ static json_t *subkeys_of(const json_t *v, int64_t depth, int64_t level)
 static void kv2_subkeys(struct api_call *c, const char *p)
 {
     char mk[STORE_KEY_MAX + 1], dk[STORE_KEY_MAX + 32], vs[24];
-    json_t *meta = NULL, *data = NULL;
+    struct kv_meta_doc *doc = NULL;
+    json_t *data = NULL;
     int64_t v = 0, depth = 0;
     const char *q = tr_json_get_str(c->query, "version");
     const char *d = tr_json_get_str(c->query, "depth");
@@ -288,11 +356,12 @@ static void kv2_subkeys(struct api_call *c, const char *p)
         api_reply_error(c, 400, "invalid path, version or depth");
         return;
     }
-    int rc = api_get_json(c, API_T_KVMETA, mk, &meta, NULL);
+    int rc = kv2_meta_read(c, mk, &doc);
     if (rc != TR_OK) {
         api_reply_err(c, rc);
         return;
     }
+    const json_t *meta = doc->meta;
     if (!v)
         v = jint(meta, "current_version");
     snprintf(vs, sizeof(vs), "%" PRId64, v);
@@ -312,7 +381,7 @@ static void kv2_subkeys(struct api_call *c, const char *p)
                                      "metadata", version_meta_json(meta, v)));
         json_decref(data);
     }
-    json_decref(meta);
+    meta_unref(doc);
 }
 
 static void kv2_config_read(struct api_call *c)

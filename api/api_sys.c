@@ -466,9 +466,11 @@ static void sys_rotate_pool(struct api_call *c)
 static void sys_metrics(struct api_call *c)
 {
     struct store_stats s;
+    struct api_cache_stats cs;
     char buf[2048];
 
     store_stats_get(c->store, &s);
+    api_cache_stats_get(c->api->cache, &cs);
     int n = snprintf(buf, sizeof(buf),
                      "# TYPE tresor_store_records gauge\ntresor_store_records %llu\n"
                      "# TYPE tresor_store_counter gauge\ntresor_store_counter %llu\n"
@@ -479,11 +481,20 @@ static void sys_metrics(struct api_call *c)
                      "# TYPE tresor_store_alarms_total counter\ntresor_store_alarms_total %llu\n"
                      "# TYPE tresor_store_scrubs_total counter\ntresor_store_scrubs_total %llu\n"
                      "# TYPE tresor_store_map_bytes gauge\ntresor_store_map_bytes %llu\n"
-                     "# TYPE tresor_key_term gauge\ntresor_key_term %u\n",
+                     "# TYPE tresor_key_term gauge\ntresor_key_term %u\n"
+                     "# TYPE tresor_api_cache_entries gauge\ntresor_api_cache_entries %llu\n"
+                     "# TYPE tresor_api_cache_hits_total counter\n"
+                     "tresor_api_cache_hits_total %llu\n"
+                     "# TYPE tresor_api_cache_misses_total counter\n"
+                     "tresor_api_cache_misses_total %llu\n"
+                     "# TYPE tresor_api_cache_clears_total counter\n"
+                     "tresor_api_cache_clears_total %llu\n",
                      (unsigned long long)s.records, (unsigned long long)s.counter,
                      (unsigned long long)s.batches, (unsigned long long)s.writes,
                      (unsigned long long)s.increments, (unsigned long long)s.alarms,
-                     (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id);
+                     (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id,
+                     (unsigned long long)cs.entries, (unsigned long long)cs.hits,
+                     (unsigned long long)cs.misses, (unsigned long long)cs.clears);
     api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, (size_t)n);
 }
 

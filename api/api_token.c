@@ -4,6 +4,7 @@
 #include "api_int.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +19,44 @@
 #define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
 #define TOKEN_REVOKE_MAX  10000        /* descendants revoked in one call */
 
+/* A caller's token. Tokens without a use limit are shared with the cache (api_cache.h) and then
+ * immutable and without their entry: only what authorisation needs stays in memory, not the
+ * accessor. Limited-use tokens are always private, loaded afresh, and spent by check-and-set. */
 struct api_token {
+    atomic_uint refs;
     char hash[2 * ENC_MAC_BYTES + 1]; /* storage key */
-    json_t *entry;                    /* the stored entry (owned) */
     uint64_t version;
+    int64_t expire_time; /* unix seconds; 0: never */
+    int64_t num_uses;    /* 0: unlimited */
     bool root;
+    json_t *policies; /* the entry's policy names (own reference, never modified) */
+    json_t *entry;    /* the stored entry (owned); NULL once shared */
 };
 
 void api_token_free(struct api_token *t)
 {
-    if (!t)
+    if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
         return;
+    json_decref(t->policies);
     json_decref(t->entry);
     free(t);
 }
 
+static void token_ref(void *v)
+{
+    atomic_fetch_add(&((struct api_token *)v)->refs, 1);
+}
+
+static void token_unref(void *v)
+{
+    api_token_free(v);
+}
+
+static const struct api_cache_kind token_kind = {"token", token_ref, token_unref};
+
 const json_t *api_token_policies(const struct api_token *t)
 {
-    return json_object_get(t->entry, "policies");
+    return t->policies;
 }
 
 static int64_t now_s(void)
@@ -84,6 +105,7 @@ static int token_load(struct store *st, const char *hash, struct api_token **out
         enc_secret_free(v);
         return TR_E_NOMEM;
     }
+    atomic_init(&t->refs, 1);
     t->entry = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
     enc_secret_free(v);
     if (!t->entry) {
@@ -92,10 +114,13 @@ static int token_load(struct store *st, const char *hash, struct api_token **out
     }
     snprintf(t->hash, sizeof(t->hash), "%s", hash);
     t->version = ver;
-    json_t *pol = json_object_get(t->entry, "policies");
+    t->expire_time = entry_int(t->entry, "expire_time");
+    t->num_uses = entry_int(t->entry, "num_uses");
+    t->policies = json_incref(json_object_get(t->entry, "policies"));
     size_t i;
     json_t *p;
-    json_array_foreach(pol, i, p) if (strcmp(json_string_value(p), "root") == 0) t->root = true;
+    json_array_foreach(t->policies, i, p) if (strcmp(json_string_value(p), "root") == 0) t->root =
+        true;
     *out = t;
     return TR_OK;
 }
@@ -197,6 +222,39 @@ int api_token_create_root(struct store *st, char **out_raw)
 
 /* ---- authentication ---------------------------------------------------------------------- */
 
+/* The token stored under hash, from the cache when the index still has the version it was
+ * made from. An absent key goes to the store too, which tells a deleted token (denied) from a
+ * record that vanished behind the index's back (tamper alarm). */
+static int token_get(struct api_call *c, const char *hash, struct api_token **out)
+{
+    struct api_cache *cache = c->api->cache;
+    size_t len = strlen(hash);
+    uint64_t ver = 0;
+    int rc;
+
+    if ((rc = store_stat(c->store, API_T_TOKENS, (const uint8_t *)hash, len, &ver)) == TR_OK &&
+        (*out = api_cache_get(cache, &token_kind, hash, len, ver)))
+        return TR_OK;
+    if (rc == TR_E_NOTFOUND) /* revoked or spent: its entry must not linger */
+        api_cache_drop(cache, &token_kind, hash, len);
+    if ((rc = token_load(c->store, hash, out)) != TR_OK)
+        return rc;
+    struct api_token *t = *out;
+    if (t->num_uses == 0) {
+        /* share it without the rest of the entry (accessor, metadata) */
+        json_decref(t->entry);
+        t->entry = NULL;
+        api_cache_put(cache, &token_kind, hash, len, t->version, t,
+                      sizeof(*t) + len + 64 * json_array_size(t->policies));
+    }
+    return TR_OK;
+}
+
+static bool token_expired(const struct api_token *t)
+{
+    return t->expire_time > 0 && t->expire_time <= now_s();
+}
+
 int api_token_authenticate(struct api_call *c, const char *raw)
 {
     char hash[2 * ENC_MAC_BYTES + 1];
@@ -205,9 +263,9 @@ int api_token_authenticate(struct api_call *c, const char *raw)
 
     if ((rc = token_hash(raw, hash)) != TR_OK)
         return rc == TR_E_SEALED ? rc : TR_E_DENIED;
-    if ((rc = token_load(c->store, hash, &t)) != TR_OK)
+    if ((rc = token_get(c, hash, &t)) != TR_OK)
         return rc;
-    if (entry_expired(t->entry)) {
+    if (token_expired(t)) { /* checked on every use: the wall clock moves, the record doesn't */
         api_token_free(t);
         return TR_E_DENIED;
     }
@@ -217,7 +275,7 @@ int api_token_authenticate(struct api_call *c, const char *raw)
 
 bool api_token_has_uses(const struct api_token *t)
 {
-    return entry_int(t->entry, "num_uses") > 0;
+    return t->num_uses > 0;
 }
 
 /* Spend one use (pool thread): the write is a check-and-set on the entry's version, so two
@@ -225,10 +283,12 @@ bool api_token_has_uses(const struct api_token *t)
 int api_token_spend_use(struct api_call *c)
 {
     struct api_token *t = c->token;
-    int64_t left = entry_int(t->entry, "num_uses") - 1;
+    int64_t left = t->num_uses - 1;
     const char *acc = json_string_value(json_object_get(t->entry, "accessor"));
     int rc;
 
+    if (!t->entry) /* limited-use tokens are never shared, so they keep their entry */
+        return TR_E_INTERNAL;
     if (left > 0) {
         json_object_set_new(t->entry, "num_uses", json_integer(left));
         rc = api_put_json(c, API_T_TOKENS, t->hash, t->entry, t->version);
@@ -240,20 +300,24 @@ int api_token_spend_use(struct api_call *c)
         rc = acc ? store_write(c->store, ops, 2, NULL) : TR_E_INTERNAL;
         /* the request still runs with this last use; lookups afterwards fail */
         json_object_set_new(t->entry, "num_uses", json_integer(-1));
+        t->num_uses = -1;
     }
     return rc == TR_E_CAS ? TR_E_DENIED : rc;
 }
 
-static int policy_load(struct store *st, const char *name, struct api_policy **out)
+/* One policy of a token; *out_ver is the version of its record (0 for the built-in ones). */
+static int policy_load(struct store *st, const char *name, struct api_policy **out,
+                       uint64_t *out_ver)
 {
     struct enc_secret *v = NULL;
     char err[API_POLICY_ERR_MIN];
     int rc;
 
     *out = NULL;
+    *out_ver = 0;
     if (strcmp(name, "root") == 0)
         return api_policy_new_root(out);
-    rc = store_get(st, API_T_POLICIES, (const uint8_t *)name, strlen(name), &v, NULL);
+    rc = store_get(st, API_T_POLICIES, (const uint8_t *)name, strlen(name), &v, out_ver);
     if (rc == TR_E_NOTFOUND && strcmp(name, "default") == 0)
         return api_policy_new_default(out);
     if (rc != TR_OK)
@@ -264,29 +328,116 @@ static int policy_load(struct store *st, const char *name, struct api_policy **o
     return rc;
 }
 
-int api_acl_for_call(struct api_call *c)
+/* The key of a compiled ACL in the cache: each policy name of the token followed by its NUL and
+ * the version of the record it was parsed from, so a changed policy gives another key. Only
+ * ACLs whose policies all exist (or are root) are cached, so a missing policy always goes
+ * through the store. */
+#define ACL_POLICIES_MAX 64
+#define ACL_KEY_MAX      2048
+
+struct acl_key {
+    char b[ACL_KEY_MAX];
+    size_t n;
+    bool ok;
+};
+
+static void acl_key_add(struct acl_key *k, const char *name, uint64_t ver)
 {
-    const json_t *names = api_token_policies(c->token);
-    struct api_policy *pols[64];
+    size_t len = strlen(name) + 1;
+
+    if (!k->ok || len + sizeof(ver) > sizeof(k->b) - k->n) {
+        k->ok = false;
+        return;
+    }
+    memcpy(k->b + k->n, name, len);
+    memcpy(k->b + k->n + len, &ver, sizeof(ver));
+    k->n += len + sizeof(ver);
+}
+
+/* The key for the policies' current versions (the index's); false when not cacheable. */
+static bool acl_key_current(struct store *st, const json_t *names, struct acl_key *k)
+{
+    size_t i;
+    json_t *p;
+
+    k->n = 0;
+    k->ok = json_array_size(names) <= ACL_POLICIES_MAX;
+    json_array_foreach(names, i, p)
+    {
+        const char *name = json_string_value(p);
+        uint64_t ver = 0;
+        if (!name ||
+            (strcmp(name, "root") != 0 &&
+             store_stat(st, API_T_POLICIES, (const uint8_t *)name, strlen(name), &ver) != TR_OK))
+            return false;
+        acl_key_add(k, name, ver);
+    }
+    return k->ok;
+}
+
+static void acl_ref(void *v)
+{
+    api_acl_ref(v);
+}
+
+static void acl_unref(void *v)
+{
+    api_acl_free(v);
+}
+
+static const struct api_cache_kind acl_kind = {"acl", acl_ref, acl_unref};
+
+/* Load and compile the token's policies; the key records the versions actually loaded. */
+static int acl_compile(struct api_call *c, const json_t *names, struct acl_key *k, size_t *cost)
+{
+    struct api_policy *pols[ACL_POLICIES_MAX];
     size_t n = 0, i;
     json_t *p;
     int rc = TR_OK;
 
+    k->n = 0;
+    k->ok = json_array_size(names) <= ACL_POLICIES_MAX;
+    *cost = sizeof(*k);
     json_array_foreach(names, i, p)
     {
-        if (n >= 64)
+        if (n >= ACL_POLICIES_MAX)
             break;
         /* a policy deleted after the token was made simply grants nothing (as Vault) */
-        int lrc = policy_load(c->store, json_string_value(p), &pols[n]);
-        if (lrc == TR_OK)
+        const char *name = json_string_value(p);
+        uint64_t ver = 0;
+        int lrc = policy_load(c->store, name, &pols[n], &ver);
+        if (lrc == TR_OK) {
+            size_t len = 0;
+            acl_key_add(k, name, ver);
+            k->ok = k->ok && (ver || api_policy_is_root(pols[n]));
+            (void)api_policy_text(pols[n], &len);
+            *cost += 4 * len + 256;
             n++;
-        else if (lrc != TR_E_NOTFOUND)
+        } else if (lrc != TR_E_NOTFOUND) {
             rc = lrc;
+        } else {
+            k->ok = false;
+        }
     }
     if (rc == TR_OK)
         rc = api_acl_new(pols, n, &c->acl);
     for (i = 0; i < n; i++)
         api_policy_free(pols[i]);
+    return rc;
+}
+
+int api_acl_for_call(struct api_call *c)
+{
+    const json_t *names = api_token_policies(c->token);
+    struct acl_key k;
+    size_t cost = 0;
+    int rc;
+
+    if (acl_key_current(c->store, names, &k) &&
+        (c->acl = api_cache_get(c->api->cache, &acl_kind, k.b, k.n, 0)))
+        return TR_OK;
+    if ((rc = acl_compile(c, names, &k, &cost)) == TR_OK && k.ok)
+        api_cache_put(c->api->cache, &acl_kind, k.b, k.n, 0, c->acl, cost);
     return rc;
 }
 
@@ -424,10 +575,11 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const ch
             json_decref(want);
             return NULL;
         }
-    if (json_array_size(want) == 0)
-        json_array_extend(want, (json_t *)mine);
     size_t i;
     json_t *p;
+    if (json_array_size(want) == 0) /* copies: mine may be shared with other requests */
+        json_array_foreach(mine, i, p)
+            json_array_append_new(want, json_string(json_string_value(p)));
     json_array_foreach(want, i, p)
     {
         /* a child never gets more than its parent, unless the parent is root */

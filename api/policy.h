@@ -197,7 +197,11 @@ unsigned api_acl_op_caps(enum api_acl_op op);
  */
 TR_MUST_CHECK int api_acl_new(struct api_policy *const *pols, size_t n, struct api_acl **out);
 
-/* api_acl_free - release acl. NULL-safe. */
+/* api_acl_ref - take another reference on acl (thread-safe); each is dropped by api_acl_free.
+ * A compiled ACL is immutable, so holders on several threads may share it. */
+void api_acl_ref(struct api_acl *acl);
+
+/* api_acl_free - drop a reference; the last one releases acl. NULL-safe, thread-safe. */
 void api_acl_free(struct api_acl *acl);
 
 /* api_acl_is_root - whether the ACL came from the root policy. */

@@ -6,6 +6,7 @@
  */
 #include "policy_int.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct acl_rule {
 };
 
 struct api_acl {
+    atomic_uint refs; /* shared by the requests of one token set (api_acl_ref) */
     bool root;
     struct acl_rule *rules; /* owned; sorted by (kind, key), one per (kind, key) */
     size_t n;
@@ -126,6 +128,8 @@ static void acl_ranges(struct api_acl *acl)
 {
     size_t i = 0;
 
+    if (!acl->rules) /* no rules (root, or no policy): the ranges stay empty; NULL + 0 is UB */
+        return;
     acl->exact = acl->rules;
     while (i < acl->n && acl->rules[i].kind == ACL_EXACT)
         i++;
@@ -175,6 +179,7 @@ int api_acl_new(struct api_policy *const *pols, size_t n, struct api_acl **out)
     rc = TR_E_NOMEM;
     if (!(acl = calloc(1, sizeof(*acl))))
         goto out;
+    atomic_init(&acl->refs, 1);
     for (size_t i = 0; i < n; i++) {
         if (pols[i] && pols[i]->root)
             acl->root = true;
@@ -194,9 +199,14 @@ out:
     return rc;
 }
 
+void api_acl_ref(struct api_acl *acl)
+{
+    atomic_fetch_add(&acl->refs, 1);
+}
+
 void api_acl_free(struct api_acl *acl)
 {
-    if (!acl)
+    if (!acl || atomic_fetch_sub(&acl->refs, 1) != 1)
         return;
     for (size_t i = 0; i < acl->n; i++)
         free(acl->rules[i].key);
