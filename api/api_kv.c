@@ -708,20 +708,56 @@ static void kv2_versions(struct api_call *c, const char *p, enum kv_vop op, bool
         api_reply_err(c, rc);
 }
 
-/* custom_metadata: at most 64 keys, key 1..128 bytes, value 1..512 bytes, printable */
-static bool custom_ok(const json_t *cm)
+static bool printable(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        /* C0 controls, DEL, and C1 controls (U+0080..U+009F are C2 80..C2 9F in UTF-8) */
+        if (ch < 0x20 || ch == 0x7f ||
+            (ch == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+             (unsigned char)s[i + 1] <= 0x9f))
+            return false;
+    }
+    return true;
+}
+
+/* custom_metadata: at most 64 keys, key 1..128 bytes, value 1..512 bytes, printable. On a
+ * violation writes Vault's "custom_metadata validation failed: ..." text to msg. */
+static bool custom_ok(const json_t *cm, char *msg, size_t cap)
 {
     const char *k;
     json_t *v;
 
-    if (!json_is_object(cm) || json_object_size(cm) > KV_CUSTOM_KEYS)
+    if (!json_is_object(cm)) {
+        snprintf(msg, cap, "custom_metadata validation failed: not a map of strings");
         return false;
+    }
+    if (json_object_size(cm) > KV_CUSTOM_KEYS) {
+        snprintf(msg, cap,
+                 "custom_metadata validation failed: payload must contain at most %d keys, "
+                 "provided %zu",
+                 KV_CUSTOM_KEYS, json_object_size(cm));
+        return false;
+    }
     json_object_foreach((json_t *)cm, k, v)
     {
-        size_t kl = strlen(k);
-        if (!json_is_string(v) || kl < 1 || kl > 128 || json_string_length(v) < 1 ||
-            json_string_length(v) > 512)
+        size_t kl = strlen(k), vl = json_is_string(v) ? json_string_length(v) : 0;
+        const char *why = NULL;
+        if (!json_is_string(v))
+            why = "value is not a string";
+        else if (kl < 1 || kl > 128)
+            why = "key length must be 1 to 128 bytes";
+        else if (vl < 1 || vl > 512)
+            why = "value length must be 1 to 512 bytes";
+        else if (!printable(k, kl))
+            why = "key contains unprintable characters";
+        else if (!printable(json_string_value(v), vl))
+            why = "value contains unprintable characters";
+        if (why) {
+            snprintf(msg, cap, "custom_metadata validation failed: %s (key %.40s%s)", why, k,
+                     kl > 40 ? "..." : "");
             return false;
+        }
     }
     return true;
 }
@@ -730,6 +766,7 @@ static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
 {
     struct kv_txn *t = calloc(1, sizeof(*t));
     json_t *b = c->body, *cm = json_object_get(b, "custom_metadata");
+    char msg[256];
     int64_t mv = 0, dva = 0;
     bool cas = false, bad[3] = {0};
     int rc = TR_E_NOMEM;
@@ -742,7 +779,7 @@ static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
     bool has_dva = tr_json_get_duration(b, "delete_version_after", &dva, &bad[2]);
     rc = TR_E_INVAL;
     if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX ||
-        (cm && !json_is_null(cm) && !custom_ok(cm)))
+        (cm && !json_is_null(cm) && !custom_ok(cm, msg, sizeof(msg))))
         goto out;
     if ((rc = txn_load(c, t, !patch)) != TR_OK)
         goto out;
@@ -769,14 +806,20 @@ out:
 
 static void kv2_metadata_write(struct api_call *c, const char *p, bool patch)
 {
+    const json_t *cm = json_object_get(c->body, "custom_metadata");
+    char msg[256];
     int rc = TR_E_CAS;
+
+    if (cm && !json_is_null(cm) && !custom_ok(cm, msg, sizeof(msg))) {
+        api_reply_error(c, 400, msg);
+        return;
+    }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
         rc = kv2_metadata_once(c, p, patch);
     if (rc == TR_E_INVAL)
         api_reply_error(c, 400,
-                        "invalid metadata: max_versions, cas_required, "
-                        "delete_version_after or custom_metadata (<= 64 keys, key "
-                        "1-128 bytes, value 1-512 bytes)");
+                        "invalid metadata: max_versions, cas_required or "
+                        "delete_version_after");
     else if (rc != TR_OK)
         api_reply_err(c, rc);
     else
@@ -960,13 +1003,14 @@ static void kv2_handle(struct api_call *c)
         kv2_metadata_read(c, p);
     } else if (c->method == API_GET && !strncmp(r, "subkeys/", 8)) {
         kv2_subkeys(c, p);
-    } else if (c->method == API_PUT || c->method == API_DELETE ||
-               (c->method == API_PATCH && patch_type_ok(c))) {
+    } else if (c->method == API_PATCH && !patch_type_ok(c)) {
+        /* answered 415 (c is gone) */
+    } else if (c->method == API_PUT || c->method == API_DELETE || c->method == API_PATCH) {
         if (!*p && strcmp(r, "config") != 0)
             api_reply_error(c, 400, "missing path");
         else
             api_defer(c, kv2_pool);
-    } else if (c->method != API_PATCH) {
+    } else {
         api_reply_error(c, 405, "unsupported operation");
     }
 }

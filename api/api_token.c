@@ -725,7 +725,8 @@ static void token_renew(struct api_call *c, const char *what)
     else if (rc != TR_OK)
         api_reply_err(c, rc);
     else
-        api_reply_envelope(c, 200, NULL, auth_json(t->entry, ""), NULL);
+        /* Vault echoes the token renewed (self or body); by accessor the caller never had it */
+        api_reply_envelope(c, 200, NULL, auth_json(t->entry, raw ? raw : ""), NULL);
     api_token_free(t);
 }
 

@@ -113,6 +113,13 @@ MD=$(hcurl -H "$R" "$ADDR/v1/secret/metadata/app/db")
 expect_eq "max_versions prunes" "$(echo "$MD" | j '.data.versions | keys | join(",")')" "3,4"
 expect_eq "oldest_version moves up" "$(echo "$MD" | j .data.oldest_version)" 3
 expect_eq "custom_metadata shown" "$(echo "$MD" | j .data.custom_metadata.owner)" team-a
+BIG=$(head -c 513 /dev/zero | tr '\0' v)
+CM=$(hcurl -H "$R" -X POST -d "{\"custom_metadata\":{\"k\":\"$BIG\"}}" "$ADDR/v1/secret/metadata/app/db")
+expect_contains "custom_metadata over 512 bytes: Vault's validation error" "$CM" "custom_metadata validation failed"
+CM=$(hcurl -H "$R" -X POST -d '{"custom_metadata":{"k":"a\u0007b"}}' "$ADDR/v1/secret/metadata/app/db")
+expect_contains "custom_metadata with a control character refused" "$CM" "unprintable"
+expect_eq "PATCH without merge-patch type is 415" \
+    "$(status_of -H "$R" -X PATCH -d '{"data":{"k":"x"}}' "$ADDR/v1/secret/data/app/db")" 415
 expect_eq "subkeys" "$(hcurl -H "$R" "$ADDR/v1/secret/subkeys/app/db" | jq -c .data.subkeys)" '{"k":null}'
 expect_eq "config read" "$(hcurl -H "$R" "$ADDR/v1/secret/config" | j .data.max_versions)" 0
 expect_eq "delete all versions and metadata" "$(status_of -H "$R" -X DELETE "$ADDR/v1/secret/metadata/app/api")" 204
@@ -149,7 +156,9 @@ CAPS=$(hcurl -H "$U" -X POST -d '{"paths":["secret/data/app/x"]}' "$ADDR/v1/sys/
 expect_eq "capabilities-self" "$(echo "$CAPS" | j '.data."secret/data/app/x" | join(",")')" "create,read,update"
 GC=$(hcurl -H "$U" -X POST -d '{"policies":["app-reader"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)
 expect_eq "grandchild works" "$(status_of -H "X-Vault-Token: $GC" "$ADDR/v1/secret/data/app/db")" 200
-expect_eq "renew-self" "$(hcurl -H "$U" -X POST -d '{"increment":"30m"}' "$ADDR/v1/auth/token/renew-self" | j .auth.lease_duration)" 1800
+RS=$(hcurl -H "$U" -X POST -d '{"increment":"30m"}' "$ADDR/v1/auth/token/renew-self")
+expect_eq "renew-self" "$(echo "$RS" | j .auth.lease_duration)" 1800
+expect_eq "renew-self echoes the token, as Vault" "$(echo "$RS" | j .auth.client_token)" "$TOK"
 expect_eq "lookup-accessor" "$(hcurl -H "$R" -X POST -d "{\"accessor\":\"$ACC\"}" "$ADDR/v1/auth/token/lookup-accessor" | j .data.display_name)" token-ci
 expect_eq "revoke parent" "$(status_of -H "$R" -X POST -d "{\"token\":\"$TOK\"}" "$ADDR/v1/auth/token/revoke")" 204
 expect_eq "revoked token is 403" "$(status_of -H "$U" "$ADDR/v1/secret/data/app/db")" 403
