@@ -96,6 +96,38 @@ $(BUILD)/bench/storage_bench: $(BUILD)/bench/storage_bench.o $(CORE_LIB) $(call 
 bench:
 	@BUILD=$(BUILD) BINDIR=$(BINDIR) sh bench/run-all.sh
 
+# libFuzzer harnesses (fuzz/, docs/fuzzing.md), built with clang into $(BUILD)/fuzz/: the library
+# is compiled again there with coverage instrumentation and ASan+UBSan (the gcc trees are not
+# touched). `make fuzz FUZZ_SECS=60` runs each harness in turn on its corpus; `make fuzz-regress`
+# replays the committed corpora only (a few seconds; part of `make test`).
+.PHONY: fuzz-build fuzz fuzz-regress fuzz-harnesses
+FUZZ_CC    ?= clang
+FUZZ_SECS  ?= 60
+FUZZ_OUT   ?= $(BUILD)/fuzz
+FUZZ_BINS  := $(patsubst fuzz/fuzz_%.c,$(FUZZ_OUT)/fuzz_%,$(wildcard fuzz/fuzz_*.c))
+# Warnings only clang knows must not stop fuzzing code gcc accepts; the harnesses stay -Werror.
+FUZZ_OPT   := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=all
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_OUT)/obj FUZZ_OUT=$(FUZZ_OUT) \
+	    OPT="$(FUZZ_OPT)" WARN="$(WARN) -Wno-error" SANDEF=-DTR_SANITIZE_BUILD=1 fuzz-harnesses
+
+fuzz-harnesses: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%.o: CFLAGS += -Werror
+
+$(FUZZ_BINS): $(FUZZ_OUT)/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/util.o $(CORE_LIB) \
+              $(call obj,$(ENCLAVE_SRC))
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $< $(BUILD)/fuzz/util.o $(call obj,$(ENCLAVE_SRC)) \
+	    $(CORE_LIB) -o $@ $(LDLIBS)
+
+fuzz: fuzz-build
+	@sh fuzz/run.sh $(FUZZ_OUT) $(FUZZ_SECS)
+
+fuzz-regress: fuzz-build
+	@sh fuzz/run.sh $(FUZZ_OUT) 0
+
 deps:
 	@sh mk/deps.sh
 

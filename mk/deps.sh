@@ -25,9 +25,12 @@ done
 for m in cc:gcc make:make pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
          tpm2_startup:tpm2-tools curl:curl jq:jq clang-format:clang-format cppcheck:cppcheck \
          objcopy:binutils nm:binutils openssl:openssl mdb_stat:lmdb-utils pgrep:procps \
-         node:nodejs npm:npm python3:python3; do
+         node:nodejs npm:npm python3:python3 clang:clang; do
     command -v "${m%%:*}" >/dev/null 2>&1 || need "${m#*:}"
 done
+# libFuzzer's runtime (make fuzz; the fuzz replay step of make test) is only a Recommends of clang
+[ -f "$(clang -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$(uname -m).a" ] ||
+    need libclang-rt-dev
 # hvac, the Python Vault client of tests/integration/test_hvac.sh, is Debian's package (it
 # also brings /usr/bin/python3, the interpreter the test runs it with)
 dpkg-query -W -f='${Status}' python3-hvac 2>/dev/null | grep -q 'ok installed' ||

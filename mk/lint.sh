@@ -29,9 +29,9 @@ if grep -nE "$banned" $srcs; then
     fail=1
 fi
 
-# Nothing outside enclave/ may include an enclave-internal header (unit tests of internal
-# modules excepted: they link the separate objects, never the daemon).
-if grep -nE '#include[[:space:]]+"[^"]*enclave/[a-z_]+_int\.h"' $(echo "$srcs" | grep -v -e '^enclave/' -e '^tests/unit/'); then
+# Nothing outside enclave/ may include an enclave-internal header (unit tests and fuzz harnesses
+# of internal modules excepted: they link the separate objects, never the daemon).
+if grep -nE '#include[[:space:]]+"[^"]*enclave/[a-z_]+_int\.h"' $(echo "$srcs" | grep -v -e '^enclave/' -e '^tests/unit/' -e '^fuzz/'); then
     note "enclave internal header included from outside enclave/"
     fail=1
 fi

@@ -27,6 +27,8 @@ step "lint" $MAKE --no-print-directory lint
 step "suites" $MAKE --no-print-directory suites
 step "build (asan+ubsan)" $MAKE --no-print-directory -j"$jobs" SAN=1 all unit
 step "suites (asan+ubsan)" $MAKE --no-print-directory SAN=1 suites
+# libFuzzer harnesses (clang) replay their committed corpora: a few seconds, one check each.
+step "fuzz corpus replay" $MAKE --no-print-directory -j"$jobs" fuzz-regress
 if [ -f mk/deploy-check.sh ]; then
     step "deploy-check" $MAKE --no-print-directory deploy-check
 fi
