@@ -87,8 +87,9 @@ struct api_call {
     const char *rel;         /* path relative to the mount (points into path) */
     enum api_acl_op op;
     const char *mount_type; /* "system", "token", "kv", "transit" for the envelope */
-    bool audited;           /* the request entry was written: the response must be too */
+    bool audited;           /* the request entry was made: the response must be written too */
     uint64_t audit_seq;     /* its audit line (0: none): durable before deferred work runs */
+    struct api_audit_req *audit_req; /* the request MAC'd once for both lines (owned) */
 };
 
 /* api_audit_request - write the request entry (before the handler runs). false: the call has

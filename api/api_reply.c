@@ -15,6 +15,7 @@ static void call_free(struct api_call *c)
         api_core_store_unref(c->api, c->store);
     api_token_free(c->token);
     api_acl_free(c->acl);
+    api_audit_req_free(c->audit_req);
     free(c->path);
     json_decref(c->query);
     api_json_wipe_tree(c->body); /* secret values, tokens, shares, plaintexts */
@@ -22,7 +23,7 @@ static void call_free(struct api_call *c)
     free(c);
 }
 
-/* An answer held back until its audit line is durable (api_audit_wait_async). */
+/* An answer held back until its response line is durable (api_audit_line_queue). */
 struct held {
     api_done_fn done;
     void *done_arg;
@@ -67,11 +68,12 @@ static void held_release(void *arg, int rc)
     free(h);
 }
 
-/* Complete the call. seq: the response's audit line, 0 when there is none to wait for. */
-static void call_finish(struct api_call *c, struct api_resp *resp, uint64_t seq)
+/* Complete the call. line: the response's audit line, NULL when there is none. */
+static void call_finish(struct api_call *c, struct api_resp *resp, struct api_audit_line *line)
 {
     struct api_audit *audit = c->api->audit;
     struct held *h = NULL;
+    uint64_t seq = 0;
 
     if (resp && c->req->method == API_HEAD)
         resp->body_suppressed = true;
@@ -80,33 +82,40 @@ static void call_finish(struct api_call *c, struct api_resp *resp, uint64_t seq)
     /* Release the store reference before the answer leaves: a sys/seal waiting for idle must
      * not wait for the network (nor for the audit sync). */
     call_free(c);
-    if (!seq) {
+    if (!line) {
         done(arg, resp);
         return;
     }
     if (!(h = malloc(sizeof(*h)))) {
-        /* No memory to hold it: wait here rather than let it leave unaudited (rare). */
-        done(arg, resp_after_audit(resp, api_audit_wait(audit, seq)));
+        /* No memory to hold it: write and wait here rather than let it leave unaudited (rare). */
+        int rc = api_audit_line_write(audit, line, &seq);
+        done(arg, resp_after_audit(resp, rc == TR_OK ? api_audit_wait(audit, seq) : rc));
         return;
     }
     *h = (struct held){.done = done, .done_arg = arg, .resp = resp};
-    /* The event-loop thread goes on serving; the sync thread answers once the line is durable. */
-    api_audit_wait_async(audit, seq, held_release, h);
+    /* The event-loop thread goes on serving: the sync thread writes the line with the others
+     * queued meanwhile, syncs them, and then answers. */
+    api_audit_line_queue(audit, line, held_release, h);
 }
 
 static const char *const op_names[] = {"read", "list", "create", "update", "patch", "delete"};
 
-static json_t *audit_request_json(const struct api_call *c)
+static const char *audit_operation(const struct api_call *c)
 {
     /* before the existence check the operation is known from the method only */
-    const char *op = c->method == API_LIST     ? "list"
-                     : c->method == API_GET    ? "read"
-                     : c->method == API_DELETE ? "delete"
-                     : c->method == API_PATCH  ? "patch"
-                     : c->acl                  ? op_names[c->op]
-                                               : "update";
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "id", c->request_id, "operation", op, "path",
-                          c->path, "remote_address", c->req->remote_ip ? c->req->remote_ip : "");
+    return c->method == API_LIST     ? "list"
+           : c->method == API_GET    ? "read"
+           : c->method == API_DELETE ? "delete"
+           : c->method == API_PATCH  ? "patch"
+           : c->acl                  ? op_names[c->op]
+                                     : "update";
+}
+
+static json_t *audit_request_json(const struct api_call *c)
+{
+    json_t *r =
+        json_pack("{s:s, s:s, s:s, s:s}", "id", c->request_id, "operation", audit_operation(c),
+                  "path", c->path, "remote_address", c->req->remote_ip ? c->req->remote_ip : "");
     if (r && c->req->token)
         json_object_set_new(r, "client_token", json_string(c->req->token));
     if (r && c->body)
@@ -116,19 +125,26 @@ static json_t *audit_request_json(const struct api_call *c)
 
 bool api_audit_request(struct api_call *c)
 {
-    json_t *body = NULL;
+    json_t *body = NULL, *req;
+    int rc;
 
     if (!c->api->audit)
         return true;
     if (!api_body_object(c, &body))
-        return false; /* answered (400/413); the response entry is still written */
-    json_t *e = json_pack("{s:o}", "request", audit_request_json(c));
-    /* Written now, durable later, without blocking this (event-loop) thread: the response line
-     * is made durable before the answer leaves, which covers the request line too, and any
-     * work that changes storage runs on a pool thread that first waits for the request line
+        return false; /* answered (400/413); no entry is written */
+    /* MAC'd once here; the response line embeds the same copy. */
+    req = audit_request_json(c);
+    rc = req ? api_audit_req_new(req, &c->audit_req) : TR_E_NOMEM;
+    if (req)
+        api_json_wipe_string(json_object_get(req, "client_token")); /* our copy of the token */
+    json_decref(req);
+    /* Written now, before the handler runs (so a request that crashes or hangs the server
+     * still leaves its line), durable later, without blocking this (event-loop) thread: the
+     * response line is made durable before the answer leaves, which covers the request line
+     * too, and any work that changes storage runs on a pool thread that first waits for it
      * (api_audit_request_wait), so no change is made for a request whose line could be lost. */
-    int rc = e ? api_audit_log_nosync(c->api->audit, "request", e, &c->audit_seq) : TR_E_NOMEM;
-    json_decref(e);
+    if (rc == TR_OK)
+        rc = api_audit_req_log(c->api->audit, c->audit_req, &c->audit_seq);
     if (rc != TR_OK) {
         /* fail closed: a request that cannot be audited is not served */
         api_reply_error(c, 503, "audit log unavailable");
@@ -146,11 +162,15 @@ bool api_audit_request_wait(struct api_call *c)
     return false;
 }
 
-/* Write the response entry; *out_seq is its line (0: none), which must be durable before the
- * answer leaves (call_finish). On failure the answer becomes 503 (fail closed). */
-static void audit_response(struct api_call *c, int *status, json_t **body, uint64_t *out_seq)
+/* Make the response entry's line (written when the answer is handed over: call_finish); *out is
+ * NULL when there is none. On failure the answer becomes 503 (fail closed). */
+static void audit_response(struct api_call *c, int *status, json_t **body,
+                           struct api_audit_line **out)
 {
-    *out_seq = 0;
+    const char *op = audit_operation(c);
+    int rc = TR_E_NOMEM;
+
+    *out = NULL;
     if (!c->api->audit || !c->audited)
         return;
     json_t *resp = json_pack("{s:i}", "status", *status);
@@ -164,9 +184,15 @@ static void audit_response(struct api_call *c, int *status, json_t **body, uint6
         if (errs)
             json_object_set(resp, "errors", errs);
     }
-    json_t *e = json_pack("{s:o, s:o}", "request", audit_request_json(c), "response", resp);
-    int rc = e ? api_audit_log_nosync(c->api->audit, "response", e, out_seq) : TR_E_NOMEM;
-    json_decref(e);
+    /* The request line named a PUT/POST "update" before the ACL step knew whether it creates. */
+    if (resp && strcmp(op, "update") != 0 && c->method != API_GET && c->method != API_LIST &&
+        c->method != API_DELETE && c->method != API_PATCH)
+        rc = api_audit_req_set(c->audit_req, "operation", json_string(op));
+    else if (resp)
+        rc = TR_OK;
+    if (rc == TR_OK)
+        rc = api_audit_resp_prepare(c->api->audit, c->audit_req, resp, out);
+    json_decref(resp);
     if (rc != TR_OK) {
         json_decref(*body);
         *body = json_pack("{s:[s]}", "errors", "audit log unavailable");
@@ -176,22 +202,26 @@ static void audit_response(struct api_call *c, int *status, json_t **body, uint6
 
 bool api_audit_response_early(struct api_call *c, int status)
 {
+    struct api_audit_line *line = NULL;
     json_t *body = NULL;
     uint64_t seq = 0;
     int st = status;
 
-    audit_response(c, &st, &body, &seq);
+    audit_response(c, &st, &body, &line);
     json_decref(body);
     c->audited = false; /* written: the final reply must not log it again */
     /* Durable before the caller acts (sys/seal: a rare operator call, so it may block). */
-    return st == status && (!seq || api_audit_wait(c->api->audit, seq) == TR_OK);
+    if (st != status)
+        return false;
+    return !line || (api_audit_line_write(c->api->audit, line, &seq) == TR_OK &&
+                     api_audit_wait(c->api->audit, seq) == TR_OK);
 }
 
 void api_reply_json(struct api_call *c, int status, json_t *body)
 {
-    uint64_t seq = 0;
+    struct api_audit_line *line = NULL;
 
-    audit_response(c, &status, &body, &seq);
+    audit_response(c, &status, &body, &line);
     struct api_resp *resp = calloc(1, sizeof(*resp));
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
@@ -199,14 +229,14 @@ void api_reply_json(struct api_call *c, int status, json_t *body)
     if (!resp || (body && !text)) {
         free(text);
         free(resp);
-        call_finish(c, NULL, seq); /* the server answers a bare 500 */
+        call_finish(c, NULL, line); /* the server answers a bare 500 */
         return;
     }
     resp->status = status;
     resp->content_type = "application/json";
     resp->body = text;
     resp->body_len = text ? strlen(text) : 0;
-    call_finish(c, resp, seq);
+    call_finish(c, resp, line);
 }
 
 void api_reply_error(struct api_call *c, int status, const char *msg)
@@ -418,9 +448,9 @@ int api_get_json(struct api_call *c, const char *table, const char *key, json_t 
 
 void api_reply_text(struct api_call *c, int status, const char *ctype, const char *body, size_t len)
 {
+    struct api_audit_line *line = NULL;
     json_t *none = NULL;
-    uint64_t seq = 0;
-    audit_response(c, &status, &none, &seq);
+    audit_response(c, &status, &none, &line);
     if (none) { /* the audit write failed: answer its 503 instead */
         api_reply_json(c, status, none);
         return;
@@ -431,7 +461,7 @@ void api_reply_text(struct api_call *c, int status, const char *ctype, const cha
     if (!resp || !copy) {
         free(resp);
         free(copy);
-        call_finish(c, NULL, seq);
+        call_finish(c, NULL, line);
         return;
     }
     memcpy(copy, body, len);
@@ -439,5 +469,5 @@ void api_reply_text(struct api_call *c, int status, const char *ctype, const cha
     resp->content_type = ctype;
     resp->body = copy;
     resp->body_len = len;
-    call_finish(c, resp, seq);
+    call_finish(c, resp, line);
 }

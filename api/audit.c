@@ -4,38 +4,41 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "../common/tr_log.h"
-#include "../enclave/enclave.h"
+#include "audit_int.h"
 
-#define AUDIT_DEPTH_MAX 64
-#define AUDIT_TIME_MAX  48
-
-_Static_assert(API_AUDIT_HMAC_STR == sizeof(API_AUDIT_HMAC_PREFIX) + ENC_MAC_BYTES * 2,
-               "MAC text size");
-
-/* A callback waiting for its line (api_audit_wait_async). */
+/* A callback waiting for its line (api_audit_wait_async, api_audit_line_queue). */
 struct waiter {
     struct waiter *next;
-    uint64_t seq;
+    uint64_t seq; /* 0 while its line is queued, not yet written */
     api_audit_done_fn fn;
     void *arg;
 };
 
+/* A line prepared outside the lock. Queued, it is its own waiter: w comes first so that
+ * release() frees the whole block (the line's buffer is released once written). */
+struct api_audit_line {
+    struct waiter w;
+    struct audit_line line;
+};
+
+/* Lines the sync thread writes with one writev at most (IOV_MAX is at least 16 by POSIX,
+ * 1024 on Linux). */
+#define QUEUE_IOV 64
+
 struct api_audit {
     pthread_mutex_t mu;         /* orders lines: seq, prev and the file's end move together */
-    pthread_cond_t work_cond;   /* wakes the sync thread: a line is waited for, or closing */
+    pthread_cond_t work_cond;   /* wakes the sync thread: a line queued or waited for, closing */
     pthread_cond_t synced_cond; /* wakes blocked waiters: a group sync ended */
     pthread_t syncer;
     int fd;
@@ -46,274 +49,14 @@ struct api_audit {
     bool broken;                      /* a sync failed: what is on disk is unknown */
     bool closing;                     /* api_audit_close: sync what is left, then stop */
     struct waiter *waiters;           /* callbacks not yet released, newest first */
+    /* Lines handed over (api_audit_line_queue), newest first: pushed without the mutex so that
+     * handing a line over never waits for a write or another writer. */
+    _Atomic(struct waiter *) incoming;
+    atomic_bool idle; /* the sync thread sleeps on work_cond: a pusher must wake it */
+    /* The request and response lines of prepared requests (api_audit_req_*), serialised once
+     * (audit_int.h); read only after open, so used without the mutex. */
+    struct audit_tmpl tmpl_req, tmpl_resp;
 };
-
-/* Member names whose whole subtree is sensitive, wherever they appear (see audit.h). */
-static const char *const sensitive_keys[] = {
-    "data",     "auth",       "token",     "client_token", "client_token_accessor",
-    "accessor", "secret_id",  "key",       "keys",         "keys_base64",
-    "password", "root_token", "plaintext", "ciphertext",
-};
-
-/* strcasecmp stops at an embedded NUL, so "password\0x" still counts as "password": stricter. */
-static bool is_sensitive_key(const char *key)
-{
-    for (size_t i = 0; i < sizeof(sensitive_keys) / sizeof(sensitive_keys[0]); i++)
-        if (strcasecmp(key, sensitive_keys[i]) == 0)
-            return true;
-    return false;
-}
-
-int api_audit_hash(const char *in, size_t len, char out[API_AUDIT_HMAC_STR])
-{
-    const size_t plen = sizeof(API_AUDIT_HMAC_PREFIX) - 1;
-    uint8_t mac[ENC_MAC_BYTES];
-    int rc = TR_E_INVAL;
-
-    if (!out)
-        return TR_E_INVAL;
-    out[0] = '\0';
-    if (!in && len)
-        goto out;
-    if ((rc = enc_mac(ENC_MAC_AUDIT, (const uint8_t *)(len ? in : ""), len, mac)) != TR_OK)
-        goto out;
-    memcpy(out, API_AUDIT_HMAC_PREFIX, plen);
-    sodium_bin2hex(out + plen, API_AUDIT_HMAC_STR - plen, mac, sizeof(mac));
-    rc = TR_OK;
-out:
-    sodium_memzero(mac, sizeof(mac));
-    return rc;
-}
-
-/* A sensitive string or number becomes the string API_AUDIT_HMAC_PREFIX + hex. The caller's
- * value is read in place: no extra copy of the plaintext is made (numbers excepted: their text
- * is built to be MAC'd and freed at once). */
-static int mac_leaf(json_t *v, json_t **out)
-{
-    char text[API_AUDIT_HMAC_STR];
-    char *num = NULL;
-    const char *p;
-    size_t len;
-    int rc = TR_E_NOMEM;
-
-    if (json_is_string(v)) {
-        p = json_string_value(v);
-        len = json_string_length(v);
-    } else {
-        if (!(num = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)))
-            goto out;
-        p = num;
-        len = strlen(num);
-    }
-    if ((rc = api_audit_hash(p, len, text)) != TR_OK)
-        goto out;
-    rc = TR_E_NOMEM;
-    if (!(*out = json_string(text)))
-        goto out;
-    rc = TR_OK;
-out:
-    free(num);
-    return rc;
-}
-
-static int redact(json_t *in, bool sens, int depth, json_t **out);
-
-static int redact_object(json_t *in, bool sens, int depth, json_t **out)
-{
-    json_t *o = json_object(), *v, *child;
-    const char *k;
-    size_t klen;
-    int rc = TR_E_NOMEM;
-
-    if (!o)
-        goto out;
-    json_object_keylen_foreach(in, k, klen, v)
-    {
-        if ((rc = redact(v, sens || is_sensitive_key(k), depth + 1, &child)) != TR_OK)
-            goto out;
-        rc = TR_E_NOMEM;
-        if (json_object_setn_new_nocheck(o, k, klen, child) != 0) /* child consumed either way */
-            goto out;
-    }
-    *out = o;
-    o = NULL;
-    rc = TR_OK;
-out:
-    json_decref(o);
-    return rc;
-}
-
-static int redact_array(json_t *in, bool sens, int depth, json_t **out)
-{
-    json_t *a = json_array(), *v, *child;
-    size_t i;
-    int rc = TR_E_NOMEM;
-
-    if (!a)
-        goto out;
-    json_array_foreach(in, i, v)
-    {
-        if ((rc = redact(v, sens, depth + 1, &child)) != TR_OK)
-            goto out;
-        rc = TR_E_NOMEM;
-        if (json_array_append_new(a, child) != 0) /* child consumed either way */
-            goto out;
-    }
-    *out = a;
-    a = NULL;
-    rc = TR_OK;
-out:
-    json_decref(a);
-    return rc;
-}
-
-/* Build a new tree from in: sensitive leaves MAC'd, everything else deep-copied. */
-static int redact(json_t *in, bool sens, int depth, json_t **out)
-{
-    *out = NULL;
-    if (depth > AUDIT_DEPTH_MAX)
-        return TR_E_TOO_LARGE;
-    if (json_is_object(in))
-        return redact_object(in, sens, depth, out);
-    if (json_is_array(in))
-        return redact_array(in, sens, depth, out);
-    if (sens && (json_is_string(in) || json_is_number(in)))
-        return mac_leaf(in, out);
-    *out = json_deep_copy(in);
-    return *out ? TR_OK : TR_E_NOMEM;
-}
-
-/* RFC 3339 with nanoseconds, UTC, trailing fraction zeros trimmed: Go's time.RFC3339Nano, as
- * Vault writes "time". */
-static int time_now(char buf[AUDIT_TIME_MAX])
-{
-    struct timespec ts;
-    struct tm tm;
-    char frac[16] = "";
-    size_t n;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm))
-        return TR_E_INTERNAL;
-    if (!(n = strftime(buf, AUDIT_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm)))
-        return TR_E_INTERNAL;
-    if (ts.tv_nsec > 0) {
-        size_t f = (size_t)snprintf(frac, sizeof(frac), ".%09ld", ts.tv_nsec);
-        while (f > 1 && frac[f - 1] == '0')
-            frac[--f] = '\0';
-    }
-    snprintf(buf + n, AUDIT_TIME_MAX - n, "%sZ", frac);
-    return TR_OK;
-}
-
-/* How many members of e sort before "hash" in TR_AUDIT_DUMP_FLAGS order (jansson's
- * JSON_SORT_KEYS: bytes compared with memcmp, then the shorter key first). */
-static size_t hash_rank(json_t *e)
-{
-    const char *k;
-    size_t klen, rank = 0;
-    json_t *v;
-
-    json_object_keylen_foreach(e, k, klen, v)
-    {
-        int c = memcmp(k, "hash", klen < 4 ? klen : 4);
-        if (c < 0 || (c == 0 && klen < 4))
-            rank++;
-    }
-    return rank;
-}
-
-/* Offset of member number idx (0-based) of the compact JSON object text, i.e. of its key's
- * opening quote; 0 if there is none. Only jansson's own output is scanned: valid JSON. */
-static size_t member_offset(const char *text, size_t len, size_t idx)
-{
-    size_t depth = 0, seen = 0;
-    bool in_str = false;
-
-    for (size_t i = 0; i < len; i++) {
-        if (in_str) {
-            if (text[i] == '\\')
-                i++; /* the escaped character cannot end the string */
-            else if (text[i] == '"')
-                in_str = false;
-            continue;
-        }
-        if (text[i] == '"') {
-            /* at depth 1 a string right after '{' or ',' is a key */
-            if (depth == 1 && (text[i - 1] == '{' || text[i - 1] == ',') && seen++ == idx)
-                return i;
-            in_str = true;
-        } else if (text[i] == '{' || text[i] == '[') {
-            depth++;
-        } else if (text[i] == '}' || text[i] == ']') {
-            depth--;
-        }
-    }
-    return 0;
-}
-
-/*
- * Add the device's members to e and serialise it as one '\n'-terminated line.
- * The canonical text without "hash" is what the entry hash covers (tr_audit_entry_hash); the line
- * is that text with the "hash" member inserted where JSON_SORT_KEYS puts it, so the entry is
- * serialised once, not twice (the verifier re-serialises every line and checks the bytes, so a
- * wrong splice cannot go unnoticed). "prev_hash" sorts after "hash", so a member always follows.
- * Called with a->mu held, so seq and prev_hash are those of the file's current last line.
- */
-static int stamp(struct api_audit *a, json_t *e, const char *type, char **out_line, size_t *out_len,
-                 char out_hash[TR_AUDIT_HASH_HEX + 1])
-{
-    static const char key[] = "\"hash\":\"";
-    char when[AUDIT_TIME_MAX], hash[TR_AUDIT_HASH_HEX + 1];
-    char *text = NULL, *line = NULL;
-    size_t tlen, len, at, n;
-    int rc;
-
-    if ((rc = time_now(when)) != TR_OK)
-        goto out;
-    rc = TR_E_NOMEM;
-    (void)json_object_del(e, "hash"); /* a caller's member of that name; absent is fine */
-    if (json_object_set_new(e, "type", json_string(type)) ||
-        json_object_set_new(e, "time", json_string(when)) ||
-        json_object_set_new(e, "seq", json_integer((json_int_t)(a->seq + 1))) ||
-        json_object_set_new(e, "prev_hash", json_string(a->prev)) ||
-        !(text = json_dumps(e, TR_AUDIT_DUMP_FLAGS)))
-        goto out;
-    tlen = strlen(text);
-    len = tlen + sizeof(key) - 1 + TR_AUDIT_HASH_HEX + 2; /* "hash":"<hex>", */
-    rc = TR_E_TOO_LARGE;
-    if (len > TR_AUDIT_LINE_MAX)
-        goto out;
-    if ((rc = tr_audit_sha256_hex(text, tlen, hash)) != TR_OK)
-        goto out;
-    rc = TR_E_INTERNAL;
-    if (!(at = member_offset(text, tlen, hash_rank(e))))
-        goto out;
-    rc = TR_E_NOMEM;
-    if (!(line = malloc(len + 2))) /* audit text holds MACs, not secrets */
-        goto out;
-    memcpy(line, text, at);
-    n = at;
-    memcpy(line + n, key, sizeof(key) - 1);
-    n += sizeof(key) - 1;
-    memcpy(line + n, hash, TR_AUDIT_HASH_HEX);
-    n += TR_AUDIT_HASH_HEX;
-    memcpy(line + n, "\",", 2);
-    n += 2;
-    memcpy(line + n, text + at, tlen - at);
-    line[len] = '\0';
-    if ((rc = tr_audit_sha256_hex(line, len, out_hash)) != TR_OK)
-        goto out;
-    line[len] = '\n';
-    line[len + 1] = '\0';
-    *out_line = line;
-    *out_len = len + 1;
-    line = NULL;
-    rc = TR_OK;
-out:
-    free(text);
-    free(line);
-    return rc;
-}
 
 /* Refuse every later write and fail every line not yet durable: blocked waiters wake here, and
  * the sync thread releases the callbacks. Called with a->mu held. */
@@ -338,54 +81,74 @@ static void undo_partial(struct api_audit *a, size_t written)
     mark_broken(a);
 }
 
-/* One write() on the O_APPEND descriptor. Called with a->mu held; the sync thread makes it
- * durable. */
-static int append(struct api_audit *a, const char *line, size_t len)
+/* One write (writev) of every line on the O_APPEND descriptor: lines written together are
+ * adjacent in the file, and a failure leaves none of them. Called with a->mu held; the sync
+ * thread makes them durable. */
+static int append(struct api_audit *a, const struct iovec *iov, int n, size_t total)
 {
     ssize_t w;
 
     do
-        w = write(a->fd, line, len);
+        w = writev(a->fd, iov, n);
     while (w < 0 && errno == EINTR);
     if (w < 0) {
         tr_log_error("audit: write failed: %s", strerror(errno));
         return TR_E_IO;
     }
-    if ((size_t)w != len) {
-        tr_log_error("audit: short write (%zd of %zu bytes)", w, len);
+    if ((size_t)w != total) {
+        tr_log_error("audit: short write (%zd of %zu bytes)", w, total);
         undo_partial(a, (size_t)w);
         return TR_E_IO;
     }
     return TR_OK;
 }
 
-static int log_locked(struct api_audit *a, const char *type, json_t *e, uint64_t *out_seq)
+/* Seal prepared lines (n <= QUEUE_IOV) for the next places in the chain and append them in one
+ * write. *out_seq is the first line's seq. Called with a->mu held. */
+static int write_locked(struct api_audit *a, struct audit_line *const *lines, int n,
+                        uint64_t *out_seq)
 {
-    char hash[TR_AUDIT_HASH_HEX + 1];
-    char *line = NULL;
-    size_t len = 0;
+    char prev[TR_AUDIT_HASH_HEX + 1], next[TR_AUDIT_HASH_HEX + 1];
+    struct iovec iov[QUEUE_IOV];
+    size_t total = 0;
     int rc = TR_E_IO;
 
     if (a->broken)
         goto out;
     rc = TR_E_TOO_LARGE;
-    if (a->seq >= (uint64_t)INT64_MAX) /* "seq" is a JSON integer */
+    if (a->seq > (uint64_t)INT64_MAX - (uint64_t)n) /* "seq" is a JSON integer */
         goto out;
-    if ((rc = stamp(a, e, type, &line, &len, hash)) != TR_OK)
+    memcpy(prev, a->prev, sizeof(prev));
+    for (int i = 0; i < n; i++) {
+        if ((rc = audit_line_seal(lines[i], a->seq + 1 + (uint64_t)i, prev, next)) != TR_OK)
+            goto out;
+        memcpy(prev, next, sizeof(prev));
+        iov[i] = (struct iovec){lines[i]->buf + lines[i]->line, lines[i]->line_len};
+        total += lines[i]->line_len;
+    }
+    if ((rc = append(a, iov, n, total)) != TR_OK)
         goto out;
-    if ((rc = append(a, line, len)) != TR_OK)
-        goto out;
-    a->seq++;
-    memcpy(a->prev, hash, sizeof(a->prev));
-    *out_seq = a->seq;
+    *out_seq = a->seq + 1;
+    a->seq += (uint64_t)n;
+    memcpy(a->prev, prev, sizeof(a->prev));
     rc = TR_OK;
 out:
-    free(line);
+    return rc;
+}
+
+/* Write one prepared line under the mutex. */
+static int write_line(struct api_audit *a, struct audit_line *line, uint64_t *out_seq)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = write_locked(a, &line, 1, out_seq);
+    pthread_mutex_unlock(&a->mu);
     return rc;
 }
 
 int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry, uint64_t *out_seq)
 {
+    char now[AUDIT_TIME_MAX];
+    struct audit_line line = {0};
     json_t *e = NULL;
     uint64_t seq = 0;
     int rc = TR_E_INVAL;
@@ -393,15 +156,19 @@ int api_audit_log_nosync(struct api_audit *a, const char *type, json_t *entry, u
     if (!a || !type || !json_is_object(entry) ||
         (strcmp(type, "request") != 0 && strcmp(type, "response") != 0))
         goto out;
-    /* MACs outside the lock: they are the expensive part and need no ordering. */
-    if ((rc = redact(entry, false, 0, &e)) != TR_OK)
+    /* MACs and serialisation outside the lock: they are the expensive part and need no order. */
+    if ((rc = audit_redact(entry, false, 0, &e)) != TR_OK)
         goto out;
-    pthread_mutex_lock(&a->mu);
-    rc = log_locked(a, type, e, &seq);
-    pthread_mutex_unlock(&a->mu);
-    if (rc == TR_OK && out_seq)
+    if ((rc = audit_time_now(now)) != TR_OK)
+        goto out;
+    if ((rc = audit_line_prepare(e, type, now, &line)) != TR_OK)
+        goto out;
+    if ((rc = write_line(a, &line, &seq)) != TR_OK)
+        goto out;
+    if (out_seq)
         *out_seq = seq;
 out:
+    audit_line_fini(&line);
     json_decref(e);
     return rc;
 }
@@ -412,6 +179,120 @@ int api_audit_log(struct api_audit *a, const char *type, json_t *entry)
     int rc = api_audit_log_nosync(a, type, entry, &seq);
 
     return rc == TR_OK ? api_audit_wait(a, seq) : rc;
+}
+
+/* The line of a prepared request, from the device's template: the request serialised once for
+ * both of its lines, stamped with the request's own time. */
+static int prepare_req(struct api_audit *a, struct api_audit_req *r, struct audit_line *out)
+{
+    struct audit_frag f = {.key = "request"};
+    int rc;
+
+    if ((rc = audit_req_text(r, &f.text, &f.len)) != TR_OK)
+        return rc;
+    return audit_line_make(&a->tmpl_req, r->time, &f, out);
+}
+
+int api_audit_req_log(struct api_audit *a, struct api_audit_req *r, uint64_t *out_seq)
+{
+    struct audit_line line = {0};
+    int rc = TR_E_INVAL;
+
+    if (!a || !r)
+        goto out;
+    if (!r->seq) {
+        if ((rc = prepare_req(a, r, &line)) != TR_OK)
+            goto out;
+        if ((rc = write_line(a, &line, &r->seq)) != TR_OK)
+            goto out;
+    }
+    if (out_seq)
+        *out_seq = r->seq;
+    rc = TR_OK;
+out:
+    audit_line_fini(&line);
+    return rc;
+}
+
+/* The response line: the request as MAC'd and serialised once, and the response MAC'd now. */
+static int prepare_resp(struct api_audit *a, struct api_audit_req *r, json_t *response,
+                        struct audit_line *out)
+{
+    struct audit_frag f[2] = {{.key = "request"}, {.key = "response"}};
+    char now[AUDIT_TIME_MAX];
+    json_t *resp = NULL;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = audit_req_text(r, &f[0].text, &f[0].len)) != TR_OK)
+        goto out;
+    /* the value of the entry's (clear) "response" member: depth 1 */
+    if ((rc = audit_redact(response, false, 1, &resp)) != TR_OK)
+        goto out;
+    if ((rc = audit_dump(resp, &text, &f[1].len)) != TR_OK)
+        goto out;
+    f[1].text = text;
+    if ((rc = audit_time_now(now)) != TR_OK)
+        goto out;
+    rc = audit_line_make(&a->tmpl_resp, now, f, out);
+out:
+    free(text);
+    json_decref(resp);
+    return rc;
+}
+
+int api_audit_resp_prepare(struct api_audit *a, struct api_audit_req *r, json_t *response,
+                           struct api_audit_line **out)
+{
+    struct api_audit_line *l = NULL;
+    int rc = TR_E_INVAL;
+
+    if (out)
+        *out = NULL;
+    if (!a || !r || !json_is_object(response) || !out)
+        goto out;
+    /* Request line first, always: if the response cannot be made (sealed meanwhile, too
+     * large...), the attempt is still recorded. */
+    if ((rc = api_audit_req_log(a, r, NULL)) != TR_OK)
+        goto out;
+    rc = TR_E_NOMEM;
+    if (!(l = calloc(1, sizeof(*l))))
+        goto out;
+    if ((rc = prepare_resp(a, r, response, &l->line)) != TR_OK)
+        goto out;
+    *out = l;
+    l = NULL;
+out:
+    api_audit_line_free(l);
+    return rc;
+}
+
+int api_audit_line_write(struct api_audit *a, struct api_audit_line *l, uint64_t *out_seq)
+{
+    uint64_t seq = 0;
+    int rc = TR_E_INVAL;
+
+    if (a && l && (rc = write_line(a, &l->line, &seq)) == TR_OK && out_seq)
+        *out_seq = seq;
+    api_audit_line_free(l);
+    return rc;
+}
+
+int api_audit_resp_log(struct api_audit *a, struct api_audit_req *r, json_t *response,
+                       uint64_t *out_seq)
+{
+    struct api_audit_line *l = NULL;
+    int rc = api_audit_resp_prepare(a, r, response, &l);
+
+    return rc == TR_OK ? api_audit_line_write(a, l, out_seq) : rc;
+}
+
+void api_audit_line_free(struct api_audit_line *l)
+{
+    if (!l)
+        return;
+    audit_line_fini(&l->line);
+    free(l);
 }
 
 /* ---- durability: the sync thread ---------------------------------------------------------- */
@@ -487,6 +368,35 @@ out:
     fn(arg, rc);
 }
 
+void api_audit_line_queue(struct api_audit *a, struct api_audit_line *l, api_audit_done_fn fn,
+                          void *arg)
+{
+    struct waiter *head;
+
+    if (!fn) {
+        api_audit_line_free(l);
+        return;
+    }
+    if (!a || !l) {
+        api_audit_line_free(l);
+        fn(arg, TR_E_INVAL);
+        return;
+    }
+    l->w = (struct waiter){.fn = fn, .arg = arg};
+    head = atomic_load(&a->incoming);
+    do
+        l->w.next = head;
+    while (!atomic_compare_exchange_weak(&a->incoming, &head, &l->w));
+    /* Sequentially consistent push then load, against the sync thread's store of idle then load
+     * of incoming (sync_wait): one of the two sees the other, so the line is never left behind
+     * while the sync thread sleeps. The mutex makes the signal land after it started waiting. */
+    if (atomic_load(&a->idle)) {
+        pthread_mutex_lock(&a->mu);
+        pthread_cond_signal(&a->work_cond);
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
 /* Detach every waiter whose verdict is known, oldest first. Called with a->mu held. */
 static struct waiter *take_decided(struct api_audit *a)
 {
@@ -506,15 +416,62 @@ static struct waiter *take_decided(struct api_audit *a)
     return done;
 }
 
-/* Call the detached waiters with their verdicts. Called without a->mu: callbacks send replies. */
+/* Call the detached waiters with their verdicts (a failed line has seq 0 or a seq the device
+ * never synced). Called without a->mu: callbacks send replies. */
 static void release(struct waiter *done, uint64_t synced)
 {
     while (done) {
         struct waiter *next = done->next;
-        done->fn(done->arg, done->seq <= synced ? TR_OK : TR_E_IO); /* else: broken */
-        free(done);
+        done->fn(done->arg, done->seq && done->seq <= synced ? TR_OK : TR_E_IO);
+        free(done); /* a queued line's block: its buffer went when it was written */
         done = next;
     }
+}
+
+/* Write up to QUEUE_IOV queued lines, taken from *q (not empty), with one writev, and make them
+ * waiters of the next sync. false if they could not be written (they are left in *q). Called
+ * with a->mu held. */
+static bool write_chunk(struct api_audit *a, struct waiter **q)
+{
+    struct audit_line *lines[QUEUE_IOV] = {NULL};
+    uint64_t first = 0;
+    int n = 0;
+
+    for (struct waiter *w = *q; w && n < QUEUE_IOV; w = w->next, n++)
+        lines[n] = &((struct api_audit_line *)w)->line; /* w is its block's first member */
+    if (write_locked(a, lines, n, &first) != TR_OK)
+        return false;
+    for (int i = 0; i < n; i++) {
+        struct waiter *w = *q;
+        *q = w->next;
+        audit_line_fini(lines[i]);
+        w->seq = first + (uint64_t)i;
+        w->next = a->waiters;
+        a->waiters = w;
+    }
+    want_locked(a, first + (uint64_t)n - 1);
+    return true;
+}
+
+/* Write every line handed over, oldest first, a chunk per writev. The lines of a chunk that
+ * cannot be written are returned (their callbacks get TR_E_IO), with every line after them: a
+ * write fails on a full disk or a broken device, where they would fail too. Called with a->mu
+ * held (request lines wait meanwhile: a chunk costs its lines' two hashes each and one writev). */
+static struct waiter *write_queue(struct api_audit *a)
+{
+    struct waiter *in = atomic_exchange(&a->incoming, NULL), *q = NULL;
+
+    while (in) { /* newest first: reversing gives the order they were handed over in */
+        struct waiter *next = in->next;
+        in->next = q;
+        q = in;
+        in = next;
+    }
+    while (q && write_chunk(a, &q))
+        ;
+    for (struct waiter *w = q; w; w = w->next)
+        audit_line_fini(&((struct api_audit_line *)w)->line);
+    return q; /* seq 0: release() fails them */
 }
 
 /* One fdatasync for every line written so far. Called and returns with a->mu held; the mutex is
@@ -551,23 +508,41 @@ static bool fail_needed(const struct api_audit *a)
     return a->broken && a->waiters;
 }
 
-/* The sync thread: sleeps until a line is waited for, then syncs back to back while there is
- * anything to cover, so a group is every line written during the previous sync. */
+static bool work_needed(struct api_audit *a)
+{
+    return atomic_load(&a->incoming) || sync_needed(a) || fail_needed(a);
+}
+
+/* Sleep until there is work or the device closes. Called and returns with a->mu held. */
+static void sync_wait(struct api_audit *a)
+{
+    while (!a->closing && !work_needed(a)) {
+        atomic_store(&a->idle, true);
+        if (!atomic_load(&a->incoming)) /* a push that missed idle is seen here */
+            pthread_cond_wait(&a->work_cond, &a->mu);
+        atomic_store(&a->idle, false);
+    }
+}
+
+/* The sync thread: sleeps until a line is queued or waited for; then writes the queued lines (one
+ * writev per chunk) and syncs, back to back while there is anything to cover, so a group is every
+ * line written or queued during the previous sync. */
 static void *sync_main(void *arg)
 {
     struct api_audit *a = arg;
 
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        while (!a->closing && !sync_needed(a) && !fail_needed(a))
-            pthread_cond_wait(&a->work_cond, &a->mu);
+        sync_wait(a);
+        if (!work_needed(a))
+            break; /* closing, and every line is written and durable (or never can be) */
+        struct waiter *failed = write_queue(a);
         if (sync_needed(a))
             sync_once(a);
-        else if (!fail_needed(a))
-            break; /* closing, and every line is durable (or never can be) */
         struct waiter *done = take_decided(a);
         uint64_t synced = a->synced;
         pthread_mutex_unlock(&a->mu);
+        release(failed, 0);
         release(done, synced);
         pthread_mutex_lock(&a->mu);
     }
@@ -743,6 +718,8 @@ static int sync_start(struct api_audit *a)
     if (pthread_cond_init(&a->synced_cond, NULL) != 0)
         goto out_work;
     a->synced = a->wanted = a->seq; /* recovered lines were already on disk */
+    atomic_init(&a->incoming, NULL);
+    atomic_init(&a->idle, false);
     if (pthread_create(&a->syncer, NULL, sync_main, a) != 0)
         goto out_synced;
     pthread_setname_np(a->syncer, "tr-audit-sync"); /* for top -H and perf; failure is harmless */
@@ -754,6 +731,21 @@ out_work:
 out_mu:
     pthread_mutex_destroy(&a->mu);
     return TR_E_NOMEM;
+}
+
+/* The templates of the request line {"request": R} and the response line {"request": R,
+ * "response": S}: only the fragments R and S and the device's members differ from line to line. */
+static int templates_make(struct api_audit *a)
+{
+    static const char *const keys[] = {"request", "response"};
+    json_t *req = json_object(), *resp = json_object();
+    int rc = TR_E_NOMEM;
+
+    if (req && resp && (rc = audit_tmpl_make(req, "request", keys, 1, &a->tmpl_req)) == TR_OK)
+        rc = audit_tmpl_make(resp, "response", keys, 2, &a->tmpl_resp);
+    json_decref(req);
+    json_decref(resp);
+    return rc;
 }
 
 int api_audit_open(const char *path, struct api_audit **out)
@@ -777,6 +769,8 @@ int api_audit_open(const char *path, struct api_audit **out)
         goto out;
     if ((rc = recover_head(fd, &a->seq, a->prev)) != TR_OK)
         goto out;
+    if ((rc = templates_make(a)) != TR_OK)
+        goto out;
     a->fd = fd;
     if ((rc = sync_start(a)) != TR_OK)
         goto out;
@@ -785,7 +779,11 @@ int api_audit_open(const char *path, struct api_audit **out)
     a = NULL;
     rc = TR_OK;
 out:
-    free(a); /* only reached before the mutex and the thread exist */
+    if (a) { /* only reached before the mutex and the thread exist */
+        audit_tmpl_fini(&a->tmpl_req);
+        audit_tmpl_fini(&a->tmpl_resp);
+        free(a);
+    }
     if (fd >= 0)
         close(fd);
     return rc;
@@ -801,19 +799,24 @@ void api_audit_close(struct api_audit *a)
     a->closing = true;
     pthread_cond_signal(&a->work_cond);
     pthread_mutex_unlock(&a->mu);
-    pthread_join(a->syncer, NULL); /* it syncs and releases whatever is still waiting */
-    /* Nothing can be left once it has stopped (every waiter's line was covered or the device
-     * broke, and it released them); fail any stray one rather than lose its callback. */
+    pthread_join(a->syncer, NULL); /* it writes, syncs and releases whatever is still waiting */
+    /* Nothing can be left once it has stopped (every queued line was written, every waiter's
+     * line was covered or the device broke, and it released them); fail any stray one rather
+     * than lose its callback. */
     pthread_mutex_lock(&a->mu);
     left = a->waiters;
     a->waiters = NULL;
     a->broken = true;
+    struct waiter *queued = write_queue(a); /* broken: fails them all */
     pthread_mutex_unlock(&a->mu);
     release(left, 0);
+    release(queued, 0);
     if (close(a->fd) != 0)
         tr_log_warn("audit: close failed: %s", strerror(errno));
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->work_cond);
     pthread_cond_destroy(&a->synced_cond);
+    audit_tmpl_fini(&a->tmpl_req);
+    audit_tmpl_fini(&a->tmpl_resp);
     free(a);
 }

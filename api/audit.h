@@ -3,9 +3,21 @@
  * replaced by keyed MACs, lines hash-chained (format and chain: common/tr_audit.h).
  *
  * Verbs: api_audit_open (starts the device's sync thread), then any number of api_audit_log,
- * api_audit_log_nosync, api_audit_wait and api_audit_wait_async from any thread, then
- * api_audit_close once none of those calls is running. api_audit_hash computes the MAC a value
- * would have in the log (Vault's sys/audit-hash), for finding entries about a known token.
+ * api_audit_log_nosync, api_audit_req_log, api_audit_resp_prepare, api_audit_line_queue,
+ * api_audit_line_write, api_audit_resp_log, api_audit_wait and api_audit_wait_async from any
+ * thread, then api_audit_close once none of those calls is running. api_audit_hash computes the
+ * MAC a value would have in the log (Vault's sys/audit-hash), for finding entries about a known
+ * token.
+ *
+ * Requests. The pipeline writes two entries per request, {"request": R} and {"request": R,
+ * "response": S}. api_audit_req_new MACs R once, when the request arrives, and jansson serialises
+ * it once: both lines embed that text, so the request's MACs and serialisation are not paid
+ * twice. api_audit_req_log writes the request line (before the handler runs).
+ * api_audit_resp_prepare MACs S and builds the response line outside any lock; then either
+ * api_audit_line_queue hands it to the sync thread, which writes every line queued meanwhile
+ * with one writev just before its group sync and then calls back (the event-loop path: no
+ * write(2) and no lock round for the response in the caller's thread), or api_audit_line_write
+ * writes it at once (api_audit_resp_log: both steps).
  *
  * MACs. Vault writes "hmac-sha256:" + hex HMAC-SHA256. Tresor writes
  *   "hmac-blake2b:" + hex of enc_mac(ENC_MAC_AUDIT, value)
@@ -34,15 +46,17 @@
  * starts its audit devices after unseal, the pipeline must not audit them.
  *
  * Durability and fail-closed. A line is written by one write() on an O_APPEND descriptor, in
- * the caller's thread, and becomes durable through the device's sync thread: it repeatedly runs
- * one fdatasync() covering every line written before it started (group sync) whenever somebody
- * waits for a line not yet covered, then releases every waiter whose line it covered. A waiter
- * is either a blocked thread (api_audit_wait, api_audit_log) or a callback (api_audit_wait_async)
- * so that an event-loop thread can hand a response over and go on serving: the pipeline answers
- * from that callback, so no response leaves before its line is on stable storage, and no
- * event-loop thread ever blocks in fdatasync. api_audit_log_nosync returns the line's seq
- * without waiting; a later durable line makes it durable too (the pipeline uses this for the
- * request line of a read, whose response line is made durable before the answer leaves).
+ * the caller's thread (lines handed over with api_audit_line_queue: by the sync thread, several
+ * in one writev()), and becomes durable through the device's sync thread: it repeatedly writes
+ * the lines handed over and runs one fdatasync() covering every line written before it started
+ * (group sync) whenever somebody waits for a line not yet covered, then releases every waiter
+ * whose line it covered. A waiter is either a blocked thread (api_audit_wait, api_audit_log) or
+ * a callback (api_audit_wait_async, api_audit_line_queue) so that an event-loop thread can hand a
+ * response over and go on serving: the pipeline answers from that callback, so no response leaves
+ * before its line is on stable storage, and no event-loop thread ever blocks in fdatasync.
+ * api_audit_log_nosync and api_audit_req_log return the line's seq without waiting; a later
+ * durable line makes it durable too (the pipeline relies on this for the request line of a
+ * read, whose response line is made durable before the answer leaves).
  * Any failure is reported and the caller must not answer the request (503). A failed write()
  * that left the file as it was (or that could be truncated back) leaves the device usable; a
  * failed fdatasync (the line may or may not reach the disk) fails every waiting line and, like
@@ -56,9 +70,17 @@
  * group/world write bit is refused; the mode is forced to 0600 whatever the umask. A new file's
  * directory entry is fsync'ed.
  *
+ * Time. "time" is when the entry was made: for a request line, when api_audit_req_new MAC'd the
+ * request (api_audit_log*: when called); for a response line, when api_audit_resp_prepare made it.
+ * Lines are in chain order, not strictly in time order: concurrent requests' lines may be out of
+ * time order by as long as a request takes or a line waits to be written.
+ *
  * Thread-safety: every verb but open and close may be called concurrently; lines are written in
  * one total order under the device's mutex (the chain stays linear), and seq numbers follow that
- * order. MACs are computed before taking the mutex. Callbacks run without the mutex held.
+ * order. MACs and serialisation happen before taking the mutex; under it only the chain members
+ * are filled in, the line hashed and written (api_audit_line_queue takes no lock: the sync thread
+ * does that part). Callbacks run without the mutex held. A struct api_audit_req or
+ * api_audit_line is used by one thread at a time.
  * Must never know: HTTP, storage, or any key (MACs come from the core).
  */
 #ifndef API_AUDIT_H
@@ -134,6 +156,89 @@ typedef void (*api_audit_done_fn)(void *arg, int rc);
  * must not block for long (it delays every later waiter) and must not call api_audit_close.
  */
 void api_audit_wait_async(struct api_audit *a, uint64_t seq, api_audit_done_fn fn, void *arg);
+
+/* A request MAC'd once for its request line and its response line. */
+struct api_audit_req;
+
+/*
+ * api_audit_req_new - MAC a request now (outside any lock), for api_audit_req_log and
+ * api_audit_resp_log. Its request line's "time" is now.
+ * In:  request, a borrowed JSON object: the value of the entries' "request" member. Not modified;
+ *      leaves that stay clear are shared, so its strings must not be modified while *out lives.
+ * Out: *out, owned by the caller (api_audit_req_free); NULL on failure.
+ * Errors: TR_E_INVAL (NULL out, request not an object), TR_E_SEALED (sensitive leaves and the
+ *      core is sealed), TR_E_TOO_LARGE (nested deeper than 64), TR_E_NOMEM, TR_E_INTERNAL.
+ */
+TR_MUST_CHECK int api_audit_req_new(json_t *request, struct api_audit_req **out);
+
+/*
+ * api_audit_req_set - replace member key of the request for the lines still to be made (the
+ * response line refines "operation" once the request is authorised).
+ * In:  r; key; value (stolen, MAC'd by the rule: sensitive if key is one of the names above).
+ * Errors: TR_E_INVAL, TR_E_SEALED, TR_E_TOO_LARGE, TR_E_NOMEM. r is unchanged on failure.
+ */
+TR_MUST_CHECK int api_audit_req_set(struct api_audit_req *r, const char *key, json_t *value);
+
+/*
+ * api_audit_req_log - write r's request line now, not durable (as api_audit_log_nosync); does
+ * nothing if it has been written already.
+ * Out: *out_seq (may be NULL), the request line's seq; untouched on failure.
+ * Errors: as api_audit_log_nosync. On any error nothing was appended (see api_audit_log).
+ */
+TR_MUST_CHECK int api_audit_req_log(struct api_audit *a, struct api_audit_req *r,
+                                    uint64_t *out_seq);
+
+/* A response line made outside the lock, not yet in the file. */
+struct api_audit_line;
+
+/*
+ * api_audit_resp_prepare - MAC and serialise r's response line {"request": r, "response":
+ * response} now, outside the lock. r's request line is written first if it has not been (so if
+ * only the response cannot be made, the attempt is still recorded).
+ * In:  response, a borrowed JSON object (not modified).
+ * Out: *out, owned by the caller until handed to api_audit_line_queue or _write (or
+ *      api_audit_line_free); NULL on failure.
+ * Errors: as api_audit_log_nosync (the response's, or the request line's write).
+ */
+TR_MUST_CHECK int api_audit_resp_prepare(struct api_audit *a, struct api_audit_req *r,
+                                         json_t *response, struct api_audit_line **out);
+
+/*
+ * api_audit_line_queue - hand l (consumed) to the sync thread: it writes l after every line
+ * written or handed over before it (with the other lines handed over, one writev per up to 64
+ * lines), makes it durable with the next group sync and then calls fn(arg, rc) exactly once:
+ * TR_OK, or TR_E_IO if it could not be written (the device is broken, or the write failed: then
+ * every line handed over with or after it fails too and none of them is in the file) or synced.
+ * Never blocks and takes no lock (but to wake an idle sync thread). fn runs in the sync thread
+ * (or in api_audit_close), or before this returns with TR_E_INVAL for a NULL a or l; it must not
+ * block for long nor call api_audit_close.
+ */
+void api_audit_line_queue(struct api_audit *a, struct api_audit_line *l, api_audit_done_fn fn,
+                          void *arg);
+
+/*
+ * api_audit_line_write - write l (consumed) now, not durable.
+ * Out: *out_seq (may be NULL), its seq, to wait for; untouched on failure.
+ * Errors: TR_E_INVAL, TR_E_IO, TR_E_TOO_LARGE. On error nothing was appended (see
+ *      api_audit_log).
+ */
+TR_MUST_CHECK int api_audit_line_write(struct api_audit *a, struct api_audit_line *l,
+                                       uint64_t *out_seq);
+
+/* api_audit_line_free - drop a line that will not be written; NULL-safe. */
+void api_audit_line_free(struct api_audit_line *l);
+
+/*
+ * api_audit_resp_log - api_audit_resp_prepare then api_audit_line_write.
+ * Out: *out_seq (may be NULL), the response line's seq (waiting for it covers the request line
+ *      too); untouched on failure.
+ * Errors: as api_audit_resp_prepare and api_audit_line_write.
+ */
+TR_MUST_CHECK int api_audit_resp_log(struct api_audit *a, struct api_audit_req *r, json_t *response,
+                                     uint64_t *out_seq);
+
+/* api_audit_req_free - release r; NULL-safe. */
+void api_audit_req_free(struct api_audit_req *r);
 
 /*
  * api_audit_hash - the text a value is logged as: API_AUDIT_HMAC_PREFIX + hex MAC.

@@ -1,6 +1,7 @@
 #include "tr_audit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,18 @@ static void set_err(char *err, size_t errlen, const char *why)
         snprintf(err, errlen, "%s", why);
 }
 
+/* The SHA-256 implementation, fetched from the default provider once: EVP_sha256() makes every
+ * EVP_Digest look it up again (a name lookup under a lock, then reference counting), which cost
+ * about as much as hashing a whole audit line. Kept for the process's life (the provider's
+ * method store holds it too). NULL if the fetch failed: EVP_sha256() is used instead. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int tr_audit_sha256_hex(const void *p, size_t len, char out[TR_AUDIT_HASH_HEX + 1])
 {
     static const char digits[] = "0123456789abcdef";
@@ -24,8 +37,10 @@ int tr_audit_sha256_hex(const void *p, size_t len, char out[TR_AUDIT_HASH_HEX + 
     memset(out, 0, TR_AUDIT_HASH_HEX + 1);
     if (!p && len)
         return TR_E_INVAL;
+    pthread_once(&sha256_once, sha256_fetch);
     /* EVP_Digest reads nothing when len is 0, but wants a valid pointer. */
-    if (EVP_Digest(len ? p : "", len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+    if (EVP_Digest(len ? p : "", len, md, &md_len, sha256_md ? sha256_md : EVP_sha256(), NULL) !=
+            1 ||
         md_len * 2 != TR_AUDIT_HASH_HEX)
         return TR_E_INTERNAL;
     for (unsigned int i = 0; i < md_len; i++) {

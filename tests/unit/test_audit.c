@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -56,6 +57,8 @@ static struct {
     bool fail_trunc;  /* ftruncate of fd fails with EIO */
     int entered;      /* syncs of fd started */
     off_t covered;    /* bytes of fd made durable by the syncs so far */
+    int writevs;      /* writev calls on fd */
+    int iov_max;      /* most lines one writev on fd carried */
 } obs = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
 
 int fdatasync(int fd)
@@ -89,6 +92,19 @@ int fdatasync(int fd)
     return (int)r;
 }
 
+/* And for writev, only to count how lines are grouped into writes. */
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    pthread_mutex_lock(&obs.mu);
+    if (fd >= 0 && fd == obs.fd) {
+        obs.writevs++;
+        if (n > obs.iov_max)
+            obs.iov_max = n;
+    }
+    pthread_mutex_unlock(&obs.mu);
+    return (ssize_t)syscall(SYS_writev, fd, iov, n);
+}
+
 /* Same interposition for ftruncate, only to inject its failure. */
 int ftruncate(int fd, off_t len)
 {
@@ -109,6 +125,7 @@ static void obs_reset(int fd)
     obs.gate_closed = obs.fail = obs.fail_trunc = false;
     obs.entered = 0;
     obs.covered = 0;
+    obs.writevs = obs.iov_max = 0;
     pthread_cond_broadcast(&obs.cond);
     pthread_mutex_unlock(&obs.mu);
 }
@@ -999,6 +1016,525 @@ static void test_audit_close_releases_waiters(void **state)
     assert_chain_ok(f->path, 6);
 }
 
+/* ---- prepared requests and queued response lines -------------------------------------------- */
+
+/* A request as the pipeline makes it (id i), with sensitive members and strings that need
+ * escaping outside them. */
+static json_t *request_new(int i)
+{
+    char id[32], path[64];
+
+    snprintf(id, sizeof(id), "req-%06d", i);
+    snprintf(path, sizeof(path), "secret/data/app-%d/\"q\\u\xc3\xa9\t", i);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:{s:s,s:[s,i],s:I}}", "id", id, "operation", "update",
+                     "path", path, "remote_address", "127.0.0.1", "client_token", CANARY_TOKEN,
+                     "data", "password", CANARY_DATA, "list", CANARY_DATA, 7, "pin",
+                     (json_int_t)424242424242LL);
+}
+
+static json_t *response_new(void)
+{
+    return json_pack("{s:i,s:{s:{s:s},s:{s:i,s:b,s:n,s:s}},s:{s:s,s:[s]},s:[s]}", "status", 200,
+                     "data", "data", "v", CANARY_DATA, "metadata", "version", 3, "destroyed", 0,
+                     "custom_metadata", "created_time", "2026-11-23T04:00:00Z", "auth",
+                     "client_token", CANARY_TOKEN, "policies", "default", "errors",
+                     "no \"quote\" \\ here\n");
+}
+
+/* Line n (1-based) of path as JSON, without the members that differ between devices. */
+static json_t *line_content(const char *path, int n)
+{
+    char *lines[64], *buf;
+    size_t len;
+    json_t *o;
+
+    buf = slurp(path, &len);
+    assert_true(split_lines(buf, len, lines, 64) >= n);
+    o = json_loads(lines[n - 1], 0, NULL);
+    assert_non_null(o);
+    free(buf);
+    json_object_del(o, "time");
+    json_object_del(o, "hash");
+    json_object_del(o, "prev_hash");
+    return o;
+}
+
+/* The request MAC'd and serialised once, spliced into both lines, gives exactly the entries
+ * api_audit_log writes for the same request and response (same MACs, same members), and the
+ * chain verifies (the verifier re-serialises every line and compares the bytes). */
+static void test_audit_req_resp_lines_as_log(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_req *r = NULL;
+    struct api_audit *b = NULL;
+    char path2[160];
+    json_t *req = request_new(1), *resp = response_new(), *e;
+    uint64_t seq = 0, seq2 = 0;
+
+    snprintf(path2, sizeof(path2), "%s/audit2.log", f->dir);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    assert_int_equal(api_audit_req_log(f->a, r, &seq), TR_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(api_audit_req_log(f->a, r, &seq2), TR_OK); /* written once */
+    assert_int_equal(seq2, 1);
+    assert_int_equal(api_audit_resp_log(f->a, r, resp, &seq), TR_OK);
+    assert_int_equal(seq, 2);
+    assert_int_equal(api_audit_wait(f->a, 2), TR_OK);
+    api_audit_req_free(r);
+    assert_chain_ok(f->path, 2);
+    /* the same entries through api_audit_log on a second device */
+    assert_int_equal(api_audit_open(path2, &b), TR_OK);
+    e = json_pack("{s:O}", "request", req);
+    assert_int_equal(api_audit_log(b, "request", e), TR_OK);
+    json_decref(e);
+    e = json_pack("{s:O,s:O}", "request", req, "response", resp);
+    assert_int_equal(api_audit_log(b, "response", e), TR_OK);
+    json_decref(e);
+    api_audit_close(b);
+    assert_chain_ok(path2, 2);
+    for (int n = 1; n <= 2; n++) {
+        json_t *x = line_content(f->path, n), *y = line_content(path2, n);
+        assert_true(json_equal(x, y));
+        json_decref(x);
+        json_decref(y);
+    }
+    size_t len;
+    char *buf = slurp(f->path, &len);
+    assert_int_equal(count_of(buf, len, CANARY_DATA), 0);
+    assert_int_equal(count_of(buf, len, CANARY_TOKEN), 0);
+    assert_int_equal(count_of(buf, len, CANARY_NUM), 0);
+    free(buf);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* A response line never comes without its request line before it: if the request line was not
+ * written, the response writes it first; the request's own line carries the request's time. */
+static void test_audit_resp_writes_request_first(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_req *r = NULL;
+    json_t *req = request_new(2), *resp = response_new(), *l1, *l2;
+    uint64_t seq = 0;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    usleep(2000); /* the request's time is when it was MAC'd, not when its line is written */
+    assert_int_equal(api_audit_resp_log(f->a, r, resp, &seq), TR_OK);
+    assert_int_equal(seq, 2);
+    assert_int_equal(api_audit_req_log(f->a, r, &seq), TR_OK);
+    assert_int_equal(seq, 1);
+    api_audit_req_free(r);
+    assert_int_equal(api_audit_wait(f->a, 2), TR_OK);
+    assert_chain_ok(f->path, 2);
+    l1 = line_content(f->path, 1);
+    l2 = line_content(f->path, 2);
+    assert_string_equal(json_string_value(json_object_get(l1, "type")), "request");
+    assert_string_equal(json_string_value(json_object_get(l2, "type")), "response");
+    assert_true(json_equal(json_object_get(l1, "request"), json_object_get(l2, "request")));
+    json_decref(l1);
+    json_decref(l2);
+    /* times: the request line's is earlier (both RFC 3339 UTC of the same day and length class) */
+    size_t len;
+    char *buf = slurp(f->path, &len), *lines[2];
+    assert_int_equal(split_lines(buf, len, lines, 2), 2);
+    json_t *a = json_loads(lines[0], 0, NULL), *b = json_loads(lines[1], 0, NULL);
+    assert_true(strcmp(json_string_value(json_object_get(a, "time")),
+                       json_string_value(json_object_get(b, "time"))) < 0);
+    json_decref(a);
+    json_decref(b);
+    free(buf);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* Sealed between request and response: the response cannot be MAC'd (TR_E_SEALED, no line, the
+ * caller fails closed) but the attempt is recorded by the request line, MAC'd on arrival. */
+static void test_audit_resp_sealed_records_request(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_req *r = NULL;
+    struct api_audit_line *l = (struct api_audit_line *)1;
+    json_t *req = request_new(3), *resp = response_new();
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    enc_seal(ENC_REASON_OPERATOR);
+    assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l), TR_E_SEALED);
+    assert_null(l);
+    assert_chain_ok(f->path, 1);
+    api_audit_req_free(r);
+    /* and a request that cannot be MAC'd is refused outright */
+    assert_int_equal(api_audit_req_new(req, &r), TR_E_SEALED);
+    assert_null(r);
+    assert_int_equal(api_audit_req_new(NULL, &r), TR_E_INVAL);
+    assert_int_equal(api_audit_req_new(resp, NULL), TR_E_INVAL);
+    assert_int_equal(api_audit_req_log(NULL, r, NULL), TR_E_INVAL);
+    assert_int_equal(api_audit_resp_prepare(f->a, NULL, resp, &l), TR_E_INVAL);
+    assert_chain_ok(f->path, 1);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* api_audit_req_set changes the lines made after it (the response line), MAC'ing by the rule. */
+static void test_audit_req_set_refines_response(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_req *r = NULL;
+    json_t *req = request_new(4), *resp = response_new(), *l1, *l2;
+    char mac[API_AUDIT_HMAC_STR];
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    assert_int_equal(api_audit_req_log(f->a, r, NULL), TR_OK);
+    assert_int_equal(api_audit_req_set(r, "operation", json_string("create")), TR_OK);
+    assert_int_equal(api_audit_req_set(r, "Token", json_string("other-" CANARY_TOKEN)), TR_OK);
+    assert_int_equal(api_audit_req_set(NULL, "operation", json_string("x")), TR_E_INVAL);
+    assert_int_equal(api_audit_resp_log(f->a, r, resp, NULL), TR_OK);
+    api_audit_req_free(r);
+    assert_chain_ok(f->path, 2);
+    l1 = line_content(f->path, 1);
+    l2 = line_content(f->path, 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(l1, "request"), "operation")), "update");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(l2, "request"), "operation")), "create");
+    assert_null(json_object_get(json_object_get(l1, "request"), "Token"));
+    assert_int_equal(api_audit_hash("other-" CANARY_TOKEN, strlen("other-" CANARY_TOKEN), mac),
+                     TR_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(l2, "request"), "Token")),
+                        mac);
+    json_decref(l1);
+    json_decref(l2);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* One queued response line: what its callback saw, and the request id that finds its line. */
+struct qrec {
+    int id;
+    int calls;
+    int rc;
+    off_t covered;
+};
+
+static void on_queued(void *arg, int rc)
+{
+    struct qrec *q = arg;
+    off_t covered = obs_covered();
+
+    pthread_mutex_lock(&cb.mu);
+    q->calls++;
+    q->rc = rc;
+    q->covered = covered;
+    cb.done++;
+    pthread_cond_broadcast(&cb.cond);
+    pthread_mutex_unlock(&cb.mu);
+}
+
+/* The pipeline's steps for request id: MAC the request, write its line, prepare the response
+ * line and hand it to the sync thread. */
+static void serve_queued(struct api_audit *a, int id, struct qrec *q)
+{
+    struct api_audit_req *r = NULL;
+    struct api_audit_line *l = NULL;
+    json_t *req = request_new(id), *resp = response_new();
+
+    *q = (struct qrec){.id = id};
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    assert_int_equal(api_audit_req_log(a, r, NULL), TR_OK);
+    assert_int_equal(api_audit_resp_prepare(a, r, resp, &l), TR_OK);
+    api_audit_req_free(r); /* the prepared line does not need it */
+    api_audit_line_queue(a, l, on_queued, q);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* For each queued line: released once, TR_OK, only after a sync covered it; its request line is
+ * earlier in the file. Returns how many lines the file has. */
+static uint64_t assert_queued_durable(const char *path, const struct qrec *q, int n)
+{
+    char *lines[4096], *buf, id[40];
+    size_t len;
+    off_t end = 0;
+    int nl;
+
+    buf = slurp(path, &len);
+    nl = split_lines(buf, len, lines, 4096);
+    for (int i = 0; i < n; i++) {
+        int req_at = 0, resp_at = 0;
+        assert_int_equal(q[i].calls, 1);
+        assert_int_equal(q[i].rc, TR_OK);
+        snprintf(id, sizeof(id), "\"id\":\"req-%06d\"", q[i].id);
+        end = 0;
+        for (int k = 0; k < nl; k++) {
+            end += (off_t)strlen(lines[k]) + 1;
+            if (!strstr(lines[k], id))
+                continue;
+            if (strstr(lines[k], "\"type\":\"request\""))
+                req_at = k + 1;
+            else {
+                resp_at = k + 1;
+                if (q[i].covered < end)
+                    fail_msg("response line %d released with %lld of %lld bytes durable", k + 1,
+                             (long long)q[i].covered, (long long)end);
+            }
+        }
+        assert_true(req_at > 0 && resp_at > req_at);
+    }
+    free(buf);
+    return (uint64_t)nl;
+}
+
+struct queue_worker {
+    struct api_audit *a;
+    int id;
+    struct qrec *recs;
+};
+
+#define QUEUE_THREADS 6
+#define QUEUE_PER     100
+
+static void *queue_worker_run(void *arg)
+{
+    struct queue_worker *w = arg;
+
+    for (int i = 0; i < QUEUE_PER; i++)
+        serve_queued(w->a, w->id * 1000 + i, &w->recs[i]);
+    return NULL;
+}
+
+/* Many threads serve requests and hand their response lines over: every callback runs once,
+ * after its line is durable, every response follows its request, lines queued together share a
+ * writev, and the file is one valid chain. */
+static void test_audit_line_queue_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    const int n = QUEUE_THREADS * QUEUE_PER;
+    struct qrec *recs = calloc((size_t)n, sizeof(*recs));
+    struct queue_worker w[QUEUE_THREADS];
+    pthread_t th[QUEUE_THREADS];
+
+    assert_non_null(recs);
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    for (int i = 0; i < QUEUE_THREADS; i++) {
+        w[i] = (struct queue_worker){.a = f->a, .id = i, .recs = recs + i * QUEUE_PER};
+        assert_int_equal(pthread_create(&th[i], NULL, queue_worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < QUEUE_THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    cb_wait(n);
+    pthread_mutex_lock(&cb.mu); /* the callbacks' writes happen before the reads below */
+    pthread_mutex_unlock(&cb.mu);
+    assert_int_equal(assert_queued_durable(f->path, recs, n), 2 * (uint64_t)n);
+    assert_true(obs_entered() > 0 && obs_entered() < n);
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), n);
+    assert_chain_ok(f->path, 2 * (uint64_t)n);
+    free(recs);
+}
+
+/* Deterministically: while a sync is held, ten response lines are queued; none is written or
+ * released early; then one writev writes all ten, one more sync covers them, all are released. */
+static void test_audit_line_queue_one_write_per_group(void **state)
+{
+    struct fixture *f = *state;
+    struct rec first = {0};
+    struct qrec q[10];
+    off_t size;
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 0, &first);
+    obs_wait_entered(1); /* the sync thread is held in the sync of line 1 */
+    size = file_size(f->path);
+    for (int i = 0; i < 10; i++)
+        serve_queued(f->a, i, &q[i]);
+    usleep(50 * 1000);
+    assert_int_equal(cb_done(), 0);
+    /* only the ten request lines were written, one write each */
+    pthread_mutex_lock(&obs.mu);
+    int writevs = obs.writevs;
+    pthread_mutex_unlock(&obs.mu);
+    assert_int_equal(writevs, 11);
+    assert_true(file_size(f->path) > size);
+    obs_gate(false);
+    cb_wait(11);
+    pthread_mutex_lock(&obs.mu);
+    assert_int_equal(obs.writevs, 12); /* the ten response lines: one writev */
+    assert_int_equal(obs.iov_max, 10);
+    pthread_mutex_unlock(&obs.mu);
+    assert_int_equal(obs_entered(), 2);
+    assert_queued_durable(f->path, q, 10);
+    assert_chain_ok(f->path, 21);
+}
+
+/* Writes failing (a full disk): queued lines are released with TR_E_IO and leave nothing in the
+ * file; once space is back the device serves again. */
+static void test_audit_line_queue_write_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_line *l[3];
+    struct api_audit_req *r = NULL;
+    struct qrec q[4];
+    json_t *req = request_new(9), *resp = response_new();
+    int fd, saved, full;
+    off_t size;
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    assert_int_equal(api_audit_req_log(f->a, r, NULL), TR_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l[i]), TR_OK);
+    assert_int_equal(api_audit_wait(f->a, 1), TR_OK);
+    size = file_size(f->path);
+    fd = find_fd(f->path);
+    saved = dup(fd);
+    full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(saved >= 0 && full >= 0);
+    assert_int_equal(dup2(full, fd), fd); /* writes now fail with ENOSPC */
+    for (int i = 0; i < 3; i++) {
+        q[i] = (struct qrec){.id = i};
+        api_audit_line_queue(f->a, l[i], on_queued, &q[i]);
+    }
+    cb_wait(3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(q[i].calls, 1);
+        assert_int_equal(q[i].rc, TR_E_IO);
+    }
+    assert_int_equal(dup2(saved, fd), fd); /* space is back */
+    assert_int_equal(file_size(f->path), size);
+    serve_queued(f->a, 10, &q[3]);
+    cb_wait(4);
+    assert_int_equal(q[3].rc, TR_OK);
+    api_audit_req_free(r);
+    close(saved);
+    close(full);
+    assert_chain_ok(f->path, 3);
+    json_decref(req);
+    json_decref(resp);
+}
+
+/* A short write of a group (RLIMIT_FSIZE: a nearly full disk) is cut off whole: every line of the
+ * group fails, none is half there, and the device stays usable. */
+static void test_audit_line_queue_short_write_undone(void **state)
+{
+    struct fixture *f = *state;
+    struct rec first = {0};
+    struct qrec q[6];
+    struct rlimit old, lim;
+    off_t size;
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 0, &first);
+    obs_wait_entered(1);
+    for (int i = 0; i < 5; i++)
+        serve_queued(f->a, i, &q[i]);
+    size = file_size(f->path);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)size + 1500; /* room for one response line and a bit */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    obs_gate(false);
+    cb_wait(6);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(first.rc, TR_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(q[i].calls, 1);
+        assert_int_equal(q[i].rc, TR_E_IO);
+    }
+    assert_int_equal(file_size(f->path), size);
+    assert_chain_ok(f->path, 6);
+    serve_queued(f->a, 5, &q[5]);
+    cb_wait(7);
+    assert_int_equal(q[5].rc, TR_OK);
+    assert_chain_ok(f->path, 8);
+}
+
+/* A broken device refuses a line handed over (TR_E_IO from the sync thread); bad arguments are
+ * answered through the callback at once; a line without a callback is dropped. */
+static void test_audit_line_queue_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_req *r = NULL;
+    struct api_audit_line *l = NULL;
+    struct qrec q = {0}, bad = {0};
+    json_t *req = request_new(11), *resp = response_new(), *e = entry_new(0);
+    int fd, saved, pipefd[2];
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_req_new(req, &r), TR_OK);
+    assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l), TR_OK);
+    api_audit_line_queue(f->a, l, NULL, NULL); /* dropped (ASan: not leaked) */
+    assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l), TR_OK);
+    api_audit_line_queue(NULL, l, on_queued, &bad);
+    assert_int_equal(bad.calls, 1);
+    assert_int_equal(bad.rc, TR_E_INVAL);
+    assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l), TR_OK);
+    assert_int_equal(api_audit_line_write(NULL, l, NULL), TR_E_INVAL); /* consumed anyway */
+    assert_int_equal(api_audit_resp_prepare(f->a, r, resp, &l), TR_OK);
+    /* break the device: a sync fails (a pipe cannot be fdatasync'ed) */
+    fd = find_fd(f->path);
+    saved = dup(fd);
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(dup2(pipefd[1], fd), fd);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_E_IO);
+    assert_int_equal(dup2(saved, fd), fd);
+    api_audit_line_queue(f->a, l, on_queued, &q); /* refused by the sync thread */
+    cb_wait(2);
+    pthread_mutex_lock(&cb.mu);
+    assert_int_equal(q.calls, 1);
+    assert_int_equal(q.rc, TR_E_IO);
+    pthread_mutex_unlock(&cb.mu);
+    api_audit_line_free(NULL);
+    api_audit_req_free(r);
+    api_audit_close(f->a);
+    f->a = NULL;
+    close(saved);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    json_decref(req);
+    json_decref(resp);
+    json_decref(e);
+}
+
+/* api_audit_close writes and syncs every queued line and releases each exactly once. */
+static void test_audit_line_queue_close_writes_all(void **state)
+{
+    struct fixture *f = *state;
+    struct rec first = {0};
+    struct qrec q[8];
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    obs_reset(find_fd(f->path));
+    obs_gate(true);
+    log_async(f->a, 0, &first);
+    obs_wait_entered(1);
+    for (int i = 0; i < 8; i++)
+        serve_queued(f->a, i, &q[i]);
+    obs_gate(false);
+    api_audit_close(f->a);
+    f->a = NULL;
+    assert_int_equal(cb_done(), 9);
+    assert_queued_durable(f->path, q, 8);
+    assert_int_equal(obs_covered(), file_size(f->path));
+    assert_chain_ok(f->path, 17);
+}
+
 /* ---- api_audit_hash ------------------------------------------------------------------------- */
 
 static void test_audit_hash_stable_and_keyed(void **state)
@@ -1281,6 +1817,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_wait_async_broken_by_write_fails_waiters, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_close_releases_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_req_resp_lines_as_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_resp_writes_request_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_resp_sealed_records_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_req_set_refines_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_one_write_per_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_short_write_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_line_queue_close_writes_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_hash_stable_and_keyed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_reopen_continues_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_mode_0600, setup, teardown),
