@@ -1230,10 +1230,14 @@ static void test_store_scrub_background_thread(void **state)
 
     assert_int_equal(put_s(f->st, "kv", "a", "AAAA"), TR_OK);
     fx_close(f);
-    o.scrub_interval_ms = 20;
+    /* The tamper runs in a forked child (LMDB must not open one env twice in a process). Fork
+     * only while the scrub thread sleeps: a thread inside the allocator at fork time leaves its
+     * lock held in the child (GCC 12's ASan has no fork handler), which hung this test. */
+    o.scrub_interval_ms = 400;
     assert_int_equal(store_open(&o, &f->st), TR_OK);
+    usleep(50000); /* the thread is up and waiting; the first pass is 400 ms away */
     in_child(&flip);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 300; i++) {
         store_stats_get(f->st, &s);
         if (s.alarms > 0 && s.scrubs > 0) /* scrubs counts finished passes */
             break;
