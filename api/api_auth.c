@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
@@ -58,7 +59,22 @@ static int mount_from_json(const char *path, const json_t *o, struct auth_mount 
     snprintf(m->type, sizeof(m->type), "%s", type);
     snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
     snprintf(m->accessor, sizeof(m->accessor), "%s", acc);
+    m->disabling = json_is_true(json_object_get(o, "disabling"));
     return TR_OK;
+}
+
+/* The mount record at key ("<name>/") straight from the store (also before anything serves). */
+static int mount_load(struct store *st, const char *key, json_t **out, uint64_t *out_ver)
+{
+    struct enc_secret *v = NULL;
+    int rc = store_get(st, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key), &v, out_ver);
+
+    *out = NULL;
+    if (rc != TR_OK)
+        return rc;
+    *out = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
+    enc_secret_free(v);
+    return *out ? TR_OK : TR_E_INTERNAL;
 }
 
 /* "auth/<name>/<rest>": the mount record of <name> and the rest. */
@@ -78,7 +94,7 @@ static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **
         return rc;
     rc = mount_from_json(key, o, m);
     json_decref(o);
-    return rc;
+    return rc == TR_OK && m->disabling ? TR_E_NOTFOUND : rc; /* going: no login, no admin */
 }
 
 static void reply_no_route(struct api_call *c)
@@ -179,7 +195,8 @@ static void auth_list(struct api_call *c)
         char key[80];
         json_t *o = NULL;
         snprintf(key, sizeof(key), "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
-        if (api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL) == TR_OK && tr_json_get_str(o, "type"))
+        if (api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL) == TR_OK && tr_json_get_str(o, "type") &&
+            !json_is_true(json_object_get(o, "disabling")))
             json_object_set_new(data, key, stored_mount_json(o));
         json_decref(o);
     }
@@ -201,11 +218,128 @@ static bool sys_auth_key(const struct api_call *c, char *out, size_t cap)
     return true;
 }
 
+/* ---- disabling (auth_int.h: mark, revoke, purge, delete; resumed at unseal) --------------- */
+
+/* Crash tests only (like storage's TR_FAULT): exit at a named step. Never skips a check. */
+static void fault_point(const char *name)
+{
+    const char *f = getenv("TR_FAULT");
+
+    if (f && strcmp(f, name) == 0) {
+        tr_log_warn("TR_FAULT=%s: exiting now", name);
+        _exit(77);
+    }
+}
+
+/* One write: the record says "disabling" and the live key is gone, so from now on neither a
+ * login through the mount nor any token bound to it gets in. *ver: the record's new version. */
+static int mount_mark(struct store *st, const char *key, json_t *o, const char *uuid, uint64_t *ver)
+{
+    struct store_result res = {0};
+    char *text;
+    int rc;
+
+    if (json_is_true(json_object_get(o, "disabling")))
+        return TR_OK; /* an earlier disable got this far */
+    json_object_set_new(o, "disabling", json_true());
+    if (!(text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)))
+        return TR_E_NOMEM;
+    struct store_op ops[2] = {{STORE_OP_PUT, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key),
+                               (const uint8_t *)text, strlen(text), *ver},
+                              {STORE_OP_DEL, AUTH_T_TOKENS, (const uint8_t *)uuid, strlen(uuid),
+                               NULL, 0, STORE_VERSION_ANY}};
+    rc = store_write(st, ops, 2, &res);
+    free(text);
+    if (rc == TR_OK)
+        *ver = res.version;
+    return rc;
+}
+
+/* The marked mount's tokens (with their children), then its records, then the record itself
+ * (at version ver: a concurrent disable that finished first is fine). */
+static int mount_finish(struct store *st, const char *key, const char *uuid, uint64_t ver)
+{
+    char prefix[40];
+    size_t n = 0, total = 0;
+    int rc;
+
+    do {
+        if ((rc = api_token_revoke_mount(st, uuid, &n)) != TR_OK)
+            return rc;
+        total += n;
+        if (n)
+            fault_point("auth_disable_revoking"); /* a disable half done */
+    } while (n);
+    snprintf(prefix, sizeof(prefix), "%.36s/", uuid);
+    if ((rc = auth_purge(st, prefix)) != TR_OK)
+        return rc;
+    rc = store_del(st, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key), ver);
+    if (rc == TR_OK)
+        tr_log_info("auth method at auth/%s disabled (%zu tokens revoked)", key, total);
+    return rc == TR_E_CAS ? TR_OK : rc;
+}
+
+/* Disable the mount at key: a no-op when absent; blocking (pool threads, unseal). */
+static int mount_disable(struct store *st, const char *key)
+{
+    int rc = TR_E_CAS;
+
+    for (int i = 0; i < 3 && rc == TR_E_CAS; i++) { /* a concurrent disable or enable */
+        json_t *o = NULL;
+        uint64_t ver = 0;
+        char uuid[37];
+        if ((rc = mount_load(st, key, &o, &ver)) != TR_OK)
+            return rc == TR_E_NOTFOUND ? TR_OK : rc;
+        const char *u = tr_json_get_str(o, "uuid");
+        if (!u || strlen(u) >= sizeof(uuid)) {
+            json_decref(o);
+            return TR_E_INTERNAL;
+        }
+        snprintf(uuid, sizeof(uuid), "%s", u);
+        rc = mount_mark(st, key, o, uuid, &ver);
+        json_decref(o);
+        if (rc == TR_OK)
+            rc = mount_finish(st, key, uuid, ver);
+    }
+    return rc;
+}
+
+/* New mount record and its live key, atomically. */
+static int mount_store_new(struct store *st, const char *key, const json_t *o, const char *uuid)
+{
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    struct store_op ops[2] = {{STORE_OP_PUT, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key),
+                               (const uint8_t *)text, text ? strlen(text) : 0,
+                               STORE_VERSION_ABSENT},
+                              {STORE_OP_PUT, AUTH_T_TOKENS, (const uint8_t *)uuid, strlen(uuid),
+                               (const uint8_t *)"", 0, STORE_VERSION_ABSENT}};
+    int rc = text ? store_write(st, ops, 2, NULL) : TR_E_NOMEM;
+
+    free(text);
+    return rc;
+}
+
+/* The path is taken: TR_OK when it was by an interrupted disable, now finished (retry). */
+static int mount_clear_stale(struct store *st, const char *key)
+{
+    json_t *o = NULL;
+    int rc = mount_load(st, key, &o, NULL);
+    bool stale = rc == TR_OK && json_is_true(json_object_get(o, "disabling"));
+
+    json_decref(o);
+    if (rc == TR_E_NOTFOUND)
+        return TR_OK; /* removed meanwhile */
+    if (rc != TR_OK)
+        return rc;
+    return stale ? mount_disable(st, key) : TR_E_CAS;
+}
+
 static void auth_enable(struct api_call *c, const char *key)
 {
     const char *type = tr_json_get_str(c->body, "type");
     const char *desc = tr_json_get_str(c->body, "description");
     char uuid[37], acc[40], msg[128];
+    int rc = TR_E_CAS;
 
     if (!type || !*type) {
         api_reply_error(c, 400, "missing type");
@@ -223,9 +357,11 @@ static void auth_enable(struct api_call *c, const char *key)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "uuid", uuid, "accessor", acc,
                           "description", desc ? desc : "");
     /* token/ is built in and never stored: refuse it before writing anything */
-    int rc = !strcmp(key, "token/") ? TR_E_CAS
-             : o                    ? api_put_json(c, AUTH_T_MOUNTS, key, o, STORE_VERSION_ABSENT)
-                                    : TR_E_NOMEM;
+    if (strcmp(key, "token/") != 0) {
+        rc = o ? mount_store_new(c->store, key, o, uuid) : TR_E_NOMEM;
+        if (rc == TR_E_CAS && (rc = mount_clear_stale(c->store, key)) == TR_OK)
+            rc = mount_store_new(c->store, key, o, uuid);
+    }
     json_decref(o);
     if (rc == TR_E_CAS) {
         /* Vault: logical.CodedError(409, "path is already in use at ...") */
@@ -239,35 +375,77 @@ static void auth_enable(struct api_call *c, const char *key)
     }
 }
 
-/* The mount record goes first so no login can start on it; then its records. Tokens already
- * issued by the mount stay valid until they expire (no index by mount yet, issue #8). */
+/* Vault revokes every token the mount issued before removing it; so do we (auth_int.h). */
 static void auth_disable(struct api_call *c, const char *key)
 {
-    json_t *o = NULL;
-    char prefix[40];
-    int rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL);
+    int rc = mount_disable(c->store, key); /* a missing mount succeeds, as in Vault */
 
-    if (rc == TR_E_NOTFOUND) {
-        api_reply_status(c, 204); /* Vault: disabling a missing mount succeeds */
-        return;
-    }
-    const char *uuid = rc == TR_OK ? tr_json_get_str(o, "uuid") : NULL;
-    if (rc == TR_OK && !uuid)
-        rc = TR_E_INTERNAL;
-    if (rc == TR_OK)
-        snprintf(prefix, sizeof(prefix), "%s/", uuid);
-    json_decref(o);
-    if (rc == TR_OK)
-        rc = store_del(c->store, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key),
-                       STORE_VERSION_ANY);
-    if (rc == TR_OK)
-        rc = auth_purge(c->store, prefix);
-    if (rc != TR_OK) {
+    if (rc != TR_OK)
         api_reply_err(c, rc);
-        return;
+    else
+        api_reply_status(c, 204);
+}
+
+/* At unseal: finish a disable, or give a mount of an older version its live key; live mounts
+ * go into live (name -> uuid). Errors: reading the record (the caller stops: live would lack
+ * this mount). A disable that cannot finish now is logged and left for the next unseal. */
+static int mount_resume_one(struct store *st, const char *key, json_t *live)
+{
+    json_t *o = NULL;
+    uint64_t ver = 0, lver = 0;
+    int rc = mount_load(st, key, &o, &ver);
+    const char *uuid = rc == TR_OK ? tr_json_get_str(o, "uuid") : NULL;
+
+    if (rc != TR_OK || !uuid || strlen(uuid) > 36) {
+        json_decref(o);
+        return rc == TR_E_NOTFOUND ? TR_OK : rc != TR_OK ? rc : TR_E_INTERNAL;
     }
-    tr_log_info("auth method at auth/%s disabled", key);
-    api_reply_status(c, 204);
+    if (json_is_true(json_object_get(o, "disabling"))) {
+        tr_log_warn("finishing the interrupted disable of auth/%s", key);
+        if ((rc = mount_finish(st, key, uuid, ver)) != TR_OK)
+            tr_log_error("auth/%s stays disabling: %s", key, tr_strerror(rc));
+        rc = TR_OK; /* its tokens are refused anyway */
+    } else {
+        rc = store_stat(st, AUTH_T_TOKENS, (const uint8_t *)uuid, strlen(uuid), &lver);
+        if (rc == TR_E_NOTFOUND)
+            rc = store_put(st, AUTH_T_TOKENS, (const uint8_t *)uuid, strlen(uuid),
+                           (const uint8_t *)"", 0, STORE_VERSION_ABSENT, NULL);
+        if (rc == TR_OK) /* by name: the segment of the tokens' paths auth/<name>/login */
+            json_object_setn_new(live, key, strlen(key) - 1, json_string(uuid));
+    }
+    json_decref(o);
+    return rc;
+}
+
+#define AUTH_SYS_BOUND "auth_tokens_bound" /* API_T_SYS: login tokens record their mount */
+
+int api_auth_resume(struct store *st)
+{
+    struct store_list *l = NULL;
+    struct store_list_opts lo = {0};
+    json_t *live = json_object();
+    uint64_t ver = 0;
+    int rc = live ? store_list(st, AUTH_T_MOUNTS, &lo, &l) : TR_E_NOMEM;
+
+    for (size_t i = 0; rc == TR_OK && i < l->n; i++) {
+        char key[80];
+        if (l->e[i].key_len >= sizeof(key) || l->e[i].key_len < 2)
+            continue;
+        snprintf(key, sizeof(key), "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
+        rc = mount_resume_one(st, key, live);
+    }
+    store_list_free(l);
+    /* tokens minted before they recorded their mount: once, with every live mount known */
+    if (rc == TR_OK && store_stat(st, API_T_SYS, (const uint8_t *)AUTH_SYS_BOUND,
+                                  strlen(AUTH_SYS_BOUND), &ver) == TR_E_NOTFOUND) {
+        if ((rc = api_token_bind_legacy(st, live)) == TR_OK)
+            rc = store_put(st, API_T_SYS, (const uint8_t *)AUTH_SYS_BOUND, strlen(AUTH_SYS_BOUND),
+                           (const uint8_t *)"1", 1, STORE_VERSION_ABSENT, NULL);
+        if (rc == TR_E_CAS)
+            rc = TR_OK;
+    }
+    json_decref(live);
+    return rc;
 }
 
 static void sys_auth_pool(struct api_call *c)
@@ -297,6 +475,8 @@ static void auth_read_one(struct api_call *c)
     }
     if (rc == TR_OK)
         rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL);
+    if (rc == TR_OK && json_is_true(json_object_get(o, "disabling")))
+        rc = TR_E_NOTFOUND; /* going away */
     if (rc == TR_E_NOTFOUND)
         api_reply_error(c, 400, "no matching mount");
     else if (rc != TR_OK)
@@ -683,16 +863,16 @@ void auth_token_fields_out(const json_t *role, json_t *data)
     json_object_set_new(data, "token_type", json_string("default"));
 }
 
-void auth_issue(struct api_call *c, const json_t *role, const char *display_name,
-                const json_t *meta)
+void auth_issue(struct api_call *c, const struct auth_mount *m, const struct auth_grant *g)
 {
-    const json_t *pol = json_object_get(role, "token_policies");
+    const json_t *role = g->role, *pol = json_object_get(role, "token_policies");
+    const json_t *cidrs = g->cidrs ? g->cidrs : json_object_get(role, "token_bound_cidrs");
     int64_t ttl = json_integer_value(json_object_get(role, "token_ttl"));
     int64_t max = json_integer_value(json_object_get(role, "token_max_ttl"));
     int64_t emax = json_integer_value(json_object_get(role, "token_explicit_max_ttl"));
     json_t *empty = NULL;
 
-    if (!auth_cidrs_allow(json_object_get(role, "token_bound_cidrs"), c->req->remote_ip)) {
+    if (g->cidrs_at_login && !auth_cidrs_allow(cidrs, c->req->remote_ip)) {
         tr_log_info("login on %s refused: source address outside token_bound_cidrs", c->path);
         api_reply_error(c, 403, "permission denied");
         return;
@@ -702,6 +882,13 @@ void auth_issue(struct api_call *c, const json_t *role, const char *display_name
         max = emax > 0 ? emax : AUTH_DEFAULT_MAX;
     if (!json_is_array(pol))
         pol = empty = json_array();
-    api_token_issue(c, pol, ttl, max, display_name, meta);
+    struct api_token_grant tg = {.policies = pol,
+                                 .ttl = ttl,
+                                 .max_ttl = max,
+                                 .display_name = g->display_name,
+                                 .meta = g->meta,
+                                 .mount_uuid = m->uuid,
+                                 .bound_cidrs = json_is_array(cidrs) ? cidrs : NULL};
+    api_token_issue(c, &tg);
     json_decref(empty);
 }

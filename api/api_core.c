@@ -183,6 +183,9 @@ int api_core_after_unseal(struct api *api, bool allow_create)
         enc_seal(ENC_REASON_FATAL);
         return rc;
     }
+    /* before anything serves; a failure leaves the affected auth mounts' tokens refused */
+    if ((rc = api_auth_resume(st)) != TR_OK)
+        tr_log_error("auth mounts not resumed: %s", tr_strerror(rc));
     pthread_mutex_lock(&api->lock);
     api->store = st;
     api->closing = false;

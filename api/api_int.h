@@ -182,8 +182,10 @@ int api_mounts_reload(struct api *api, struct store *st);
 
 /* ---- tokens (api_token.c) --------------------------------------------------------------- */
 /* api_token_authenticate - look up the raw token (its parsed entry comes from the cache while
- * the index holds the same version; limited-use tokens always from the store) and check expiry;
- * sets c->token. Errors: TR_E_DENIED (unknown, expired), TR_E_SEALED, TR_E_IO, TR_E_TAMPER. */
+ * the index holds the same version; limited-use tokens always from the store) and check expiry,
+ * its bound CIDRs against the caller's address and that its auth mount is live; sets c->token.
+ * Errors: TR_E_DENIED (unknown, expired, outside its CIDRs, mount disabled), TR_E_SEALED,
+ * TR_E_IO, TR_E_TAMPER. */
 TR_MUST_CHECK int api_token_authenticate(struct api_call *c, const char *raw);
 void api_token_free(struct api_token *t);
 /* api_token_has_uses - the token is limited-use (num_uses > 0). */
@@ -222,10 +224,9 @@ void api_auth_login(struct api_call *c);
 void api_auth_handle(struct api_call *c);
 /* api_sys_auth - sys/auth[/<path>]: list, enable, disable auth methods. */
 void api_sys_auth(struct api_call *c);
-/* api_token_issue - mint a token for a successful login (pool thread): policies (array),
- * ttl/max_ttl seconds (0 = defaults), display_name, meta (object or NULL). Answers the call
- * with the auth envelope. */
-void api_token_issue(struct api_call *c, const json_t *policies, int64_t ttl, int64_t max_ttl,
-                     const char *display_name, const json_t *meta);
+/* api_auth_resume - at unseal, before the store serves (blocking): finish auth mount disables a
+ * crash interrupted and bind tokens of older versions to their mount (auth_int.h). Errors: as
+ * store_write; the caller logs them and serves anyway (those mounts' tokens stay refused). */
+TR_MUST_CHECK int api_auth_resume(struct store *st);
 
 #endif

@@ -1,7 +1,14 @@
 /* Token auth (vault-api.md §4): tokens are random 32-byte values shown as "hvs.<base64url>",
  * stored only under their keyed hash (enc_mac ENC_MAC_TOKEN), so the store never holds a usable
- * token and lookups need no comparison of secrets at all. */
-#include "api_int.h"
+ * token and lookups need no comparison of secrets at all.
+ *
+ * A token minted by a login (or a child of one) records the auth mount behind it
+ * ("auth_mount": the mount's uuid, never its path, so a mount re-enabled at the same path does
+ * not revive it) and is indexed under that mount (auth_int.h, AUTH_T_TOKENS); it authenticates
+ * only while the mount's live key exists. Bound CIDRs ("bound_cidrs") are checked against the
+ * caller's address on every use; children inherit them, so a child cannot escape its parent's
+ * network binding. */
+#include "auth_int.h"
 
 #include <sodium.h>
 #include <stdatomic.h>
@@ -18,26 +25,36 @@
 #define TOKEN_STR_MAX     128
 #define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
 #define TOKEN_REVOKE_MAX  10000        /* descendants revoked in one call */
+#define TOKEN_HASH_HEX    (2 * ENC_MAC_BYTES + 1)
+#define TOKEN_LINK_MAX    (2 * TOKEN_HASH_HEX + 2) /* "<parent hash>/<hash>" */
+#define TOKEN_MKEY_MAX    (37 + TOKEN_HASH_HEX)    /* "<mount uuid>/<hash>" */
+#define REVOKE_CHUNK      (STORE_OPS_MAX / 4)      /* tokens per revocation write (4 ops each) */
+#define MOUNT_PAGE        128                      /* index entries per api_token_revoke_mount */
 
 /* A caller's token. Tokens without a use limit are shared with the cache (api_cache.h) and then
  * immutable and without their entry: only what authorisation needs stays in memory, not the
  * accessor. Limited-use tokens are always private, loaded afresh, and spent by check-and-set. */
 struct api_token {
     atomic_uint refs;
-    char hash[2 * ENC_MAC_BYTES + 1]; /* storage key */
+    char hash[TOKEN_HASH_HEX]; /* storage key */
     uint64_t version;
     int64_t expire_time; /* unix seconds; 0: never */
     int64_t num_uses;    /* 0: unlimited */
     bool root;
-    json_t *policies; /* the entry's policy names (own reference, never modified) */
-    json_t *entry;    /* the stored entry (owned); NULL once shared */
+    char mount[37];      /* uuid of the auth mount it depends on; "" for none */
+    json_t *policies;    /* the entry's policy names (own reference, never modified) */
+    json_t *bound_cidrs; /* blocks it may be used from (own reference, never modified); NULL: any */
+    json_t *entry;       /* the stored entry (owned); NULL once shared */
 };
+
+static int token_revoke_tree(struct store *st, const char *hash);
 
 void api_token_free(struct api_token *t)
 {
     if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
         return;
     json_decref(t->policies);
+    json_decref(t->bound_cidrs);
     json_decref(t->entry);
     free(t);
 }
@@ -64,7 +81,7 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static int token_hash(const char *raw, char out[2 * ENC_MAC_BYTES + 1])
+static int token_hash(const char *raw, char out[TOKEN_HASH_HEX])
 {
     uint8_t mac[ENC_MAC_BYTES];
     size_t len = strlen(raw);
@@ -73,8 +90,27 @@ static int token_hash(const char *raw, char out[2 * ENC_MAC_BYTES + 1])
         return TR_E_DENIED;
     int rc = enc_mac(ENC_MAC_TOKEN, (const uint8_t *)raw, len, mac);
     if (rc == TR_OK)
-        sodium_bin2hex(out, 2 * ENC_MAC_BYTES + 1, mac, sizeof(mac));
+        sodium_bin2hex(out, TOKEN_HASH_HEX, mac, sizeof(mac));
     return rc;
+}
+
+/* "<mount uuid>/<token hash>": the token's entry in its mount's index. */
+static void mount_key(char out[TOKEN_MKEY_MAX], const char *uuid, const char *hash)
+{
+    snprintf(out, TOKEN_MKEY_MAX, "%.36s/%.64s", uuid, hash);
+}
+
+/* TR_OK while the auth mount uuid accepts its tokens (no mount: always); TR_E_DENIED once its
+ * disable has started or it is gone. One look at the verified index, no record read. */
+static int mount_live(struct store *st, const char *uuid)
+{
+    uint64_t ver = 0;
+    int rc;
+
+    if (!uuid || !*uuid)
+        return TR_OK;
+    rc = store_stat(st, AUTH_T_TOKENS, (const uint8_t *)uuid, strlen(uuid), &ver);
+    return rc == TR_E_NOTFOUND ? TR_E_DENIED : rc;
 }
 
 static int64_t entry_int(const json_t *e, const char *k)
@@ -117,6 +153,16 @@ static int token_load(struct store *st, const char *hash, struct api_token **out
     t->expire_time = entry_int(t->entry, "expire_time");
     t->num_uses = entry_int(t->entry, "num_uses");
     t->policies = json_incref(json_object_get(t->entry, "policies"));
+    const json_t *mnt = json_object_get(t->entry, "auth_mount");
+    json_t *cidrs = json_object_get(t->entry, "bound_cidrs");
+    if ((mnt && (!json_is_string(mnt) || json_string_length(mnt) >= sizeof(t->mount))) ||
+        (cidrs && !json_is_array(cidrs))) {
+        api_token_free(t);
+        return TR_E_INTERNAL;
+    }
+    snprintf(t->mount, sizeof(t->mount), "%s", mnt ? json_string_value(mnt) : "");
+    if (json_array_size(cidrs))
+        t->bound_cidrs = json_incref(cidrs);
     size_t i;
     json_t *p;
     json_array_foreach(t->policies, i, p) if (strcmp(json_string_value(p), "root") == 0) t->root =
@@ -143,13 +189,14 @@ int api_put_json(struct api_call *c, const char *table, const char *key, json_t 
     return rc;
 }
 
-/* New token: entry + accessor + parent link in one atomic write. */
+/* New token: entry + accessor + parent link + mount index entry in one atomic write. */
 static int token_store_new(struct store *st, json_t *entry, const char *hash, const char *parent)
 {
-    char link[2 * (2 * ENC_MAC_BYTES + 1) + 2];
+    char link[TOKEN_LINK_MAX], mkey[TOKEN_MKEY_MAX];
     const char *acc = json_string_value(json_object_get(entry, "accessor"));
+    const char *mnt = json_string_value(json_object_get(entry, "auth_mount"));
     char *text = entry_text(entry);
-    struct store_op ops[3];
+    struct store_op ops[4];
     size_t n = 0;
     int rc = TR_E_NOMEM;
 
@@ -168,6 +215,13 @@ static int token_store_new(struct store *st, json_t *entry, const char *hash, co
                               strlen(link),        (const uint8_t *)"", 0,
                               STORE_VERSION_ABSENT};
     }
+    if (mnt && *mnt) {
+        mount_key(mkey, mnt, hash);
+        ops[n++] =
+            (struct store_op){STORE_OP_PUT,        AUTH_T_TOKENS,       (const uint8_t *)mkey,
+                              strlen(mkey),        (const uint8_t *)"", 0,
+                              STORE_VERSION_ABSENT};
+    }
     rc = store_write(st, ops, n, NULL);
 out:
     free(text);
@@ -182,11 +236,12 @@ static void random_str(char *out, size_t cap, size_t raw_bytes)
     sodium_memzero(r, sizeof(r));
 }
 
-/* Make a token for entry (policies etc. filled by the caller); returns the raw token. */
+/* Make a token for entry (policies etc. filled by the caller); returns the raw token.
+ * TR_E_DENIED when the entry's auth mount started disabling before the token was written. */
 static int token_mint(struct store *st, json_t *entry, const char *parent, char **out_raw)
 {
     char *raw = malloc(TOKEN_STR_MAX);
-    char hash[2 * ENC_MAC_BYTES + 1], acc[40];
+    char hash[TOKEN_HASH_HEX], acc[40];
     int rc;
 
     *out_raw = NULL;
@@ -199,6 +254,13 @@ static int token_mint(struct store *st, json_t *entry, const char *parent, char 
     json_object_set_new(entry, "parent", json_string(parent ? parent : ""));
     if ((rc = token_hash(raw, hash)) == TR_OK)
         rc = token_store_new(st, entry, hash, parent);
+    /* A disable marks its mount before it lists the mount's tokens. Seeing the mount live after
+     * our write means that listing (if any) comes later and finds this token; otherwise it may
+     * have missed it, so take it back (it could not authenticate anyway). */
+    if (rc == TR_OK)
+        rc = mount_live(st, json_string_value(json_object_get(entry, "auth_mount")));
+    if (rc == TR_E_DENIED && token_revoke_tree(st, hash) != TR_OK)
+        tr_log_warn("a token of a disabled auth mount was not removed (it cannot be used)");
     if (rc != TR_OK) {
         sodium_memzero(raw, TOKEN_STR_MAX);
         free(raw);
@@ -245,7 +307,8 @@ static int token_get(struct api_call *c, const char *hash, struct api_token **ou
         json_decref(t->entry);
         t->entry = NULL;
         api_cache_put(cache, &token_kind, hash, len, t->version, t,
-                      sizeof(*t) + len + 64 * json_array_size(t->policies));
+                      sizeof(*t) + len + 64 * json_array_size(t->policies) +
+                          64 * json_array_size(t->bound_cidrs));
     }
     return TR_OK;
 }
@@ -257,7 +320,7 @@ static bool token_expired(const struct api_token *t)
 
 int api_token_authenticate(struct api_call *c, const char *raw)
 {
-    char hash[2 * ENC_MAC_BYTES + 1];
+    char hash[TOKEN_HASH_HEX];
     struct api_token *t = NULL;
     int rc;
 
@@ -265,9 +328,18 @@ int api_token_authenticate(struct api_call *c, const char *raw)
         return rc == TR_E_SEALED ? rc : TR_E_DENIED;
     if ((rc = token_get(c, hash, &t)) != TR_OK)
         return rc;
-    if (token_expired(t)) { /* checked on every use: the wall clock moves, the record doesn't */
+    /* checked on every use: the wall clock moves and so do callers, the record doesn't */
+    if (token_expired(t)) {
+        rc = TR_E_DENIED;
+    } else if (!auth_cidrs_allow(t->bound_cidrs, c->req->remote_ip)) {
+        tr_log_debug("token refused: source address outside its bound CIDRs");
+        rc = TR_E_DENIED;
+    } else {
+        rc = mount_live(c->store, t->mount); /* its auth mount may have been disabled */
+    }
+    if (rc != TR_OK) {
         api_token_free(t);
-        return TR_E_DENIED;
+        return rc;
     }
     c->token = t;
     return TR_OK;
@@ -293,11 +365,15 @@ int api_token_spend_use(struct api_call *c)
         json_object_set_new(t->entry, "num_uses", json_integer(left));
         rc = api_put_json(c, API_T_TOKENS, t->hash, t->entry, t->version);
     } else {
-        struct store_op ops[2] = {{STORE_OP_DEL, API_T_TOKENS, (const uint8_t *)t->hash,
+        char mkey[TOKEN_MKEY_MAX];
+        mount_key(mkey, t->mount, t->hash);
+        struct store_op ops[3] = {{STORE_OP_DEL, API_T_TOKENS, (const uint8_t *)t->hash,
                                    strlen(t->hash), NULL, 0, t->version},
                                   {STORE_OP_DEL, API_T_ACCESSOR, (const uint8_t *)acc,
-                                   acc ? strlen(acc) : 0, NULL, 0, STORE_VERSION_ANY}};
-        rc = acc ? store_write(c->store, ops, 2, NULL) : TR_E_INTERNAL;
+                                   acc ? strlen(acc) : 0, NULL, 0, STORE_VERSION_ANY},
+                                  {STORE_OP_DEL, AUTH_T_TOKENS, (const uint8_t *)mkey, strlen(mkey),
+                                   NULL, 0, STORE_VERSION_ANY}};
+        rc = acc ? store_write(c->store, ops, t->mount[0] ? 3 : 2, NULL) : TR_E_INTERNAL;
         /* the request still runs with this last use; lookups afterwards fail */
         json_object_set_new(t->entry, "num_uses", json_integer(-1));
         t->num_uses = -1;
@@ -493,28 +569,32 @@ static json_t *lookup_json(const json_t *e, const char *raw)
 {
     char ct[64], it[64], et[64];
     int64_t exp = entry_int(e, "expire_time");
-    json_t *meta = json_object_get(e, "meta");
+    json_t *meta = json_object_get(e, "meta"), *out;
+    const json_t *cidrs = json_object_get(e, "bound_cidrs");
 
     api_time_rfc3339(entry_int(e, "creation_time") * 1000000000LL, it, sizeof(it));
     snprintf(ct, sizeof(ct), "%lld", (long long)entry_int(e, "creation_time"));
     if (exp > 0)
         api_time_rfc3339(exp * 1000000000LL, et, sizeof(et));
     /* numbers stay numbers and expire_time/ttl always exist: external-secrets relies on it */
-    return json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:O, s:I, s:b, s:s, s:o, "
-                     "s:b, s:I, s:s, s:I}",
-                     "accessor", json_string_value(json_object_get(e, "accessor")), "creation_time",
-                     (json_int_t)entry_int(e, "creation_time"), "creation_ttl",
-                     (json_int_t)entry_int(e, "creation_ttl"), "display_name",
-                     json_string_value(json_object_get(e, "display_name")), "entity_id", "",
-                     "expire_time", exp > 0 ? json_string(et) : json_null(), "explicit_max_ttl",
-                     (json_int_t)entry_int(e, "explicit_max_ttl"), "id", raw ? raw : "",
-                     "issue_time", it, "meta", meta ? meta : json_null(), "num_uses",
-                     (json_int_t)entry_int(e, "num_uses"), "orphan",
-                     json_is_true(json_object_get(e, "orphan")), "path",
-                     json_string_value(json_object_get(e, "path")), "policies",
-                     policies_sorted(json_object_get(e, "policies")), "renewable",
-                     json_is_true(json_object_get(e, "renewable")), "ttl", (json_int_t)entry_ttl(e),
-                     "type", "service", "period", (json_int_t)entry_int(e, "period"));
+    out = json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:O, s:I, s:b, s:s, s:o, "
+                    "s:b, s:I, s:s, s:I}",
+                    "accessor", json_string_value(json_object_get(e, "accessor")), "creation_time",
+                    (json_int_t)entry_int(e, "creation_time"), "creation_ttl",
+                    (json_int_t)entry_int(e, "creation_ttl"), "display_name",
+                    json_string_value(json_object_get(e, "display_name")), "entity_id", "",
+                    "expire_time", exp > 0 ? json_string(et) : json_null(), "explicit_max_ttl",
+                    (json_int_t)entry_int(e, "explicit_max_ttl"), "id", raw ? raw : "",
+                    "issue_time", it, "meta", meta ? meta : json_null(), "num_uses",
+                    (json_int_t)entry_int(e, "num_uses"), "orphan",
+                    json_is_true(json_object_get(e, "orphan")), "path",
+                    json_string_value(json_object_get(e, "path")), "policies",
+                    policies_sorted(json_object_get(e, "policies")), "renewable",
+                    json_is_true(json_object_get(e, "renewable")), "ttl", (json_int_t)entry_ttl(e),
+                    "type", "service", "period", (json_int_t)entry_int(e, "period"));
+    if (out && json_array_size(cidrs)) /* Vault shows them only when set */
+        json_object_set_new(out, "bound_cidrs", json_deep_copy(cidrs));
+    return out;
 }
 
 /* ---- create -------------------------------------------------------------------------------- */
@@ -628,6 +708,13 @@ static void token_create(struct api_call *c)
         return;
     }
     bool noparent = json_is_true(json_object_get(e, "orphan"));
+    /* A child keeps its parent's network binding (stricter than Vault, which lets a bound token
+     * mint unbound children), and a child that dies with its parent also depends on the
+     * parent's auth mount, so a disable interrupted half way leaves none of them usable. */
+    if (c->token->bound_cidrs)
+        json_object_set_new(e, "bound_cidrs", json_deep_copy(c->token->bound_cidrs));
+    if (!noparent && c->token->mount[0])
+        json_object_set_new(e, "auth_mount", json_string(c->token->mount));
     int rc = token_mint(c->store, e, noparent ? NULL : c->token->hash, &raw);
     if (rc != TR_OK) {
         json_decref(e);
@@ -647,7 +734,7 @@ static void token_create(struct api_call *c)
 static int target_load(struct api_call *c, const char *what, struct api_token **out,
                        const char **out_raw)
 {
-    char hash[2 * ENC_MAC_BYTES + 1];
+    char hash[TOKEN_HASH_HEX];
     struct enc_secret *v = NULL;
     const char *s;
     int rc;
@@ -682,6 +769,8 @@ static void token_lookup(struct api_call *c, const char *what)
     const char *raw = NULL;
     int rc = target_load(c, what, &t, &raw);
 
+    if (rc == TR_OK) /* a token of a disabled auth mount is gone, even before its removal ends */
+        rc = mount_live(c->store, t->mount);
     if (rc == TR_E_INVAL) {
         api_reply_error(c, 400, "missing token or accessor");
     } else if (rc == TR_E_DENIED || (rc == TR_OK && entry_expired(t->entry))) {
@@ -702,6 +791,8 @@ static void token_renew(struct api_call *c, const char *what)
     bool bad = false;
     int rc = target_load(c, what, &t, &raw);
 
+    if (rc == TR_OK)
+        rc = mount_live(c->store, t->mount);
     tr_json_get_duration(c->body, "increment", &inc, &bad);
     if (rc == TR_OK && (bad || !json_is_true(json_object_get(t->entry, "renewable"))))
         rc = bad ? TR_E_INVAL : TR_E_UNSUPPORTED;
@@ -730,18 +821,73 @@ static void token_renew(struct api_call *c, const char *what)
     api_token_free(t);
 }
 
-/* Collect hash and all descendants (breadth first, bounded), then delete children before
- * parents so a crash half way leaves a revocable parent, never an orphaned live child. */
-static int token_revoke_tree(struct store *st, const char *hash)
+/* One token of a revocation: the keys its deletion removes. */
+struct revoke_item {
+    char hash[TOKEN_HASH_HEX];
+    char acc[64];
+    char link[TOKEN_LINK_MAX]; /* "" when it has no parent */
+    char mkey[TOKEN_MKEY_MAX]; /* "" when it depends on no auth mount */
+};
+
+/* false when the token is gone already (or unreadable: then nothing is known to delete). */
+static bool revoke_item_load(struct store *st, const char *h, struct revoke_item *it)
 {
-    json_t *queue = json_pack("[s]", hash);
+    struct api_token *t = NULL;
+
+    if (strlen(h) >= sizeof(it->hash) || token_load(st, h, &t) != TR_OK)
+        return false;
+    const char *acc = json_string_value(json_object_get(t->entry, "accessor"));
+    const char *parent = json_string_value(json_object_get(t->entry, "parent"));
+    snprintf(it->hash, sizeof(it->hash), "%s", h);
+    snprintf(it->acc, sizeof(it->acc), "%s", acc && strlen(acc) < sizeof(it->acc) ? acc : "");
+    it->link[0] = it->mkey[0] = '\0';
+    if (parent && *parent)
+        snprintf(it->link, sizeof(it->link), "%.64s/%s", parent, h);
+    if (t->mount[0])
+        mount_key(it->mkey, t->mount, h);
+    api_token_free(t);
+    return true;
+}
+
+static void op_del(struct store_op *op, const char *table, const char *key)
+{
+    *op = (struct store_op){STORE_OP_DEL, table, (const uint8_t *)key, strlen(key),
+                            NULL,         0,     STORE_VERSION_ANY};
+}
+
+/* Delete n tokens in one atomic write (at most 4 ops each). */
+static int revoke_write(struct store *st, const struct revoke_item *items, size_t n)
+{
+    struct store_op *ops = calloc(4 * n + 1, sizeof(*ops));
+    size_t k = 0;
+    int rc;
+
+    if (!ops)
+        return TR_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        op_del(&ops[k++], API_T_TOKENS, items[i].hash);
+        if (items[i].acc[0])
+            op_del(&ops[k++], API_T_ACCESSOR, items[i].acc);
+        if (items[i].link[0])
+            op_del(&ops[k++], API_T_CHILDREN, items[i].link);
+        if (items[i].mkey[0])
+            op_del(&ops[k++], AUTH_T_TOKENS, items[i].mkey);
+    }
+    rc = k ? store_write(st, ops, k, NULL) : TR_OK;
+    free(ops);
+    return rc;
+}
+
+/* Extend queue (token hashes) with every descendant, breadth first and bounded. */
+static int revoke_collect(struct store *st, json_t *queue)
+{
     int rc = TR_OK;
 
     for (size_t i = 0; i < json_array_size(queue) && i < TOKEN_REVOKE_MAX; i++) {
         const char *h = json_string_value(json_array_get(queue, i));
-        char prefix[2 * ENC_MAC_BYTES + 2];
+        char prefix[TOKEN_HASH_HEX + 1];
         struct store_list *l = NULL;
-        snprintf(prefix, sizeof(prefix), "%s/", h);
+        snprintf(prefix, sizeof(prefix), "%.64s/", h);
         struct store_list_opts lo = {.prefix = (const uint8_t *)prefix,
                                      .prefix_len = strlen(prefix)};
         if ((rc = store_list(st, API_T_CHILDREN, &lo, &l)) != TR_OK)
@@ -751,25 +897,201 @@ static int token_revoke_tree(struct store *st, const char *hash)
                                                       l->e[k].key_len - strlen(prefix)));
         store_list_free(l);
     }
+    return rc;
+}
+
+/* Revoke the tokens of queue and all their descendants. They are deleted from the queue's end,
+ * REVOKE_CHUNK per write, so children go before parents and a crash half way leaves a
+ * revocable parent, never an orphaned live child. */
+static int revoke_queue(struct store *st, json_t *queue)
+{
+    struct revoke_item *items = calloc(REVOKE_CHUNK, sizeof(*items));
+    size_t n = 0;
+    int rc = items ? revoke_collect(st, queue) : TR_E_NOMEM;
+
     for (size_t i = json_array_size(queue); rc == TR_OK && i-- > 0;) {
-        const char *h = json_string_value(json_array_get(queue, i));
-        struct api_token *t = NULL;
-        if (token_load(st, h, &t) != TR_OK)
-            continue;
-        const char *acc = json_string_value(json_object_get(t->entry, "accessor"));
-        const char *parent = json_string_value(json_object_get(t->entry, "parent"));
-        char link[2 * (2 * ENC_MAC_BYTES + 1) + 2];
-        snprintf(link, sizeof(link), "%s/%s", parent ? parent : "", h);
-        struct store_op ops[3] = {
-            {STORE_OP_DEL, API_T_TOKENS, (const uint8_t *)h, strlen(h), NULL, 0, STORE_VERSION_ANY},
-            {STORE_OP_DEL, API_T_ACCESSOR, (const uint8_t *)acc, acc ? strlen(acc) : 1, NULL, 0,
-             STORE_VERSION_ANY},
-            {STORE_OP_DEL, API_T_CHILDREN, (const uint8_t *)link, strlen(link), NULL, 0,
-             STORE_VERSION_ANY}};
-        rc = store_write(st, ops, parent && *parent ? 3 : 2, NULL);
-        api_token_free(t);
+        if (revoke_item_load(st, json_string_value(json_array_get(queue, i)), &items[n]))
+            n++;
+        if (n == REVOKE_CHUNK || (i == 0 && n)) {
+            rc = revoke_write(st, items, n);
+            n = 0;
+        }
     }
+    free(items);
+    return rc;
+}
+
+static int token_revoke_tree(struct store *st, const char *hash)
+{
+    json_t *queue = json_pack("[s]", hash);
+    int rc = queue ? revoke_queue(st, queue) : TR_E_NOMEM;
+
     json_decref(queue);
+    return rc;
+}
+
+int api_token_revoke_mount(struct store *st, const char *uuid, size_t *out_n)
+{
+    char prefix[40];
+    struct store_list *l = NULL;
+    struct store_op *ops = NULL;
+    json_t *queue = json_array();
+    int rc = TR_E_NOMEM;
+
+    *out_n = 0;
+    snprintf(prefix, sizeof(prefix), "%.36s/", uuid);
+    struct store_list_opts lo = {
+        .prefix = (const uint8_t *)prefix, .prefix_len = strlen(prefix), .limit = MOUNT_PAGE};
+    if (!queue || (rc = store_list(st, AUTH_T_TOKENS, &lo, &l)) != TR_OK)
+        goto out;
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(queue, json_stringn((const char *)l->e[i].key + strlen(prefix),
+                                                  l->e[i].key_len - strlen(prefix)));
+    if ((rc = revoke_queue(st, queue)) != TR_OK)
+        goto out;
+    /* entries whose token was gone already: every listed one goes, so each page progresses */
+    if (!(ops = calloc(l->n + 1, sizeof(*ops)))) {
+        rc = TR_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        ops[i] = (struct store_op){
+            STORE_OP_DEL, AUTH_T_TOKENS, l->e[i].key, l->e[i].key_len, NULL, 0, STORE_VERSION_ANY};
+    if (l->n && (rc = store_write(st, ops, l->n, NULL)) != TR_OK)
+        goto out;
+    *out_n = l->n;
+    rc = TR_OK;
+out:
+    free(ops);
+    store_list_free(l);
+    json_decref(queue);
+    return rc;
+}
+
+/* "auth/<name>/login..." (not auth/token/): name into out. */
+static bool login_mount_name(const char *path, char *out, size_t cap)
+{
+    const char *name = path && !strncmp(path, "auth/", 5) ? path + 5 : NULL;
+    const char *slash = name ? strchr(name, '/') : NULL;
+    size_t n = slash ? (size_t)(slash - name) : 0;
+
+    if (!slash || n == 0 || n >= cap || strncmp(slash, "/login", 6) != 0 ||
+        (n == 5 && !strncmp(name, "token", 5)))
+        return false;
+    memcpy(out, name, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* Legacy tokens bound per atomic write: a token record and its index entry each (2 ops). */
+#define BIND_CHUNK 256
+
+struct bind_batch {
+    struct store_op ops[2 * BIND_CHUNK];
+    char hash[BIND_CHUNK][TOKEN_HASH_HEX];
+    char mkey[BIND_CHUNK][TOKEN_MKEY_MAX];
+    char *text[BIND_CHUNK];
+    size_t n;
+    size_t bound, revoked;
+};
+
+/* Write the batch (each token at the version it was read: nothing serves yet, so a mismatch
+ * would be a bug and fails the scan, to be retried at the next unseal). */
+static int bind_flush(struct store *st, struct bind_batch *b)
+{
+    int rc = b->n ? store_write(st, b->ops, 2 * b->n, NULL) : TR_OK;
+
+    for (size_t i = 0; i < b->n; i++)
+        free(b->text[i]);
+    if (rc == TR_OK)
+        b->bound += b->n;
+    b->n = 0;
+    return rc;
+}
+
+/* One token of the legacy scan: bind it to its live mount (queued in b), or revoke it when
+ * that is gone. */
+static int bind_one(struct store *st, const char *h, const json_t *mounts, struct bind_batch *b)
+{
+    struct api_token *t = NULL;
+    const char *uuid;
+    char name[80];
+    size_t i = b->n;
+    int rc = token_load(st, h, &t);
+
+    if (rc != TR_OK)
+        return rc == TR_E_DENIED ? TR_OK : rc; /* gone meanwhile */
+    if (t->mount[0] ||
+        !login_mount_name(json_string_value(json_object_get(t->entry, "path")), name, sizeof(name)))
+        goto out; /* bound already, or not from a login */
+    if (!(uuid = json_string_value(json_object_get(mounts, name)))) {
+        /* its mount was disabled before disables revoked tokens */
+        if ((rc = token_revoke_tree(st, h)) == TR_OK)
+            b->revoked++;
+        goto out;
+    }
+    json_object_set_new(t->entry, "auth_mount", json_string(uuid));
+    if (!(b->text[i] = entry_text(t->entry))) {
+        rc = TR_E_NOMEM;
+        goto out;
+    }
+    snprintf(b->hash[i], TOKEN_HASH_HEX, "%s", h);
+    mount_key(b->mkey[i], uuid, h);
+    b->ops[2 * i] = (struct store_op){STORE_OP_PUT,
+                                      API_T_TOKENS,
+                                      (const uint8_t *)b->hash[i],
+                                      strlen(b->hash[i]),
+                                      (const uint8_t *)b->text[i],
+                                      strlen(b->text[i]),
+                                      t->version};
+    b->ops[2 * i + 1] =
+        (struct store_op){STORE_OP_PUT,       AUTH_T_TOKENS,       (const uint8_t *)b->mkey[i],
+                          strlen(b->mkey[i]), (const uint8_t *)"", 0,
+                          STORE_VERSION_ANY};
+    if (++b->n == BIND_CHUNK)
+        rc = bind_flush(st, b);
+out:
+    api_token_free(t);
+    return rc;
+}
+
+int api_token_bind_legacy(struct store *st, const json_t *mounts)
+{
+    uint8_t after[STORE_KEY_MAX];
+    char h[TOKEN_HASH_HEX];
+    size_t after_len = 0;
+    struct bind_batch *b = calloc(1, sizeof(*b));
+    int rc = b ? TR_OK : TR_E_NOMEM;
+
+    while (rc == TR_OK) {
+        struct store_list *l = NULL;
+        struct store_list_opts lo = {
+            .start_after = after_len ? after : NULL, .start_after_len = after_len, .limit = 1000};
+        if ((rc = store_list(st, API_T_TOKENS, &lo, &l)) != TR_OK)
+            break;
+        for (size_t i = 0; rc == TR_OK && i < l->n; i++) {
+            after_len = l->e[i].key_len; /* <= STORE_KEY_MAX */
+            memcpy(after, l->e[i].key, after_len);
+            if (after_len >= sizeof(h))
+                continue; /* not a token hash */
+            snprintf(h, sizeof(h), "%.*s", (int)after_len, (const char *)after);
+            rc = bind_one(st, h, mounts, b);
+        }
+        bool more = l->truncated && l->n;
+        store_list_free(l);
+        if (!more)
+            break;
+    }
+    if (rc == TR_OK)
+        rc = bind_flush(st, b);
+    if (b && (b->bound || b->revoked))
+        tr_log_info("login tokens of an older version: %zu bound to their auth mount, %zu of "
+                    "disabled mounts revoked",
+                    b->bound, b->revoked);
+    if (b) /* a failed scan: release what was queued */
+        for (size_t i = 0; i < b->n; i++)
+            free(b->text[i]);
+    free(b);
     return rc;
 }
 
@@ -836,12 +1158,11 @@ void api_token_handle(struct api_call *c)
         api_reply_error(c, 404, NULL);
 }
 
-void api_token_issue(struct api_call *c, const json_t *policies, int64_t ttl, int64_t max_ttl,
-                     const char *display_name, const json_t *meta)
+void api_token_issue(struct api_call *c, const struct api_token_grant *g)
 {
-    json_t *pol = json_deep_copy(policies);
+    json_t *pol = json_deep_copy(g->policies);
     char *raw = NULL;
-    int64_t now = now_s();
+    int64_t now = now_s(), ttl = g->ttl;
 
     if (!pol)
         pol = json_array();
@@ -849,18 +1170,25 @@ void api_token_issue(struct api_call *c, const json_t *policies, int64_t ttl, in
         json_array_append_new(pol, json_string("default"));
     if (ttl <= 0)
         ttl = TOKEN_DEFAULT_TTL;
-    if (max_ttl > 0 && ttl > max_ttl)
-        ttl = max_ttl;
+    if (g->max_ttl > 0 && ttl > g->max_ttl)
+        ttl = g->max_ttl;
     json_t *e = json_pack(
         "{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:b, s:O}", "policies", pol, "path",
-        c->path, "display_name", display_name ? display_name : "", "creation_time", (json_int_t)now,
-        "creation_ttl", (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl), "explicit_max_ttl",
-        (json_int_t)max_ttl, "period", 0, "num_uses", 0, "renewable", 1, "orphan", 1, "meta",
-        meta && json_is_object(meta) ? meta : json_null());
+        c->path, "display_name", g->display_name ? g->display_name : "", "creation_time",
+        (json_int_t)now, "creation_ttl", (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl),
+        "explicit_max_ttl", (json_int_t)g->max_ttl, "period", 0, "num_uses", 0, "renewable", 1,
+        "orphan", 1, "meta", g->meta && json_is_object(g->meta) ? g->meta : json_null());
+    if (e && g->mount_uuid && *g->mount_uuid)
+        json_object_set_new(e, "auth_mount", json_string(g->mount_uuid));
+    if (e && json_array_size(g->bound_cidrs))
+        json_object_set_new(e, "bound_cidrs", json_deep_copy(g->bound_cidrs));
     int rc = e ? token_mint(c->store, e, NULL, &raw) : TR_E_NOMEM;
     if (rc != TR_OK) {
         json_decref(e);
-        api_reply_err(c, rc);
+        if (rc == TR_E_DENIED)
+            api_reply_error(c, 403, "permission denied"); /* the mount is being disabled */
+        else
+            api_reply_err(c, rc);
         return;
     }
     json_t *auth = auth_json(e, raw);

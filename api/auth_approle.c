@@ -381,8 +381,8 @@ static int sid_limits(const json_t *role, const json_t *b, int64_t *uses, int64_
     return TR_OK;
 }
 
-static json_t *sid_entry_new(const json_t *b, int64_t uses, int64_t ttl, const char *acc,
-                             const char **err)
+static json_t *sid_entry_new(const json_t *role, const json_t *b, int64_t uses, int64_t ttl,
+                             const char *acc, const char **err)
 {
     json_t *meta = meta_parse(json_object_get(b, "metadata"));
     int64_t now = now_s();
@@ -402,6 +402,15 @@ static json_t *sid_entry_new(const json_t *b, int64_t uses, int64_t ttl, const c
               !auth_cidrs_valid(json_object_get(e, "cidr_list")) ||
               !auth_cidrs_valid(json_object_get(e, "token_bound_cidrs")))) {
         *err = "invalid CIDR block in cidr_list or token_bound_cidrs";
+        json_decref(e);
+        return NULL;
+    }
+    /* Vault: a secret ID may narrow the role's blocks, never widen them */
+    if (e && (!auth_cidrs_subset(json_object_get(e, "cidr_list"),
+                                 json_object_get(role, "secret_id_bound_cidrs")) ||
+              !auth_cidrs_subset(json_object_get(e, "token_bound_cidrs"),
+                                 json_object_get(role, "token_bound_cidrs")))) {
+        *err = "CIDR blocks of the secret ID must be a subset of the role's";
         json_decref(e);
         return NULL;
     }
@@ -440,7 +449,7 @@ static void sid_create(struct api_call *c, const struct auth_mount *m, const cha
     if (rc == TR_OK)
         rc = sid_limits(role, c->body, &uses, &ttl, &err);
     api_uuid(acc);
-    if (rc == TR_OK && !(e = sid_entry_new(c->body, uses, ttl, acc, &err)))
+    if (rc == TR_OK && !(e = sid_entry_new(role, c->body, uses, ttl, acc, &err)))
         rc = TR_E_INVAL;
     if (custom)
         snprintf(secret, sizeof(secret), "%s", custom);
@@ -636,14 +645,17 @@ static int login_role(struct api_call *c, const struct auth_mount *m, const char
     return rc == TR_E_NOTFOUND ? TR_OK : rc;
 }
 
-/* Source address against the role's and the secret ID's CIDR lists, before a use is spent. */
+/* Source address against the lists that bind the login (the role's secret_id_bound_cidrs, the
+ * secret ID's cidr_list), before a use is spent. token_bound_cidrs bind the token instead, on
+ * every use (Vault's AppRole issues the token and refuses its uses); a secret ID's list may
+ * narrow the role's but never widen it, even after the role changed. */
 static bool login_cidrs_ok(struct api_call *c, const json_t *role, const json_t *e)
 {
     const char *ip = c->req->remote_ip;
     return auth_cidrs_allow(json_object_get(role, "secret_id_bound_cidrs"), ip) &&
-           auth_cidrs_allow(json_object_get(role, "token_bound_cidrs"), ip) &&
            (!e || (auth_cidrs_allow(json_object_get(e, "cidr_list"), ip) &&
-                   auth_cidrs_allow(json_object_get(e, "token_bound_cidrs"), ip)));
+                   auth_cidrs_subset(json_object_get(e, "token_bound_cidrs"),
+                                     json_object_get(role, "token_bound_cidrs"))));
 }
 
 static int sid_spend(struct api_call *c, const struct auth_mount *m, const json_t *role, json_t *e,
@@ -741,7 +753,12 @@ void auth_approle_login(struct api_call *c, const struct auth_mount *m)
         rc = login_check(c, m, role_id, secret, &role, &e);
     if (rc == TR_OK) {
         json_t *meta = login_meta(role, e);
-        auth_issue(c, role, "approle", meta);
+        const json_t *sid_cidrs = json_object_get(e, "token_bound_cidrs");
+        struct auth_grant g = {.role = role,
+                               .cidrs = json_array_size(sid_cidrs) ? sid_cidrs : NULL,
+                               .display_name = "approle",
+                               .meta = meta};
+        auth_issue(c, m, &g);
         json_decref(meta);
     } else if (rc == TR_E_DENIED) {
         tr_log_info("approle login failed on auth/%s", m->path);

@@ -432,7 +432,12 @@ static int login_try(struct api_call *c, const struct auth_mount *m, const char 
         const char *dn = tr_json_get_str(role, "display_name");
         json_object_set_new(meta, "cert_name", json_string(name));
         tr_log_info("cert login on auth/%s with role %s", m->path, name);
-        auth_issue(c, role, dn && *dn ? dn : name, meta);
+        /* Vault's cert method checks token_bound_cidrs at login too */
+        struct auth_grant g = {.role = role,
+                               .cidrs_at_login = true,
+                               .display_name = dn && *dn ? dn : name,
+                               .meta = meta};
+        auth_issue(c, m, &g);
     }
     json_decref(meta);
     json_decref(role);

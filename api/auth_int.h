@@ -1,12 +1,23 @@
 /*
  * auth_int.h - internals shared by the auth method files: api_auth.c (auth mount table,
  * sys/auth, dispatch, shared helpers), auth_approle.c, auth_cert.c, auth_k8s.c (the methods),
- * auth_jwt.c (JWS), auth_http.c (HTTPS client for TokenReview) and auth_match.c (globs, CIDRs).
+ * auth_jwt.c (JWS), auth_http.c (HTTPS client for TokenReview) and auth_match.c (globs, CIDRs),
+ * plus the token side of auth mounts (api_token.c: tokens bound to the mount that issued them).
  * Not for other folders; tests/unit/test_auth.c calls the pure functions.
  *
- * Storage: table AUTH_T_MOUNTS maps "<path>/" -> {type, uuid, accessor, description}; every
- * method keeps its records in table AUTH_T_DATA under "<mount uuid>/<kind>/...". Disabling a
- * mount deletes the mount record first (no more logins), then its records.
+ * Storage: table AUTH_T_MOUNTS maps "<path>/" -> {type, uuid, accessor, description[,
+ * disabling]}; every method keeps its records in table AUTH_T_DATA under
+ * "<mount uuid>/<kind>/...". Table AUTH_T_TOKENS holds "<mount uuid>" while the mount is live
+ * (written with the mount record, deleted when its disable starts) and "<mount uuid>/<token
+ * hash>" for every token bound to the mount (written and deleted with the token).
+ *
+ * Disabling a mount (Vault revokes the mount's tokens, docs/auth.md): one write marks the
+ * record "disabling" and deletes the live key, so from then on no login through it starts and
+ * no token bound to it authenticates (api_token_authenticate checks the live key on every use:
+ * fail closed, also for a token written by a login that raced the disable); then its tokens
+ * and their children are revoked page by page, its records purged, the record deleted. A crash
+ * half way leaves a "disabling" record, which api_auth_resume finishes at the next unseal; until
+ * then the mount is absent to every request.
  *
  * Threads: every handler below runs on an api pool thread (api_defer), so it may block on
  * store writes and, for the Kubernetes TokenReview, on the network. The pure functions
@@ -24,8 +35,9 @@
 
 #include "api_int.h"
 
-#define AUTH_T_MOUNTS "authmounts" /* "<path>/" -> JSON {type, uuid, accessor, description} */
+#define AUTH_T_MOUNTS "authmounts" /* "<path>/" -> JSON {type, uuid, accessor, ...} */
 #define AUTH_T_DATA   "authdata"   /* "<mount uuid>/<kind>/<name>..." -> JSON */
+#define AUTH_T_TOKENS "authtok"    /* "<uuid>" -> "" while live; "<uuid>/<token hash>" -> "" */
 
 #define AUTH_NAME_MAX     128          /* role, cert and CRL names */
 #define AUTH_KEY_MAX      400          /* storage keys built by auth_key */
@@ -42,6 +54,7 @@ struct auth_mount {
     char type[16]; /* "approle", "cert", "kubernetes" */
     char uuid[37];
     char accessor[40];
+    bool disabling; /* a disable is under way: the mount is absent to requests */
 };
 
 /* ---- method entry points (pool threads; each answers the call exactly once) -------------- */
@@ -111,11 +124,40 @@ bool auth_field_list(json_t *role, const json_t *body, const char *key, const ch
 TR_MUST_CHECK int auth_token_fields_set(json_t *role, const json_t *body, const char **err);
 /* auth_token_fields_out - add the token_* fields of role to data (read responses). */
 void auth_token_fields_out(const json_t *role, json_t *data);
-/* auth_issue - mint the login token for role (policies, TTLs; token_bound_cidrs checked against
- * the caller's address: 403 when outside) and answer the call with the auth envelope. meta is
- * an object of strings (borrowed). */
-void auth_issue(struct api_call *c, const json_t *role, const char *display_name,
-                const json_t *meta);
+/* What a successful login grants (auth_issue); every pointer borrowed. */
+struct auth_grant {
+    const json_t *role;       /* token settings: token_policies, token_ttl, ... */
+    const json_t *cidrs;      /* the token's bound CIDRs; NULL: the role's token_bound_cidrs */
+    bool cidrs_at_login;      /* refuse the login itself from outside them (cert, kubernetes) */
+    const char *display_name; /* "" allowed */
+    const json_t *meta;       /* object of strings or NULL */
+};
+/* auth_issue - mint the login token of g for mount m (policies, TTLs, bound to m and to the
+ * CIDRs, which every later use of the token is checked against) and answer the call with the
+ * auth envelope; 403 when cidrs_at_login and the caller is outside them. */
+void auth_issue(struct api_call *c, const struct auth_mount *m, const struct auth_grant *g);
+
+/* ---- tokens of auth mounts (api_token.c) ------------------------------------------------- */
+/* What a login grants, as the token store sees it; every pointer borrowed. */
+struct api_token_grant {
+    const json_t *policies; /* array of names */
+    int64_t ttl, max_ttl;   /* seconds; 0 = defaults */
+    const char *display_name;
+    const json_t *meta;        /* object of strings or NULL */
+    const char *mount_uuid;    /* the issuing auth mount: the token dies with it */
+    const json_t *bound_cidrs; /* array or NULL: the token works only from these blocks */
+};
+/* api_token_issue - mint a token for a successful login (pool thread) and answer the call with
+ * the auth envelope; 403 when the mount started disabling meanwhile (the token is revoked). */
+void api_token_issue(struct api_call *c, const struct api_token_grant *g);
+/* api_token_revoke_mount - revoke one page of the tokens bound to the auth mount uuid, with
+ * their descendants, children before parents (blocking). *out_n: index entries handled, 0 when
+ * none are left. Errors: as store_write/store_list. */
+TR_MUST_CHECK int api_token_revoke_mount(struct store *st, const char *uuid, size_t *out_n);
+/* api_token_bind_legacy - bind tokens minted by logins before tokens recorded their mount:
+ * path "auth/<name>/login" gets mounts[name] (object name -> uuid of the live mounts); a token
+ * whose mount is gone is revoked. Idempotent (blocking, before serving). Errors: as store_*. */
+TR_MUST_CHECK int api_token_bind_legacy(struct store *st, const json_t *mounts);
 
 /* ---- pure matching (auth_match.c) ------------------------------------------------------- */
 /* auth_glob_match - pattern with '*' (any run of bytes, also empty) against s. */
@@ -130,6 +172,12 @@ bool auth_cidr_contains(const char *cidr, const char *ip);
 bool auth_cidrs_valid(const json_t *cidrs);
 /* auth_cidrs_allow - true when cidrs is absent/empty or ip lies in one of them. */
 bool auth_cidrs_allow(const json_t *cidrs, const char *ip);
+/* auth_cidr_within - every address of block inner lies in block outer (false on junk or when
+ * the families differ). */
+bool auth_cidr_within(const char *inner, const char *outer);
+/* auth_cidrs_subset - every block of inner lies within a block of outer; true when either list
+ * is absent or empty (Vault: a secret ID may narrow the role's list, never widen it). */
+bool auth_cidrs_subset(const json_t *inner, const json_t *outer);
 
 /* ---- TLS certificates (auth_cert.c) ------------------------------------------------------- */
 /*

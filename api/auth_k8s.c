@@ -441,8 +441,8 @@ static const char *bindings_check(const json_t *role, const struct auth_k8s_sa *
     return NULL;
 }
 
-static void login_issue(struct api_call *c, const char *rname, const json_t *role,
-                        const struct auth_k8s_sa *sa)
+static void login_issue(struct api_call *c, const struct auth_mount *m, const char *rname,
+                        const json_t *role, const struct auth_k8s_sa *sa)
 {
     char display[600];
     json_t *meta = json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", rname, "service_account_name",
@@ -450,7 +450,10 @@ static void login_issue(struct api_call *c, const char *rname, const json_t *rol
                              sa->uid, "service_account_secret_name", "");
 
     snprintf(display, sizeof(display), "kubernetes-%s-%s", sa->ns, sa->name);
-    auth_issue(c, role, display, meta);
+    /* Vault's kubernetes method checks token_bound_cidrs at login too */
+    struct auth_grant g = {
+        .role = role, .cidrs_at_login = true, .display_name = display, .meta = meta};
+    auth_issue(c, m, &g);
     json_decref(meta);
 }
 
@@ -488,7 +491,7 @@ void auth_k8s_login(struct api_call *c, const struct auth_mount *m)
         rc = TR_E_AUTH;
     if (rc == TR_OK) {
         tr_log_info("kubernetes login on auth/%s: role %s, %s/%s", m->path, rname, sa.ns, sa.name);
-        login_issue(c, rname, role, &sa);
+        login_issue(c, m, rname, role, &sa);
     } else if (rc == TR_E_STATE) {
         api_reply_error(c, 400, "could not load backend configuration");
     } else if (rc == TR_E_NOTFOUND) {

@@ -125,6 +125,19 @@ static bool cidr_parse(const char *cidr, struct auth_addr *out, unsigned *out_bi
     return true;
 }
 
+/* The first bits of a and b agree. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+
+    if (memcmp(a, b, full) != 0) /* addresses are public: no constant time needed */
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (a[full] & mask) == (b[full] & mask);
+}
+
 bool auth_cidr_valid(const char *cidr)
 {
     struct auth_addr a;
@@ -137,16 +150,37 @@ bool auth_cidr_contains(const char *cidr, const char *ip)
     struct auth_addr net, a;
     unsigned bits;
 
-    if (!cidr_parse(cidr, &net, &bits) || !ip || !addr_parse(ip, strlen(ip), true, &a) ||
-        a.family != net.family)
-        return false;
-    unsigned full = bits / 8, rest = bits % 8;
-    if (memcmp(net.b, a.b, full) != 0) /* addresses are public: no constant time needed */
-        return false;
-    if (rest == 0)
+    return cidr_parse(cidr, &net, &bits) && ip && addr_parse(ip, strlen(ip), true, &a) &&
+           a.family == net.family && prefix_equal(net.b, a.b, bits);
+}
+
+bool auth_cidr_within(const char *inner, const char *outer)
+{
+    struct auth_addr in, out;
+    unsigned in_bits, out_bits;
+
+    return cidr_parse(inner, &in, &in_bits) && cidr_parse(outer, &out, &out_bits) &&
+           in.family == out.family && in_bits >= out_bits && prefix_equal(in.b, out.b, out_bits);
+}
+
+bool auth_cidrs_subset(const json_t *inner, const json_t *outer)
+{
+    size_t i, k;
+    json_t *x, *y;
+
+    if (json_array_size(inner) == 0 || json_array_size(outer) == 0)
         return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    return (net.b[full] & mask) == (a.b[full] & mask);
+    json_array_foreach(inner, i, x)
+    {
+        bool inside = false;
+        json_array_foreach(outer, k, y)
+        {
+            inside = inside || auth_cidr_within(json_string_value(x), json_string_value(y));
+        }
+        if (!inside)
+            return false;
+    }
+    return true;
 }
 
 bool auth_cidrs_valid(const json_t *l)

@@ -250,9 +250,11 @@ expect_eq "secret_id_bound_cidrs: outside is refused like a bad secret" \
     '{"errors":["invalid role or secret ID"]}'
 expect_eq "secret_id_bound_cidrs: inside logs in" \
     "$(status_of -X POST -d "$(login_body "$NR" "$NS")" "$ADDR/v1/auth/approle/login")" 200
-CS=$(hcurl -H "$R" -X POST -d '{"cidr_list":"192.168.0.0/16"}' "$ADDR/v1/auth/approle/role/near/secret-id" | j .data.secret_id)
+expect_eq "secret ID cidr_list outside the role's secret_id_bound_cidrs refused (as Vault)" \
+    "$(status_of -H "$R" -X POST -d '{"cidr_list":"192.168.0.0/16"}' "$ADDR/v1/auth/approle/role/near/secret-id")" 400
+CS=$(hcurl -H "$R" -X POST -d '{"cidr_list":"10.0.0.0/8"}' "$ADDR/v1/auth/approle/role/web/secret-id" | j .data.secret_id)
 expect_eq "secret ID cidr_list enforced" \
-    "$(status_of -X POST -d "$(login_body "$NR" "$CS")" "$ADDR/v1/auth/approle/login")" 400
+    "$(status_of -X POST -d "$(login_body web-custom-id "$CS")" "$ADDR/v1/auth/approle/login")" 400
 rput auth/approle/role/cidronly '{"token_policies":"app-read","bind_secret_id":false,"token_bound_cidrs":"127.0.0.1/32"}' >/dev/null
 CO=$(rget auth/approle/role/cidronly/role-id | j .data.role_id)
 expect_eq "bind_secret_id=false with CIDRs logs in by role_id" \
@@ -264,6 +266,54 @@ rput auth/approle/role/near '{"token_policies":"app-read","secret_id_bound_cidrs
 NR2=$(rget auth/approle/role/near/role-id | j .data.role_id)
 expect_eq "re-created role does not revive old secret IDs" \
     "$(status_of -X POST -d "$(login_body "$NR2" "$NS")" "$ADDR/v1/auth/approle/login")" 400
+
+# -- token_bound_cidrs bind the token on every use (Vault: AppRole issues it, every use from
+# elsewhere is 403); the server listens on 127.0.0.1 only, so 10.0.0.0/8 is "elsewhere"
+expect_eq "policy child-maker (auth/token/create)" \
+    "$(rput sys/policies/acl/child-maker '{"policy":"path \"auth/token/create\" { capabilities = [\"update\"] }"}')" 204
+rput auth/approle/role/tfar '{"token_policies":"app-read,child-maker","token_bound_cidrs":["10.0.0.0/8"]}' >/dev/null
+rput auth/approle/role/tnear '{"token_policies":"app-read,child-maker","token_bound_cidrs":"127.0.0.1/32"}' >/dev/null
+TFR=$(rget auth/approle/role/tfar/role-id | j .data.role_id)
+TNR=$(rget auth/approle/role/tnear/role-id | j .data.role_id)
+TFS=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/approle/role/tfar/secret-id" | j .data.secret_id)
+TNS=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/approle/role/tnear/secret-id" | j .data.secret_id)
+FAR=$(hcurl -X POST -d "$(login_body "$TFR" "$TFS")" "$ADDR/v1/auth/approle/login" | j .auth.client_token)
+expect_contains "token_bound_cidrs elsewhere: the login still succeeds (as Vault's AppRole)" "$FAR" "hvs."
+expect_eq "token_bound_cidrs elsewhere: a read with the token is 403" \
+    "$(status_of -H "X-Vault-Token: $FAR" "$ADDR/v1/secret/data/app/db")" 403
+expect_eq "token_bound_cidrs elsewhere: refused every time (not cached as good)" \
+    "$(hcurl -H "X-Vault-Token: $FAR" "$ADDR/v1/secret/data/app/db")" '{"errors":["permission denied"]}'
+expect_eq "token_bound_cidrs elsewhere: lookup-self is 403 too" \
+    "$(status_of -H "X-Vault-Token: $FAR" "$ADDR/v1/auth/token/lookup-self")" 403
+expect_eq "token_bound_cidrs elsewhere: the token cannot make children" \
+    "$(status_of -H "X-Vault-Token: $FAR" -X POST -d '{}' "$ADDR/v1/auth/token/create")" 403
+expect_eq "the token's lookup (by root) shows bound_cidrs" \
+    "$(hcurl -H "$R" -X POST -d "{\"token\":\"$FAR\"}" "$ADDR/v1/auth/token/lookup" | j '.data.bound_cidrs | join(",")')" 10.0.0.0/8
+NEAR=$(hcurl -X POST -d "$(login_body "$TNR" "$TNS")" "$ADDR/v1/auth/approle/login" | j .auth.client_token)
+for k in 1 2; do
+    expect_eq "token_bound_cidrs 127.0.0.1/32: read $k works" \
+        "$(hcurl -H "X-Vault-Token: $NEAR" "$ADDR/v1/secret/data/app/db" | j .data.data.password)" CANARY-db-771
+done
+NCHILD=$(hcurl -H "X-Vault-Token: $NEAR" -X POST -d '{"policies":["app-read"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)
+expect_contains "a bound token makes a child" "$NCHILD" "hvs."
+expect_eq "the child inherits the parent's bound_cidrs" \
+    "$(hcurl -H "X-Vault-Token: $NCHILD" "$ADDR/v1/auth/token/lookup-self" | j '.data.bound_cidrs | join(",")')" 127.0.0.1/32
+expect_eq "the child works from inside" \
+    "$(status_of -H "X-Vault-Token: $NCHILD" "$ADDR/v1/secret/data/app/db")" 200
+RTOK=$(hcurl -H "$R" -X POST -d '{"policies":["app-read"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)
+expect_eq "a root-made token has no bound_cidrs" \
+    "$(hcurl -H "X-Vault-Token: $RTOK" "$ADDR/v1/auth/token/lookup-self" | j .data.bound_cidrs)" null
+expect_eq "a secret ID may not widen the role's token_bound_cidrs" \
+    "$(status_of -H "$R" -X POST -d '{"token_bound_cidrs":["10.0.0.0/8"]}' "$ADDR/v1/auth/approle/role/tnear/secret-id")" 400
+expect_eq "a secret ID may repeat them" \
+    "$(status_of -H "$R" -X POST -d '{"token_bound_cidrs":["127.0.0.1"]}' "$ADDR/v1/auth/approle/role/tnear/secret-id")" 200
+SFS=$(hcurl -H "$R" -X POST -d '{"token_bound_cidrs":"10.1.0.0/16"}' "$ADDR/v1/auth/approle/role/web/secret-id" | j .data.secret_id)
+SFT=$(hcurl -X POST -d "$(login_body web-custom-id "$SFS")" "$ADDR/v1/auth/approle/login" | j .auth.client_token)
+expect_eq "a secret ID's token_bound_cidrs bind its token" \
+    "$(status_of -H "X-Vault-Token: $SFT" "$ADDR/v1/secret/data/app/db")" 403
+SNS=$(hcurl -H "$R" -X POST -d '{"token_bound_cidrs":"127.0.0.0/8"}' "$ADDR/v1/auth/approle/role/web/secret-id" | j .data.secret_id)
+SNT=$(hcurl -X POST -d "$(login_body web-custom-id "$SNS")" "$ADDR/v1/auth/approle/login" | j .auth.client_token)
+expect_eq "... and work from inside" "$(status_of -H "X-Vault-Token: $SNT" "$ADDR/v1/secret/data/app/db")" 200
 
 # ============================== TLS certificates ==================================================
 expect_eq "enable cert" "$(rput sys/auth/cert '{"type":"cert"}')" 204
@@ -355,6 +405,10 @@ expect_eq "metadata name" "$(printf '%s\n' "$KL" | j .auth.metadata.service_acco
 expect_eq "k8s token reads the allowed secret" \
     "$(hcurl -H "X-Vault-Token: $KTOK" "$ADDR/v1/secret/data/app/db" | j .data.data.password)" CANARY-db-771
 expect_eq "wrong namespace refused" "$(kstatus kubernetes app "$(jwt "$(claims prod app vault 600)" "$P/sa.key")")" 403
+rput auth/kubernetes/role/far \
+    '{"bound_service_account_names":"app","bound_service_account_namespaces":"dev-*","audience":"vault","token_policies":"app-read","token_bound_cidrs":"10.0.0.0/8"}' >/dev/null
+expect_eq "kubernetes: token_bound_cidrs elsewhere refuse the login itself (as Vault)" \
+    "$(kstatus kubernetes far "$GOOD")" 403
 expect_eq "wrong service account refused" "$(kstatus kubernetes app "$(jwt "$(claims dev-team db vault 600)" "$P/sa.key")")" 403
 expect_eq "wrong audience refused" "$(kstatus kubernetes app "$(jwt "$(claims dev-team app other 600)" "$P/sa.key")")" 403
 expect_eq "expired JWT refused" "$(kstatus kubernetes app "$(jwt "$(claims dev-team app vault -3600)" "$P/sa.key")")" 403
@@ -484,11 +538,26 @@ wait "$APID" 2>/dev/null
 expect_eq "TokenReview: API server down is 502" "$(kstatus k8s-review app tok-app)" 502
 
 # ============================== disable, hygiene ==================================================
+# Vault revokes every token of a mount it disables, with their children; other tokens live on
+rd() { status_of -H "X-Vault-Token: $1" "$ADDR/v1/secret/data/app/db"; }
+NEAR_ACC=$(hcurl -H "X-Vault-Token: $NEAR" "$ADDR/v1/auth/token/lookup-self" | j .data.accessor)
+expect_eq "before disable: approle tokens work" "$(rd "$TOK") $(rd "$NEAR") $(rd "$NCHILD")" "200 200 200"
 expect_eq "disable approle" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/approle")" 204
+expect_eq "after disable: the approle tokens are 403" "$(rd "$TOK") $(rd "$NEAR") $(rd "$SNT")" "403 403 403"
+expect_eq "after disable: a child of an approle token is 403" "$(rd "$NCHILD")" 403
+expect_eq "after disable: lookup-self of an approle token is 403" \
+    "$(status_of -H "X-Vault-Token: $NEAR" "$ADDR/v1/auth/token/lookup-self")" 403
+expect_eq "after disable: the approle token is gone (lookup-accessor by root)" \
+    "$(status_of -H "$R" -X POST -d "{\"accessor\":\"$NEAR_ACC\"}" "$ADDR/v1/auth/token/lookup-accessor")" 403
+expect_eq "after disable: cert, kubernetes and token-made tokens still work" \
+    "$(rd "$CTOK") $(rd "$KTOK") $(rd "$RTOK")" "200 200 200"
+expect_eq "after disable: the root token still works" "$(status_of -H "$R" "$ADDR/v1/sys/auth")" 200
+expect_eq "disabling it again is fine (204, as Vault)" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/approle")" 204
 expect_eq "login on a disabled mount is 404" \
     "$(status_of -X POST -d "$(login_body web-custom-id "$NEWS")" "$ADDR/v1/auth/approle/login")" 404
 rput sys/auth/approle '{"type":"approle"}' >/dev/null
 expect_eq "re-enabled mount starts empty" "$(status_of -H "$R" -X LIST "$ADDR/v1/auth/approle/role")" 404
+expect_eq "re-enabled at the same path: old tokens stay dead" "$(rd "$TOK") $(rd "$NEAR") $(rd "$NCHILD")" "403 403 403"
 expect_eq "sys/auth no longer lists the disabled mount twice" "$(rget sys/auth | j '.data | keys | length')" 6
 for s in "$SID" "$ONE" "$NEWS" "$REVIEWER" "$GOOD" "$TOK" "$CTOK" "$KTOK"; do
     if grep -qF "$s" "$LOG"; then leaked=1; fi
@@ -504,4 +573,68 @@ check "server still running" kill -0 "$PID"
 kill -TERM "$PID"
 wait "$PID"
 expect_eq "server exits cleanly" "$?" 0
+
+# ============================== a disable interrupted by a crash ==================================
+# TR_FAULT=auth_disable_revoking makes the server exit in the middle of a disable (after the first
+# page of tokens); the next start must finish it before serving, and no token may survive.
+start_server() { # [env assignments...]
+    LOG="$D/server-$1.log"
+    shift
+    env "$@" "$TRESORD" -config "$D/tresor.yaml" >"$LOG" 2>&1 &
+    PID=$!
+    T_PIDS="$T_PIDS $PID"
+    PORT=$(wait_port "$LOG") || { cat "$LOG"; return 1; }
+    ADDR="https://127.0.0.1:$PORT"
+    i=0
+    while [ "$(hcurl "$ADDR/v1/sys/seal-status" | j .sealed)" != false ] && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+start_server crash TR_FAULT=auth_disable_revoking || exit 1
+expect_eq "enable approle at bulk/" "$(rput sys/auth/bulk '{"type":"approle"}')" 204
+rput auth/bulk/role/r '{"token_policies":"app-read,child-maker"}' >/dev/null
+BRID=$(rget auth/bulk/role/r/role-id | j .data.role_id)
+BSID=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/bulk/role/r/secret-id" | j .data.secret_id)
+: >"$D/bulk.tokens"
+n=0
+while [ $n -lt 300 ]; do
+    hcurl -X POST -d "$(login_body "$BRID" "$BSID")" "$ADDR/v1/auth/bulk/login" | j .auth.client_token >>"$D/bulk.tokens"
+    n=$((n + 1))
+done
+expect_eq "300 logins on bulk/" "$(grep -c '^hvs\.' "$D/bulk.tokens")" 300
+: >"$D/bulk.children"
+for t in $(head -5 "$D/bulk.tokens") $(tail -5 "$D/bulk.tokens"); do
+    hcurl -H "X-Vault-Token: $t" -X POST -d '{}' "$ADDR/v1/auth/token/create" | j .auth.client_token >>"$D/bulk.children"
+done
+expect_eq "10 children of bulk tokens" "$(grep -c '^hvs\.' "$D/bulk.children")" 10
+expect_eq "a bulk token works" "$(rd "$(tail -1 "$D/bulk.tokens")")" 200
+status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/bulk" >/dev/null 2>&1
+i=0
+while kill -0 "$PID" 2>/dev/null && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -9 "$PID" 2>/dev/null # still up: the fault point was never reached (fails below)
+wait "$PID"
+expect_eq "the server died half way through the disable (TR_FAULT)" "$?" 77
+check "it stopped at the fault point" grep -q "TR_FAULT=auth_disable_revoking" "$LOG"
+
+start_server resume || exit 1
+check "the next start finished the disable" grep -q "finishing the interrupted disable of auth/bulk/" "$LOG"
+LEFT=$(sed -n 's/.*auth method at auth\/bulk\/ disabled (\([0-9]*\) tokens revoked).*/\1/p' "$LOG")
+check "the crash had come after some of the 310 tokens, not all ($LEFT left for the restart)" \
+    test "${LEFT:-0}" -gt 0 -a "${LEFT:-0}" -lt 310
+alive=0
+for t in $(cat "$D/bulk.tokens" "$D/bulk.children"); do
+    [ "$(rd "$t")" = 403 ] || alive=$((alive + 1))
+done
+expect_eq "no token of the disabled mount works after the crash (310 tried)" "$alive" 0
+expect_eq "sys/auth no longer lists bulk/" "$(rget sys/auth | j '.data."bulk/"')" null
+expect_eq "other tokens survived: cert, kubernetes, token-made" "$(rd "$CTOK") $(rd "$KTOK") $(rd "$RTOK")" "200 200 200"
+expect_eq "bulk/ can be enabled again" "$(rput sys/auth/bulk '{"type":"approle"}')" 204
+expect_eq "... and the old tokens stay dead" "$(rd "$(head -1 "$D/bulk.tokens")") $(rd "$(head -1 "$D/bulk.children")")" "403 403"
+kill -TERM "$PID"
+wait "$PID"
+expect_eq "server exits cleanly after the resume" "$?" 0
 finish

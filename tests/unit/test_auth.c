@@ -373,6 +373,87 @@ static void test_auth_cidrs_allow_cases(void **state)
     json_decref(empty);
 }
 
+static void test_auth_cidr_within_cases(void **state)
+{
+    (void)state;
+    assert_true(auth_cidr_within("10.1.0.0/16", "10.0.0.0/8"));
+    assert_true(auth_cidr_within("10.0.0.0/8", "10.0.0.0/8"));
+    assert_true(auth_cidr_within("10.1.2.3", "10.0.0.0/8"));   /* a host is a /32 */
+    assert_true(auth_cidr_within("10.1.2.3/8", "10.0.0.0/8")); /* host bits ignored */
+    assert_true(auth_cidr_within("127.0.0.1/32", "0.0.0.0/0"));
+    assert_false(auth_cidr_within("10.0.0.0/8", "10.1.0.0/16")); /* wider */
+    assert_false(auth_cidr_within("11.0.0.0/16", "10.0.0.0/8"));
+    assert_false(auth_cidr_within("10.0.0.0/7", "10.0.0.0/8"));
+    assert_true(auth_cidr_within("2001:db8:1::/48", "2001:db8::/32"));
+    assert_false(auth_cidr_within("2001:db9::/48", "2001:db8::/32"));
+    assert_false(auth_cidr_within("::ffff:10.0.0.1/128", "10.0.0.0/8")); /* no mixing families */
+    assert_false(auth_cidr_within("10.0.0.1", "::/0"));
+    assert_false(auth_cidr_within("junk", "10.0.0.0/8"));
+    assert_false(auth_cidr_within("10.0.0.0/8", "junk"));
+    assert_false(auth_cidr_within(NULL, "10.0.0.0/8"));
+}
+
+/* Random IPv4 blocks: an inner block made inside outer is within it and every address of it is
+ * contained; flipping a bit of outer's prefix or widening the inner block never is. */
+static void test_auth_cidr_within_random(void **state)
+{
+    unsigned seed = (unsigned)time(NULL);
+    const char *env = getenv("TR_TEST_SEED");
+
+    (void)state;
+    if (env)
+        seed = (unsigned)strtoul(env, NULL, 10);
+    printf("test_auth_cidr_within_random seed %u\n", seed);
+    srandom(seed);
+    for (int i = 0; i < 2000; i++) {
+        uint32_t net = (uint32_t)random() ^ ((uint32_t)random() << 16);
+        unsigned ob = (unsigned)(random() % 33), ib = ob + (unsigned)(random() % (33 - ob));
+        uint32_t omask = ob ? ~0u << (32 - ob) : 0, host = (uint32_t)random() & ~omask;
+        uint32_t in = (net & omask) | host,
+                 addr = in | ((uint32_t)random() & ~(ib ? ~0u << (32 - ib) : 0));
+        char o[32], n[32], a[20];
+        snprintf(o, sizeof(o), "%u.%u.%u.%u/%u", net >> 24, (net >> 16) & 255, (net >> 8) & 255,
+                 net & 255, ob);
+        snprintf(n, sizeof(n), "%u.%u.%u.%u/%u", in >> 24, (in >> 16) & 255, (in >> 8) & 255,
+                 in & 255, ib);
+        snprintf(a, sizeof(a), "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255,
+                 addr & 255);
+        assert_true(auth_cidr_within(n, o));
+        assert_true(auth_cidr_contains(n, a));
+        assert_true(auth_cidr_contains(o, a));
+        if (ob > 0) {
+            uint32_t out = in ^ (1u << (32 - 1 - (unsigned)(random() % ob))); /* a prefix bit */
+            snprintf(n, sizeof(n), "%u.%u.%u.%u/%u", out >> 24, (out >> 16) & 255, (out >> 8) & 255,
+                     out & 255, ib);
+            assert_false(auth_cidr_within(n, o));
+            snprintf(n, sizeof(n), "%u.%u.%u.%u/%u", in >> 24, (in >> 16) & 255, (in >> 8) & 255,
+                     in & 255, ob - 1);
+            assert_false(auth_cidr_within(n, o));
+        }
+    }
+}
+
+static void test_auth_cidrs_subset_cases(void **state)
+{
+    json_t *role = json_pack("[s, s]", "10.0.0.0/8", "127.0.0.1/32");
+    json_t *narrow = json_pack("[s, s]", "10.2.0.0/16", "127.0.0.1");
+    json_t *wide = json_pack("[s, s]", "10.2.0.0/16", "192.168.0.0/16");
+    json_t *empty = json_array();
+
+    (void)state;
+    assert_true(auth_cidrs_subset(narrow, role));
+    assert_false(auth_cidrs_subset(wide, role));
+    assert_false(auth_cidrs_subset(role, narrow));
+    assert_true(auth_cidrs_subset(empty, role)); /* the role's list applies then */
+    assert_true(auth_cidrs_subset(NULL, role));
+    assert_true(auth_cidrs_subset(wide, empty)); /* nothing to stay within */
+    assert_true(auth_cidrs_subset(wide, NULL));
+    json_decref(role);
+    json_decref(narrow);
+    json_decref(wide);
+    json_decref(empty);
+}
+
 static void test_auth_str_list_forms(void **state)
 {
     json_t *in = json_pack("[s, s, s]", " Web ", "", "db");
@@ -940,6 +1021,9 @@ int main(void)
         cmocka_unit_test(test_auth_cidr_contains_cases),
         cmocka_unit_test(test_auth_cidr_valid_cases),
         cmocka_unit_test(test_auth_cidrs_allow_cases),
+        cmocka_unit_test(test_auth_cidr_within_cases),
+        cmocka_unit_test(test_auth_cidr_within_random),
+        cmocka_unit_test(test_auth_cidrs_subset_cases),
         cmocka_unit_test(test_auth_str_list_forms),
         cmocka_unit_test(test_auth_str_list_cap),
         cmocka_unit_test(test_auth_name_ok_cases),
