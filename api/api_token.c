@@ -21,7 +21,8 @@
 #include "../common/tr_log.h"
 
 #define TOKEN_PREFIX      "hvs."
-#define TOKEN_RAW_BYTES   32
+#define TOKEN_CHARS       44 /* base62: 261 bits */
+#define ACCESSOR_CHARS    24 /* base62: 142 bits, Vault's accessor length */
 #define TOKEN_STR_MAX     128
 #define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
 #define TOKEN_REVOKE_MAX  10000        /* descendants revoked in one call */
@@ -228,11 +229,25 @@ out:
     return rc;
 }
 
-static void random_str(char *out, size_t cap, size_t raw_bytes)
+/* cap-1 random characters of [0-9A-Za-z] and a NUL: Vault's token and accessor alphabet. No
+ * '-' or '_': an accessor starting with '-' was taken for a flag by command lines (ours and
+ * vault's). Bytes >= 248 are dropped so that "% 62" stays uniform (248 = 4 * 62). */
+static void random_str(char *out, size_t cap)
 {
-    uint8_t r[TOKEN_RAW_BYTES];
-    randombytes_buf(r, raw_bytes);
-    sodium_bin2base64(out, cap, r, raw_bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    uint8_t r[64];
+    size_t n = 0, used = sizeof(r);
+
+    while (n + 1 < cap) {
+        if (used == sizeof(r)) {
+            randombytes_buf(r, sizeof(r));
+            used = 0;
+        }
+        uint8_t b = r[used++];
+        if (b < 248)
+            out[n++] = b62[b % 62];
+    }
+    out[n] = '\0';
     sodium_memzero(r, sizeof(r));
 }
 
@@ -248,8 +263,8 @@ static int token_mint(struct store *st, json_t *entry, const char *parent, char 
     if (!raw)
         return TR_E_NOMEM;
     memcpy(raw, TOKEN_PREFIX, sizeof(TOKEN_PREFIX));
-    random_str(raw + 4, TOKEN_STR_MAX - 4, TOKEN_RAW_BYTES);
-    random_str(acc, sizeof(acc), 18);
+    random_str(raw + 4, TOKEN_CHARS + 1);
+    random_str(acc, ACCESSOR_CHARS + 1);
     json_object_set_new(entry, "accessor", json_string(acc));
     json_object_set_new(entry, "parent", json_string(parent ? parent : ""));
     if ((rc = token_hash(raw, hash)) == TR_OK)

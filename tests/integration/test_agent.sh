@@ -83,7 +83,7 @@ start_dev "$W" || {
     finish
     exit 1
 }
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9]*\).*/\1/p' "$LOG" | head -1)
 expect_contains "dev server prints a root token" "$ROOT" "hvs."
 printf '%s\n' "$ROOT" >"$W/root.token"
 chmod 600 "$W/root.token"

@@ -138,6 +138,9 @@ expect_contains "policies listed" "$(hcurl -H "$R" "$ADDR/v1/sys/policies/acl?li
 TC=$(hcurl -H "$R" -X POST -d '{"policies":["app-reader"],"ttl":"1h","display_name":"ci"}' "$ADDR/v1/auth/token/create")
 TOK=$(echo "$TC" | j .auth.client_token)
 ACC=$(echo "$TC" | j .auth.accessor)
+# Vault's alphabet: base62 only (an accessor starting with '-' was once taken for a CLI flag)
+check "token is hvs. + 44 base62 characters" sh -c 'printf %s "$1" | grep -Eqx "hvs\.[0-9A-Za-z]{44}"' _ "$TOK"
+check "accessor is 24 base62 characters" sh -c 'printf %s "$1" | grep -Eqx "[0-9A-Za-z]{24}"' _ "$ACC"
 expect_eq "child token policies" "$(echo "$TC" | j '.auth.policies | join(",")')" "app-reader,default"
 U="X-Vault-Token: $TOK"
 LS=$(hcurl -H "$U" "$ADDR/v1/auth/token/lookup-self")
