@@ -9,6 +9,8 @@
 #include "enclave.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include "../common/tr_brlock.h"
 #include "../common/tr_log.h"
 #include "core_int.h"
 #include "provider_int.h"
@@ -71,19 +74,23 @@ struct enc_secret {
  * dominated the cost of a read. Freed buffers of a few size classes are therefore wiped and
  * kept for reuse: still sodium_malloc memory (locked, guard pages, not dumped), never plain
  * heap. A buffer's guard page sits after its class capacity, not after len. */
-#define SECRET_CLASSES   4
-#define SECRET_CACHE_MAX 64
+#define SECRET_CLASSES 4
+/* Kept per shard (one per thread slot, tr_brlock_slot) so that concurrent readers on different
+ * cores do not bounce one mutex's cache line: 64 buffers per class in all, as before. */
+#define SECRET_SHARDS    TR_BRLOCK_SHARDS
+#define SECRET_SHARD_MAX 8
 static const size_t secret_class_cap[SECRET_CLASSES] = {240, 1008, 4080, 16368};
-static struct {
+static struct secret_shard {
     pthread_mutex_t lock;
-    struct enc_secret *free[SECRET_CLASSES][SECRET_CACHE_MAX];
+    struct enc_secret *free[SECRET_CLASSES][SECRET_SHARD_MAX];
     int n[SECRET_CLASSES];
-} secret_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} __attribute__((aligned(64)))
+secret_cache[SECRET_SHARDS] = {[0 ... SECRET_SHARDS - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
 static void secret_cache_drop(void);
 
 static struct {
-    pthread_rwlock_t lock;
+    struct tr_brlock lock; /* read by every record and MAC call: sharded (tr_brlock.h) */
     pthread_mutex_t counter_lock;
     enum enc_state state;
     enum enc_reason reason;
@@ -96,7 +103,7 @@ static struct {
     bool initialized;
     struct seal_info seal;
     uint32_t active_key;
-} g = {.lock = PTHREAD_RWLOCK_INITIALIZER, .counter_lock = PTHREAD_MUTEX_INITIALIZER};
+} g = {.lock = TR_BRLOCK_INITIALIZER, .counter_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -350,7 +357,7 @@ ENC_API int enc_init(const struct enc_config *cfg)
 
     if (sodium_init() < 0)
         return TR_E_INTERNAL;
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state != ENC_UNINIT) {
         rc = TR_E_STATE;
         goto out;
@@ -370,13 +377,13 @@ ENC_API int enc_init(const struct enc_config *cfg)
                     cfg->devkey_file);
     rc = TR_OK;
 out:
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
 ENC_API void enc_fini(void)
 {
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     keys_drop_locked();
     attempt_wipe(&g.unseal);
     attempt_wipe(&g.recovery);
@@ -387,7 +394,7 @@ ENC_API void enc_fini(void)
     g.initialized = false;
     g.platform = NULL;
     g.counter = NULL;
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     enc_transit_cache_drop();
     secret_cache_drop();
 }
@@ -395,7 +402,7 @@ ENC_API void enc_fini(void)
 ENC_API void enc_status_get(struct enc_status *out)
 {
     memset(out, 0, sizeof(*out));
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     out->state = g.state;
     if (g.state != ENC_UNINIT) {
         out->seal_type = g.cfg.seal_type;
@@ -411,7 +418,7 @@ ENC_API void enc_status_get(struct enc_status *out)
         }
         out->record_key_id = g.active_key;
     }
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
 }
 
 /* Split (or hand out whole) the unseal/recovery key into out. */
@@ -494,7 +501,7 @@ ENC_API int enc_initialize(uint32_t shares, uint32_t threshold, struct enc_share
     struct init_keys *k = NULL;
     int rc;
 
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state != ENC_SEALED) {
         rc = g.state == ENC_UNSEALED ? TR_E_EXISTS : TR_E_STATE;
         goto out;
@@ -519,7 +526,7 @@ ENC_API int enc_initialize(uint32_t shares, uint32_t threshold, struct enc_share
 out:
     if (k)
         sodium_free(k);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
@@ -528,7 +535,7 @@ ENC_API int enc_unseal_submit(const uint8_t *share, size_t len, struct enc_statu
     uint8_t *mk = NULL;
     int rc = TR_OK;
 
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state == ENC_UNSEALED)
         goto out;
     if (g.state != ENC_SEALED || !g.initialized || g.platform) {
@@ -552,7 +559,7 @@ ENC_API int enc_unseal_submit(const uint8_t *share, size_t len, struct enc_statu
 out:
     if (mk)
         sodium_free(mk);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     if (out_status)
         enc_status_get(out_status);
     return rc;
@@ -562,12 +569,12 @@ ENC_API int enc_unseal_reset(void)
 {
     int rc = TR_OK;
 
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state != ENC_SEALED)
         rc = TR_E_STATE;
     else
         attempt_wipe(&g.unseal);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
@@ -576,7 +583,7 @@ ENC_API int enc_unseal_auto(void)
     uint8_t *mk = NULL;
     int rc = TR_OK;
 
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state == ENC_UNSEALED)
         goto out;
     if (g.state != ENC_SEALED || !g.initialized || !g.platform) {
@@ -595,7 +602,7 @@ ENC_API int enc_unseal_auto(void)
 out:
     if (mk)
         sodium_free(mk);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
@@ -607,7 +614,7 @@ ENC_API int enc_recovery_submit(const uint8_t *share, size_t len, uint32_t *out_
 
     *out_authorized = false;
     *out_progress = 0;
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state == ENC_UNINIT || !g.initialized) {
         rc = TR_E_STATE;
         goto out;
@@ -635,13 +642,13 @@ ENC_API int enc_recovery_submit(const uint8_t *share, size_t len, uint32_t *out_
 out:
     if (mk)
         sodium_free(mk);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
 ENC_API void enc_seal(enum enc_reason reason)
 {
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state != ENC_UNINIT) {
         if (g.state == ENC_UNSEALED || reason > g.reason)
             g.reason = reason;
@@ -649,7 +656,7 @@ ENC_API void enc_seal(enum enc_reason reason)
         attempt_wipe(&g.unseal);
         g.state = ENC_SEALED;
     }
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
 }
 
 /* ---- entry points: secret memory ---------------------------------------------------------- */
@@ -662,6 +669,56 @@ static int secret_class(size_t len)
     return -1;
 }
 
+/* A cached buffer of class cls: the thread's shard first, then the others (a buffer freed by
+ * another thread than the one that allocated it lands in that thread's shard). */
+static struct enc_secret *secret_cache_take(int cls)
+{
+    unsigned mine = tr_brlock_slot();
+    struct enc_secret *s = NULL;
+
+    for (unsigned k = 0; k < SECRET_SHARDS && !s; k++) {
+        struct secret_shard *sh = &secret_cache[(mine + k) % SECRET_SHARDS];
+        pthread_mutex_lock(&sh->lock);
+        if (sh->n[cls] > 0)
+            s = sh->free[cls][--sh->n[cls]];
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return s;
+}
+
+/* Keep a wiped buffer of class cls; false when every shard is full. */
+static bool secret_cache_give(int cls, struct enc_secret *s)
+{
+    unsigned mine = tr_brlock_slot();
+
+    for (unsigned k = 0; k < SECRET_SHARDS; k++) {
+        struct secret_shard *sh = &secret_cache[(mine + k) % SECRET_SHARDS];
+        bool kept = false;
+        pthread_mutex_lock(&sh->lock);
+        if (sh->n[cls] < SECRET_SHARD_MAX) {
+            sh->free[cls][sh->n[cls]++] = s;
+            kept = true;
+        }
+        pthread_mutex_unlock(&sh->lock);
+        if (kept)
+            return true;
+    }
+    return false;
+}
+
+/* sodium_init takes a process-wide lock on every call: once is enough. */
+static bool sodium_ready(void)
+{
+    static atomic_bool ready;
+
+    if (atomic_load_explicit(&ready, memory_order_acquire))
+        return true;
+    if (sodium_init() < 0)
+        return false;
+    atomic_store_explicit(&ready, true, memory_order_release);
+    return true;
+}
+
 ENC_API int enc_secret_alloc(size_t len, struct enc_secret **out)
 {
     struct enc_secret *s = NULL;
@@ -670,26 +727,23 @@ ENC_API int enc_secret_alloc(size_t len, struct enc_secret **out)
     *out = NULL;
     if (len > ENC_RECORD_MAX)
         return TR_E_INVAL;
-    if (sodium_init() < 0)
+    if (!sodium_ready())
         return TR_E_NOMEM;
     cls = secret_class(len);
-    if (cls >= 0) {
-        pthread_mutex_lock(&secret_cache.lock);
-        if (secret_cache.n[cls] > 0)
-            s = secret_cache.free[cls][--secret_cache.n[cls]];
-        pthread_mutex_unlock(&secret_cache.lock);
+    if (cls >= 0 && (s = secret_cache_take(cls))) {
+        s->len = len; /* wiped when it was freed */
+        *out = s;
+        return TR_OK;
     }
-    if (!s) {
-        size_t cap = cls >= 0 ? secret_class_cap[cls] : len;
-        /* sodium_malloc places the block against its guard page, so its start is only
-         * aligned when the size is a multiple of 16 (the class sizes keep it so) */
-        size_t total = (sizeof(*s) + cap + 15) & ~(size_t)15;
-        if (!(s = sodium_malloc(total)))
-            return TR_E_NOMEM;
-        s->cap = cap;
-    }
+    size_t cap = cls >= 0 ? secret_class_cap[cls] : len;
+    /* sodium_malloc places the block against its guard page, so its start is only aligned
+     * when the size is a multiple of 16 (the class sizes keep it so) */
+    size_t total = (sizeof(*s) + cap + 15) & ~(size_t)15;
+    if (!(s = sodium_malloc(total)))
+        return TR_E_NOMEM;
+    s->cap = cap;
     s->len = len;
-    memset(s->data, 0, s->cap); /* sodium_malloc fills with 0xdb; cached ones are wiped */
+    memset(s->data, 0, s->cap); /* sodium_malloc fills with 0xdb */
     *out = s;
     return TR_OK;
 }
@@ -700,27 +754,23 @@ ENC_API void enc_secret_free(struct enc_secret *s)
         return;
     sodium_memzero(s->data, s->cap);
     int cls = secret_class(s->cap);
-    if (cls >= 0 && s->cap == secret_class_cap[cls]) {
-        pthread_mutex_lock(&secret_cache.lock);
-        if (secret_cache.n[cls] < SECRET_CACHE_MAX) {
-            secret_cache.free[cls][secret_cache.n[cls]++] = s;
-            s = NULL;
-        }
-        pthread_mutex_unlock(&secret_cache.lock);
-    }
-    if (s)
-        sodium_free(s);
+    if (cls >= 0 && s->cap == secret_class_cap[cls] && secret_cache_give(cls, s))
+        return;
+    sodium_free(s);
 }
 
 /* Release the cached buffers (enc_fini). */
 static void secret_cache_drop(void)
 {
-    pthread_mutex_lock(&secret_cache.lock);
-    for (int c = 0; c < SECRET_CLASSES; c++) {
-        while (secret_cache.n[c] > 0)
-            sodium_free(secret_cache.free[c][--secret_cache.n[c]]);
+    for (int i = 0; i < SECRET_SHARDS; i++) {
+        struct secret_shard *sh = &secret_cache[i];
+        pthread_mutex_lock(&sh->lock);
+        for (int c = 0; c < SECRET_CLASSES; c++) {
+            while (sh->n[c] > 0)
+                sodium_free(sh->free[c][--sh->n[c]]);
+        }
+        pthread_mutex_unlock(&sh->lock);
     }
-    pthread_mutex_unlock(&secret_cache.lock);
 }
 
 ENC_API uint8_t *enc_secret_data(struct enc_secret *s)
@@ -740,7 +790,7 @@ ENC_API int enc_record_seal(const uint8_t *ad, size_t ad_len, const uint8_t *pt,
 {
     int rc = TR_E_SEALED;
 
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     if (g.state != ENC_UNSEALED)
         goto out;
     rc = TR_E_INVAL;
@@ -757,7 +807,7 @@ ENC_API int enc_record_seal(const uint8_t *ad, size_t ad_len, const uint8_t *pt,
     *out_len = pt_len + ENC_RECORD_OVERHEAD;
     rc = TR_OK;
 out:
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
     return rc;
 }
 
@@ -769,7 +819,7 @@ ENC_API int enc_record_open(const uint8_t *ad, size_t ad_len, const uint8_t *rec
     int rc = TR_E_SEALED;
 
     *out = NULL;
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     if (g.state != ENC_UNSEALED)
         goto out;
     rc = TR_E_INVAL;
@@ -800,7 +850,7 @@ ENC_API int enc_record_open(const uint8_t *ad, size_t ad_len, const uint8_t *rec
 out:
     sodium_memzero(key, sizeof(key));
     enc_secret_free(s);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
     return rc;
 }
 
@@ -808,7 +858,7 @@ ENC_API int enc_keyring_set_active(uint32_t id)
 {
     int rc = TR_OK;
 
-    pthread_rwlock_wrlock(&g.lock);
+    tr_brlock_wrlock(&g.lock);
     if (g.state != ENC_UNSEALED)
         rc = TR_E_SEALED;
     else if (id < 1 || id > KEY_ID_MAX)
@@ -817,7 +867,7 @@ ENC_API int enc_keyring_set_active(uint32_t id)
         derive(SUB_RECORD_BASE + id, g.keys->mk, g.keys->record_active);
         g.active_key = id;
     }
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_wrunlock(&g.lock);
     return rc;
 }
 
@@ -837,9 +887,9 @@ static int mac_locked(enum enc_mac_key which, const uint8_t *msg, size_t msg_len
 ENC_API int enc_mac(enum enc_mac_key which, const uint8_t *msg, size_t msg_len,
                     uint8_t out[ENC_MAC_BYTES])
 {
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     int rc = mac_locked(which, msg, msg_len, out);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
     if (rc != TR_OK)
         sodium_memzero(out, ENC_MAC_BYTES);
     return rc;
@@ -850,9 +900,9 @@ ENC_API int enc_mac_verify(enum enc_mac_key which, const uint8_t *msg, size_t ms
 {
     uint8_t mac[ENC_MAC_BYTES];
 
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     int rc = mac_locked(which, msg, msg_len, mac);
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
     if (rc == TR_OK && crypto_verify_32(mac, tag) != 0)
         rc = TR_E_AUTH;
     sodium_memzero(mac, sizeof(mac));
@@ -865,7 +915,7 @@ static int counter_call(bool increment, uint64_t *out)
 {
     int rc = TR_E_SEALED;
 
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     if (g.state != ENC_UNSEALED)
         goto out;
     pthread_mutex_lock(&g.counter_lock);
@@ -877,7 +927,7 @@ static int counter_call(bool increment, uint64_t *out)
         rc = g.counter->read(g.counter_state, out);
     pthread_mutex_unlock(&g.counter_lock);
 out:
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
     return rc;
 }
 
@@ -895,9 +945,9 @@ ENC_API int enc_counter_increment(uint64_t *out)
 
 int enc_core_transit_begin(uint8_t wk[ENC_KEY_BYTES])
 {
-    pthread_rwlock_rdlock(&g.lock);
+    tr_brlock_rdlock(&g.lock);
     if (g.state != ENC_UNSEALED) {
-        pthread_rwlock_unlock(&g.lock);
+        tr_brlock_rdunlock(&g.lock);
         sodium_memzero(wk, ENC_KEY_BYTES);
         return TR_E_SEALED;
     }
@@ -907,5 +957,5 @@ int enc_core_transit_begin(uint8_t wk[ENC_KEY_BYTES])
 
 void enc_core_transit_end(void)
 {
-    pthread_rwlock_unlock(&g.lock);
+    tr_brlock_rdunlock(&g.lock);
 }

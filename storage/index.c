@@ -91,9 +91,10 @@ static struct idx_node *rebalance(struct idx_node *n)
 }
 
 /* ---- hash table ------------------------------------------------------------------------------
- * Open addressing with linear probing; a slot holds the node and its full 64-bit hash, so a
- * probe touches only the slot array until the hash matches, and the one node it then needs
- * can be prefetched (idx_prefetch). Deletion shifts the following entries back (no tombstones).
+ * Open addressing with linear probing; a slot holds the node, its full 64-bit hash and a copy of
+ * what a read checks (idx_slot_sync), so a probe touches only the slot array until the hash
+ * matches and a read usually needs no node at all. Deletion shifts the following entries back
+ * (no tombstones).
  */
 
 uint64_t idx_hash(const struct store_idx *ix, const uint8_t *key, size_t len)
@@ -159,29 +160,46 @@ static void ht_delete_at(struct store_idx *ix, size_t i)
         ix->slots[i] = ix->slots[j];
         i = j;
     }
-    ix->slots[i].n = NULL;
-    ix->slots[i].hv = 0;
+    memset(&ix->slots[i], 0, sizeof(ix->slots[i]));
     ix->n--;
 }
 
-void idx_prefetch(const struct store_idx *ix, uint64_t hv, bool node)
+void idx_prefetch(const struct store_idx *ix, uint64_t hv)
+{
+    if (!ix->nslots)
+        return;
+    const char *sl = (const char *)&ix->slots[(size_t)hv & (ix->nslots - 1)];
+    __builtin_prefetch(sl);
+    __builtin_prefetch(sl + sizeof(struct idx_slot) - 1); /* a slot may straddle two lines */
+}
+
+const struct idx_slot *idx_slot_hv(const struct store_idx *ix, uint64_t hv)
+{
+    size_t mask, i;
+
+    if (!ix->nslots)
+        return NULL;
+    mask = ix->nslots - 1;
+    for (i = (size_t)hv & mask; ix->slots[i].n; i = (i + 1) & mask)
+        if (ix->slots[i].hv == hv)
+            return &ix->slots[i];
+    return NULL;
+}
+
+void idx_slot_sync(struct store_idx *ix, const struct idx_node *n)
 {
     size_t mask, i;
 
     if (!ix->nslots)
         return;
     mask = ix->nslots - 1;
-    i = (size_t)hv & mask;
-    if (!node) {
-        __builtin_prefetch(&ix->slots[i]);
-        return;
-    }
-    for (; ix->slots[i].n; i = (i + 1) & mask) {
-        if (ix->slots[i].hv == hv) {
-            /* the fields a read looks at: live .. key (see struct idx_node) */
-            const char *hot = (const char *)&ix->slots[i].n->live;
-            __builtin_prefetch(hot);
-            __builtin_prefetch(hot + 63);
+    for (i = (size_t)idx_hash(ix, n->key, n->key_len) & mask; ix->slots[i].n; i = (i + 1) & mask) {
+        struct idx_slot *sl = &ix->slots[i];
+        if (sl->n == n) {
+            sl->live = n->live;
+            sl->pending = n->pending;
+            sl->version = n->version;
+            memcpy(sl->tag, n->tag, STORE_TAG_BYTES);
             return;
         }
     }
@@ -243,8 +261,7 @@ int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len, struct 
         n->key_len = (uint16_t)len;
         memcpy(n->key, key, len);
         ix->root = insert_node(ix->root, n);
-        ix->slots[i].n = n;
-        ix->slots[i].hv = hv;
+        ix->slots[i] = (struct idx_slot){.n = n, .hv = hv}; /* not live, not pending */
         ix->n++;
     }
     *out = ix->slots[i].n;

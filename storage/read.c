@@ -177,48 +177,64 @@ static int snap_take(struct store *st, const char *table, const uint8_t *key, si
     int adopted = 0;
 
     for (;;) {
-        struct idx_node *n = NULL;
+        struct idx_slot view = {0}; /* what the index says of key: from its slot or node */
         uint64_t g;
         int ti, rc = TR_OK;
 
-        pthread_rwlock_rdlock(&st->env_lock);
-        pthread_rwlock_rdlock(&st->idx_lock);
+        tr_brlock_rdlock(&st->env_lock);
+        tr_brlock_rdlock(&st->idx_lock);
         ti = store_table_find(st, table);
         if (ti >= 0) {
-            /* Both lookups happen under the locks, so their order is free: the index's cache
-             * misses (slot, then node) are started early and overlap LMDB's work. */
+            /* Both lookups happen under the locks, so their order is free: the slot's cache
+             * miss is started first and overlaps LMDB's work. */
             const struct store_idx *ix = &st->tables[ti].idx;
             uint64_t hv = idx_hash(ix, key, key_len);
             MDB_txn *txn = NULL;
             int mrc;
-            idx_prefetch(ix, hv, false);
+            idx_prefetch(ix, hv);
             if ((mrc = rtxn_take(st, &txn)) != 0) {
                 s->resized = mrc == MDB_MAP_RESIZED;
                 rc = store_mdb_err(mrc, "read txn");
             } else {
-                idx_prefetch(ix, hv, true);
                 rc = snap_read_locked(txn, st->tables[ti].dbi, key, key_len, s);
                 rtxn_give(st, txn);
             }
-            n = idx_find_hv(ix, hv, key, key_len);
+            /* Fast path, no node: the first slot of this hash, published, whose tag is the
+             * copied record's. The slot can belong to another key only on a 64-bit SipHash
+             * collision, and then the record would carry that key's tag: its AEAD open under
+             * this key's associated data fails (record_auth), so accepting it is safe. Anything
+             * else takes the exact lookup, which compares keys. */
+            const struct idx_slot *sl = idx_slot_hv(ix, hv);
+            if (sl && sl->live && !sl->pending && s->buf && !s->bad_len &&
+                sodium_memcmp(s->buf + s->len - STORE_TAG_BYTES, sl->tag, STORE_TAG_BYTES) == 0) {
+                view = *sl;
+            } else {
+                const struct idx_node *n = idx_find_hv(ix, hv, key, key_len);
+                if (n) {
+                    view.live = n->live;
+                    view.pending = n->pending;
+                    view.version = n->version;
+                    memcpy(view.tag, n->tag, STORE_TAG_BYTES);
+                }
+            }
         }
-        if (n && n->pending) {
+        if (view.pending) {
             g = pub_gen_get(st);
-            pthread_rwlock_unlock(&st->idx_lock);
-            pthread_rwlock_unlock(&st->env_lock);
+            tr_brlock_rdunlock(&st->idx_lock);
+            tr_brlock_rdunlock(&st->env_lock);
             snap_reset(s);
             if ((rc = atomic_load(&st->fail_rc)) != TR_OK)
                 return rc;
             pub_wait(st, g);
             continue;
         }
-        if (n && n->live) {
+        if (view.live) {
             s->live = true;
-            s->version = n->version;
-            memcpy(s->tag, n->tag, STORE_TAG_BYTES);
+            s->version = view.version;
+            memcpy(s->tag, view.tag, STORE_TAG_BYTES);
         }
-        pthread_rwlock_unlock(&st->idx_lock);
-        pthread_rwlock_unlock(&st->env_lock);
+        tr_brlock_rdunlock(&st->idx_lock);
+        tr_brlock_rdunlock(&st->env_lock);
         if (s->resized && adopted++ == 0 && store_map_grow(st, true) == TR_OK) {
             snap_reset(s); /* the file grew under us: adopt its size, once */
             continue;
@@ -300,7 +316,7 @@ int store_stat(struct store *st, const char *table, const uint8_t *key, size_t k
 
     if (!st || !table_arg_ok(table) || !key_ok(key, key_len) || !out_version)
         return TR_E_INVAL;
-    pthread_rwlock_rdlock(&st->idx_lock);
+    tr_brlock_rdlock(&st->idx_lock);
     ti = store_table_find(st, table);
     if (ti >= 0)
         n = idx_find(&st->tables[ti].idx, key, key_len);
@@ -308,7 +324,7 @@ int store_stat(struct store *st, const char *table, const uint8_t *key, size_t k
         *out_version = n->version;
         rc = TR_OK;
     }
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_rdunlock(&st->idx_lock);
     return rc;
 }
 
@@ -448,11 +464,11 @@ int store_list(struct store *st, const char *table, const struct store_list_opts
         return TR_E_INVAL;
     memset(&a, 0, sizeof(a));
     a.limit = o->limit ? o->limit : STORE_LIST_MAX;
-    pthread_rwlock_rdlock(&st->idx_lock);
+    tr_brlock_rdlock(&st->idx_lock);
     ti = store_table_find(st, table);
     if (ti >= 0)
         rc = list_walk(&st->tables[ti].idx, o, &a);
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_rdunlock(&st->idx_lock);
     if (rc == TR_OK)
         rc = list_build(&a, out);
     free(a.e);
@@ -576,16 +592,16 @@ static int scrub_table(struct store *st, size_t ti)
         return TR_E_NOMEM;
     while (!p->done && rc == TR_OK) {
         MDB_txn *txn = NULL;
-        pthread_rwlock_rdlock(&st->env_lock);
-        pthread_rwlock_rdlock(&st->idx_lock);
+        tr_brlock_rdlock(&st->env_lock);
+        tr_brlock_rdlock(&st->idx_lock);
         if ((mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
             rc = store_mdb_err(mrc, "scrub txn");
         } else {
             rc = scrub_chunk(st, &st->tables[ti], txn, p);
             mdb_txn_abort(txn);
         }
-        pthread_rwlock_unlock(&st->idx_lock);
-        pthread_rwlock_unlock(&st->env_lock);
+        tr_brlock_rdunlock(&st->idx_lock);
+        tr_brlock_rdunlock(&st->env_lock);
         if (mrc == MDB_MAP_RESIZED && adopted++ == 0 && store_map_grow(st, true) == TR_OK)
             rc = TR_OK; /* the file grew under us: adopt its size, once, and go on */
     }
@@ -655,15 +671,15 @@ static int scrub_meta(struct store *st)
     MDB_txn *txn = NULL;
     int mrc;
 
-    pthread_rwlock_rdlock(&st->env_lock);
-    pthread_rwlock_rdlock(&st->idx_lock);
+    tr_brlock_rdlock(&st->env_lock);
+    tr_brlock_rdlock(&st->idx_lock);
     if ((mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
         scrub_names(st, txn);
         scrub_anchor(st, txn);
         mdb_txn_abort(txn);
     }
-    pthread_rwlock_unlock(&st->idx_lock);
-    pthread_rwlock_unlock(&st->env_lock);
+    tr_brlock_rdunlock(&st->idx_lock);
+    tr_brlock_rdunlock(&st->env_lock);
     return store_mdb_err(mrc, "scrub txn");
 }
 
@@ -677,9 +693,9 @@ int store_scrub(struct store *st)
         return TR_E_INVAL;
     before = atomic_load(&st->n_alarms);
     rc = scrub_meta(st);
-    pthread_rwlock_rdlock(&st->idx_lock);
+    tr_brlock_rdlock(&st->idx_lock);
     nt = st->ntables; /* tables are only ever added, so indexes below nt stay valid */
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_rdunlock(&st->idx_lock);
     for (size_t i = 0; i < nt && rc == TR_OK; i++)
         rc = scrub_table(st, i);
     atomic_fetch_add(&st->n_scrubs, 1);

@@ -212,7 +212,7 @@ int store_map_grow(struct store *st, bool adopt)
     MDB_envinfo info;
     int rc = TR_OK, mrc = 0;
 
-    pthread_rwlock_wrlock(&st->env_lock);
+    tr_brlock_wrlock(&st->env_lock);
     mdb_env_info(st->env, &info);
     if (adopt) {
         mrc = mdb_env_set_mapsize(st->env, 0);
@@ -228,7 +228,7 @@ int store_map_grow(struct store *st, bool adopt)
         rc = store_mdb_err(mrc, "set_mapsize");
     mdb_env_info(st->env, &info);
     atomic_store(&st->map_size, (uint64_t)info.me_mapsize);
-    pthread_rwlock_unlock(&st->env_lock);
+    tr_brlock_wrunlock(&st->env_lock);
     if (rc == TR_OK && !adopt)
         tr_log_info("storage map grown to %zu bytes", info.me_mapsize);
     if (rc == TR_E_NOSPACE)
@@ -283,7 +283,6 @@ int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
 
 static int store_alloc(const struct store_opts *opts, struct store **out)
 {
-    pthread_rwlockattr_t ra;
     pthread_condattr_t ca;
     struct store *st;
     size_t plen;
@@ -293,8 +292,10 @@ static int store_alloc(const struct store_opts *opts, struct store **out)
     plen = strnlen(opts->path, STORE_PATH_MAX + 1);
     if (plen == 0 || plen > STORE_PATH_MAX)
         return TR_E_INVAL;
-    if (!(st = calloc(1, sizeof(*st))))
+    /* aligned: the brlocks' shards sit on cache lines of their own */
+    if (!(st = aligned_alloc(_Alignof(struct store), sizeof(*st))))
         return TR_E_NOMEM;
+    memset(st, 0, sizeof(*st));
     memcpy(st->path, opts->path, plen);
     st->opts = *opts;
     st->opts.path = st->path;
@@ -315,11 +316,15 @@ static int store_alloc(const struct store_opts *opts, struct store **out)
     atomic_init(&st->fail_rc, TR_OK);
 
     /* writer-preferring, so a stream of readers cannot starve the writer's mark/publish */
-    pthread_rwlockattr_init(&ra);
-    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&st->env_lock, &ra);
-    pthread_rwlock_init(&st->idx_lock, &ra);
-    pthread_rwlockattr_destroy(&ra);
+    if (tr_brlock_init(&st->env_lock, true) != TR_OK) {
+        free(st);
+        return TR_E_NOMEM;
+    }
+    if (tr_brlock_init(&st->idx_lock, true) != TR_OK) {
+        tr_brlock_destroy(&st->env_lock);
+        free(st);
+        return TR_E_NOMEM;
+    }
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&st->pub_mu, NULL);
@@ -347,8 +352,8 @@ static void store_free(struct store *st)
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* releases the flock */
     if (st->locks_ready) {
-        pthread_rwlock_destroy(&st->env_lock);
-        pthread_rwlock_destroy(&st->idx_lock);
+        tr_brlock_destroy(&st->env_lock);
+        tr_brlock_destroy(&st->idx_lock);
         pthread_mutex_destroy(&st->pub_mu);
         pthread_cond_destroy(&st->pub_cond);
         pthread_mutex_destroy(&st->q_mu);
@@ -541,9 +546,9 @@ int store_backup(struct store *st, const char *dest_path)
         goto out;
     }
     /* env_lock shared: copyfd2 runs its own read transaction, so the map must not move */
-    pthread_rwlock_rdlock(&st->env_lock);
+    tr_brlock_rdlock(&st->env_lock);
     mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
-    pthread_rwlock_unlock(&st->env_lock);
+    tr_brlock_rdunlock(&st->env_lock);
     rc = store_mdb_err(mrc, "copy");
     if (rc == TR_OK && fsync(fd) != 0)
         rc = errno == ENOSPC ? TR_E_NOSPACE : TR_E_IO;
@@ -562,13 +567,13 @@ void store_stats_get(struct store *st, struct store_stats *out)
     memset(out, 0, sizeof(*out));
     if (!st)
         return;
-    pthread_rwlock_rdlock(&st->idx_lock);
+    tr_brlock_rdlock(&st->idx_lock);
     out->counter = st->anchor.counter;
     out->seq = st->anchor.seq;
     out->epoch = st->anchor.epoch;
     out->records = st->anchor.count;
     out->key_id = st->anchor.key_id;
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_rdunlock(&st->idx_lock);
     out->batches = atomic_load(&st->n_batches);
     out->writes = atomic_load(&st->n_writes);
     out->increments = atomic_load(&st->n_increments);

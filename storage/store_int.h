@@ -10,11 +10,11 @@
  *   read.c    get, stat, list, scrub
  *
  * Locks (always taken in this order, never the other way round):
- *   env_lock (rwlock)  shared by anyone holding an LMDB transaction other than the writer's
+ *   env_lock (brlock)  shared by anyone holding an LMDB transaction other than the writer's
  *                      own; exclusive only to change the map size (mdb_env_set_mapsize
  *                      requires that no transaction is active in the process; the reset
  *                      read transactions read.c keeps for reuse are not active).
- *   idx_lock (rwlock)  the tables array, the indexes, the published anchor, inflight.
+ *   idx_lock (brlock)  the tables array, the indexes, the published anchor, inflight.
  *                      Readers hold it shared from the index lookup until their copy of the
  *                      LMDB bytes is taken, so a batch cannot be marked or published between
  *                      the two. Only the writer thread changes what it protects.
@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../common/tr_brlock.h"
 #include "store.h"
 
 #define STORE_REC_FORMAT  1
@@ -88,7 +89,7 @@ struct idx_node {
     uint8_t hash[STORE_HASH_BYTES], p_hash[STORE_HASH_BYTES];
     uint8_t h; /* AVL height: about 1.44 log2 n, far below 255 */
     bool p_live;
-    /* what a read looks at, together next to the key (idx_prefetch) */
+    /* what a read looks at; copied into the node's slot (idx_slot_sync) */
     bool live, pending;
     uint16_t key_len;
     uint64_t version;
@@ -96,9 +97,14 @@ struct idx_node {
     uint8_t key[];
 };
 
+/* A read's fast path looks at the slot only (one cache miss, started before LMDB's lookup):
+ * the node's live, pending, version and tag are copied here whenever they change. */
 struct idx_slot {
     struct idx_node *n; /* NULL: empty */
     uint64_t hv;        /* idx_hash of n's key */
+    uint64_t version;
+    uint8_t tag[STORE_TAG_BYTES];
+    bool live, pending;
 };
 
 /* The verified index of one table: the AVL tree plus an open-addressing hash table over the
@@ -141,8 +147,8 @@ struct store {
     enum store_fault fault;
     bool locks_ready;
 
-    pthread_rwlock_t env_lock;
-    pthread_rwlock_t idx_lock;
+    struct tr_brlock env_lock;
+    struct tr_brlock idx_lock;
     pthread_mutex_t pub_mu;
     pthread_cond_t pub_cond;
     uint64_t pub_gen; /* pub_mu: bumped at every publish, unmark and failure */
@@ -242,12 +248,18 @@ int store_key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 /* idx_find - the node for key or NULL (hash lookup). */
 struct idx_node *idx_find(const struct store_idx *ix, const uint8_t *key, size_t len);
 /* idx_hash, idx_find_hv - the same in two steps. idx_prefetch - a hint that hv is about to be
- * looked up: its slot (node false), or, reading the slot, its node (a read overlaps these
- * cache misses with LMDB's work). */
+ * looked up (a read overlaps the slot's cache miss with LMDB's work). */
 uint64_t idx_hash(const struct store_idx *ix, const uint8_t *key, size_t len);
 struct idx_node *idx_find_hv(const struct store_idx *ix, uint64_t hv, const uint8_t *key,
                              size_t len);
-void idx_prefetch(const struct store_idx *ix, uint64_t hv, bool node);
+void idx_prefetch(const struct store_idx *ix, uint64_t hv);
+/* idx_slot_hv - the first slot whose hash is hv, or NULL: without comparing keys, so it may
+ * belong to another key of the same 64-bit hash (read.c accepts it only when its tag is the
+ * stored record's). */
+const struct idx_slot *idx_slot_hv(const struct store_idx *ix, uint64_t hv);
+/* idx_slot_sync - copy n's live, pending, version and tag into its slot; writers call it after
+ * changing any of them (under idx_lock exclusive). */
+void idx_slot_sync(struct store_idx *ix, const struct idx_node *n);
 /* idx_get_or_add - the node for key, created (not live, not pending) if missing.
  * Errors: TR_E_INVAL (key too long), TR_E_NOMEM (nothing changed). */
 TR_MUST_CHECK int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len,

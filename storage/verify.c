@@ -228,6 +228,7 @@ static int scan_one(struct store *st, struct store_table *t, const struct store_
     n->version = ver;
     memcpy(n->hash, hash, STORE_HASH_BYTES);
     memcpy(n->tag, sc->buf + v->mv_size - STORE_TAG_BYTES, STORE_TAG_BYTES);
+    idx_slot_sync(&t->idx, n);
     ev->table[0] = 0;
     return TR_OK;
 }

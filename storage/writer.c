@@ -280,6 +280,8 @@ static void batch_unmark_locked(struct batch *b)
         e->node->pending = false;
         if (!e->node->live)
             idx_remove(&b->st->tables[e->tbl].idx, e->key, e->key_len);
+        else
+            idx_slot_sync(&b->st->tables[e->tbl].idx, e->node);
         e->node = NULL;
     }
     b->st->inflight = false;
@@ -290,7 +292,7 @@ static int batch_mark(struct batch *b)
     struct store *st = b->st;
     int rc = TR_OK;
 
-    pthread_rwlock_wrlock(&st->idx_lock);
+    tr_brlock_wrlock(&st->idx_lock);
     for (size_t i = 0; i < b->nents && rc == TR_OK; i++) {
         struct bent *e = &b->ents[i];
         if (!e->changed)
@@ -301,20 +303,21 @@ static int batch_mark(struct batch *b)
         e->node->p_live = e->live;
         e->node->p_version = e->ver;
         memcpy(e->node->p_hash, e->hash, STORE_HASH_BYTES);
+        idx_slot_sync(&st->tables[e->tbl].idx, e->node);
     }
     st->inflight = true;
     memcpy(st->pend_anchor_raw, b->anchor_raw, STORE_ANCHOR_LEN);
     if (rc != TR_OK)
         batch_unmark_locked(b);
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_wrunlock(&st->idx_lock);
     return rc;
 }
 
 static void batch_unmark(struct batch *b)
 {
-    pthread_rwlock_wrlock(&b->st->idx_lock);
+    tr_brlock_wrlock(&b->st->idx_lock);
     batch_unmark_locked(b);
-    pthread_rwlock_unlock(&b->st->idx_lock);
+    tr_brlock_wrunlock(&b->st->idx_lock);
     store_pub_bump(b->st);
 }
 
@@ -322,7 +325,7 @@ static void batch_publish(struct batch *b)
 {
     struct store *st = b->st;
 
-    pthread_rwlock_wrlock(&st->idx_lock);
+    tr_brlock_wrlock(&st->idx_lock);
     for (size_t i = 0; i < b->nents; i++) {
         struct idx_node *n = b->ents[i].node;
         if (!n)
@@ -335,12 +338,14 @@ static void batch_publish(struct batch *b)
         n->pending = false;
         if (!n->live)
             idx_remove(&st->tables[b->ents[i].tbl].idx, b->ents[i].key, b->ents[i].key_len);
+        else
+            idx_slot_sync(&st->tables[b->ents[i].tbl].idx, n);
         b->ents[i].node = NULL;
     }
     st->anchor = b->anchor;
     memcpy(st->anchor_raw, b->anchor_raw, STORE_ANCHOR_LEN);
     st->inflight = false;
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_wrunlock(&st->idx_lock);
     store_pub_bump(st);
 }
 
@@ -485,10 +490,10 @@ int store_table_ensure(struct store *st, const char *name, int *out_idx)
     memcpy(t.name, name, t.name_len);
     if ((rc = store_txn_run(st, table_create_fn, &t)) != TR_OK)
         return rc;
-    pthread_rwlock_wrlock(&st->idx_lock);
+    tr_brlock_wrlock(&st->idx_lock);
     st->tables[st->ntables] = t;
     *out_idx = (int)st->ntables++;
-    pthread_rwlock_unlock(&st->idx_lock);
+    tr_brlock_wrunlock(&st->idx_lock);
     return TR_OK;
 }
 

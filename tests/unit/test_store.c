@@ -1637,6 +1637,70 @@ static void test_store_index_growth_delete(void **state)
     idx_free(&ix);
 }
 
+/* A read's fast path takes live, pending, version and tag from the slot: the copies follow
+ * every change (idx_slot_sync) and move with their slot on growth and on deletion shifts. */
+static void slot_expect(const struct store_idx *ix, const char *key, uint64_t version, bool pending)
+{
+    uint64_t hv = idx_hash(ix, (const uint8_t *)key, strlen(key));
+    const struct idx_slot *sl = idx_slot_hv(ix, hv);
+
+    assert_non_null(sl);
+    assert_ptr_equal(sl->n, idx_find(ix, (const uint8_t *)key, strlen(key)));
+    assert_true(sl->live);
+    assert_int_equal(sl->pending, pending);
+    assert_int_equal(sl->version, version);
+    assert_memory_equal(sl->tag, sl->n->tag, STORE_TAG_BYTES);
+    assert_int_equal(sl->tag[0], (uint8_t)version);
+}
+
+static void test_store_index_slot_copies(void **state)
+{
+    enum { NK = 3000 };
+    struct store_idx ix;
+    char k[32];
+
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    memset(&ix, 0, sizeof(ix));
+    for (int i = 0; i < NK; i++) { /* grows the table several times */
+        snprintf(k, sizeof(k), "s/%d", i);
+        struct idx_node *n = idx_add(&ix, k);
+        uint64_t hv = idx_hash(&ix, (const uint8_t *)k, strlen(k));
+        const struct idx_slot *sl = idx_slot_hv(&ix, hv);
+        assert_non_null(sl); /* a new node's slot: neither live nor pending until synced */
+        assert_false(sl->live);
+        assert_false(sl->pending);
+        n->live = true;
+        n->version = (uint64_t)i + 1;
+        memset(n->tag, (uint8_t)(i + 1), STORE_TAG_BYTES);
+        idx_slot_sync(&ix, n);
+    }
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "s/%d", i);
+        slot_expect(&ix, k, (uint64_t)i + 1, false);
+    }
+    for (int i = 0; i < NK; i += 2) { /* deletion shifts later slots back */
+        snprintf(k, sizeof(k), "s/%d", i);
+        idx_remove(&ix, (const uint8_t *)k, strlen(k));
+        assert_null(idx_slot_hv(&ix, idx_hash(&ix, (const uint8_t *)k, strlen(k))));
+    }
+    for (int i = 1; i < NK; i += 2) { /* a pending change, then its publication */
+        snprintf(k, sizeof(k), "s/%d", i);
+        struct idx_node *n = idx_find(&ix, (const uint8_t *)k, strlen(k));
+        slot_expect(&ix, k, (uint64_t)i + 1, false);
+        n->pending = true;
+        idx_slot_sync(&ix, n);
+        slot_expect(&ix, k, (uint64_t)i + 1, true);
+        n->pending = false;
+        n->version = (uint64_t)i + 7;
+        memset(n->tag, (uint8_t)(i + 7), STORE_TAG_BYTES);
+        idx_slot_sync(&ix, n);
+        slot_expect(&ix, k, (uint64_t)i + 7, false);
+    }
+    idx_check(&ix, NK / 2);
+    idx_free(&ix);
+}
+
 /* ---- formats ----------------------------------------------------------------------------------------------- */
 
 static void test_store_ad_build_golden(void **state)
@@ -1735,6 +1799,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_rotate_keeps_old_readable, setup, teardown),
         cmocka_unit_test(test_store_index_hash_collisions),
         cmocka_unit_test(test_store_index_growth_delete),
+        cmocka_unit_test(test_store_index_slot_copies),
         cmocka_unit_test(test_store_ad_build_golden),
         cmocka_unit_test(test_store_digest_add_sub_inverse),
         cmocka_unit_test_setup_teardown(test_store_anchor_decode_mutations, setup, teardown),
