@@ -6,6 +6,7 @@ T_N=0
 T_FAIL=0
 T_PIDS=""
 T_DIRS=""
+T_MOUNTS=""
 
 ok() {
     T_N=$((T_N + 1))
@@ -47,10 +48,27 @@ tmpdir() {
 
 cleanup() {
     for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done
+    if [ -n "$T_MOUNTS" ]; then
+        # A killed server holding files on a mount keeps it busy until it is gone: reap it first.
+        for p in $T_PIDS; do wait "$p" 2>/dev/null; done
+        for m in $T_MOUNTS; do umount "$m" 2>/dev/null; done
+        T_MOUNTS=""
+    fi
     rm -rf "$T_BASE"
     for d in $T_DIRS; do rm -rf "$d"; done
 }
 trap cleanup EXIT INT TERM
+
+# tmpfs_mount DIR SIZE: a tmpfs of SIZE (e.g. 6m) on DIR (created), unmounted by cleanup. It needs
+# root with mount permission; without it the script stops here with exit 1 (no small disk, no test).
+tmpfs_mount() {
+    mkdir -p "$1"
+    if ! mount -t tmpfs -o size="$2" tmpfs "$1" 2>/dev/null; then
+        echo "cannot mount a tmpfs here (needs root with mount permission)"
+        exit 1
+    fi
+    T_MOUNTS="$T_MOUNTS $1"
+}
 
 # wait_port LOGFILE: echo the port once the server logged it (10 s max)
 wait_port() {

@@ -10,13 +10,7 @@ j() { jq -r "$1"; }
 lacks() { case "$2" in *CANARY*) not_ok "$1" ;; *) ok "$1" ;; esac; }
 
 D=$(tmpdir)
-mkdir -p "$D/small"
-if ! mount -t tmpfs -o size=1m tmpfs "$D/small" 2>/dev/null; then
-    echo "cannot mount a tmpfs here (needs root with mount permission)"
-    exit 1
-fi
-umount_small() { umount "$D/small" 2>/dev/null; }
-trap 'for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done; sleep 0.3; umount_small; cleanup' EXIT INT TERM
+tmpfs_mount "$D/small" 1m
 
 start_prod "$D" devkey || exit 1
 stop_prod

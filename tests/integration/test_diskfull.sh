@@ -7,13 +7,7 @@
 j() { jq -r "$1"; }
 
 D=$(tmpdir)
-mkdir -p "$D/small"
-if ! mount -t tmpfs -o size=6m tmpfs "$D/small" 2>/dev/null; then
-    echo "cannot mount a tmpfs here (needs root with mount permission)"
-    exit 1
-fi
-umount_small() { umount "$D/small" 2>/dev/null; }
-trap 'for p in $T_PIDS; do kill -9 "$p" 2>/dev/null; done; sleep 0.3; umount_small; cleanup' EXIT INT TERM
+tmpfs_mount "$D/small" 6m
 
 start_prod "$D" devkey || exit 1
 stop_prod

@@ -50,15 +50,20 @@ struct swtpm {
     char tcti[128];
 };
 
+struct mitm;
+
 struct fixture {
     struct swtpm tpm;
     struct enc_config *cfg;
+    struct mitm *mitm; /* a test's man in the middle; teardown stops it if the test could not */
     uint8_t mk[ENC_KEY_BYTES];
     uint8_t auth[ENC_KEY_BYTES];
 };
 
 static uint64_t test_seed;
 static uint64_t prng_state;
+
+static void mitm_stop(struct mitm *m);
 
 /* ---- log capture: keeps test output quiet and lets tests inspect what was logged ---------- */
 static char log_buf[LOG_CAPTURE_MAX];
@@ -360,6 +365,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    mitm_stop(f->mitm);
     swtpm_destroy(&f->tpm);
     free(f->cfg);
     free(f);
@@ -761,7 +767,18 @@ static void test_tpm2_counter_read_wrong_auth(void **state)
  * Listens on a port pair like swtpm's and relays to the real one; when told, flips one byte of
  * the response to a chosen command code. Stands for an attacker with root on the host who sits
  * between Tresor and the (v)TPM: the response HMAC must expose every change. */
-#define MITM_BUF 8192
+#define MITM_BUF       8192
+#define MITM_CONNS_MAX 64 /* the forged-response test opens 16 (command and control) */
+
+/* One relayed connection. The thread shuts its sockets down when it ends, but they belong to
+ * the mitm: mitm_stop shuts them down to wake the thread, joins it, and only then closes them,
+ * so no fd is closed while another thread may still use its number. */
+struct mitm_conn {
+    struct mitm *m;
+    int cfd, sfd;
+    bool ctrl;
+    pthread_t th;
+};
 
 struct mitm {
     int lfd[2]; /* listening: command, control */
@@ -769,15 +786,13 @@ struct mitm {
     int target; /* swtpm's first port */
     int stop[2];
     pthread_t th;
+    bool started;
+    /* written by the accept thread only; mitm_stop reads them after joining it */
+    struct mitm_conn conn[MITM_CONNS_MAX];
+    size_t nconn;
     atomic_uint flip_cc;   /* command code whose response gets a byte flipped; 0 = none */
     atomic_size_t flip_at; /* offset of that byte in the response */
     atomic_int flipped;
-};
-
-struct mitm_conn {
-    struct mitm *m;
-    int cfd, sfd;
-    bool ctrl;
 };
 
 static bool io_full(int fd, uint8_t *b, size_t n, bool wr)
@@ -857,11 +872,12 @@ static void *mitm_conn_main(void *arg)
             break;
     }
 out:
-    close(c->cfd);
-    close(c->sfd);
+    /* Hang up both ends now: swtpm serves one connection at a time and the client waits for
+     * EOF. The fds stay open until mitm_stop has joined this thread. */
+    shutdown(c->cfd, SHUT_RDWR);
+    shutdown(c->sfd, SHUT_RDWR);
     free(cmd);
     free(rsp);
-    free(c);
     return NULL;
 }
 
@@ -875,36 +891,41 @@ static void *mitm_main(void *arg)
     while (poll(p, 3, -1) > 0 && !p[2].revents) {
         for (int i = 0; i < 2; i++) {
             struct mitm_conn *c;
-            pthread_t th;
             int cfd;
 
             if (!(p[i].revents & POLLIN) || (cfd = accept(m->lfd[i], NULL, NULL)) < 0)
                 continue;
-            if (!(c = calloc(1, sizeof(*c)))) {
+            if (m->nconn == MITM_CONNS_MAX) { /* refused: the test sees a TPM error */
                 close(cfd);
                 continue;
             }
-            *c = (struct mitm_conn){m, cfd, connect_loopback(m->target + i), i == 1};
-            if (c->sfd < 0 || pthread_create(&th, NULL, mitm_conn_main, c) != 0) {
+            c = &m->conn[m->nconn];
+            *c = (struct mitm_conn){
+                .m = m, .cfd = cfd, .sfd = connect_loopback(m->target + i), .ctrl = i == 1};
+            if (c->sfd < 0 || pthread_create(&c->th, NULL, mitm_conn_main, c) != 0) {
                 close(cfd);
                 if (c->sfd >= 0)
                     close(c->sfd);
-                free(c);
                 continue;
             }
-            pthread_detach(th);
+            m->nconn++;
         }
     }
     return NULL;
 }
 
-static int mitm_start(struct mitm *m, int target)
+static int mitm_start(int target, struct mitm **out)
 {
-    memset(m, 0, sizeof(*m));
+    struct mitm *m = calloc(1, sizeof(*m));
+    int rc = -1;
+
+    if (!m)
+        return -1;
+    m->lfd[0] = m->lfd[1] = m->stop[0] = m->stop[1] = -1;
     m->target = target;
     for (int attempt = 0; attempt < 16; attempt++) {
         if ((m->port = free_port_pair()) < 0)
-            return -1;
+            goto out;
         m->lfd[0] = bind_loopback(m->port);
         m->lfd[1] = m->lfd[0] >= 0 ? bind_loopback(m->port + 1) : -1;
         if (m->lfd[1] >= 0 && listen(m->lfd[0], 16) == 0 && listen(m->lfd[1], 16) == 0)
@@ -915,19 +936,43 @@ static int mitm_start(struct mitm *m, int target)
             close(m->lfd[1]);
         m->lfd[0] = m->lfd[1] = -1;
     }
-    if (m->lfd[0] < 0 || pipe(m->stop) != 0)
-        return -1;
-    return pthread_create(&m->th, NULL, mitm_main, m) == 0 ? 0 : -1;
+    if (m->lfd[0] < 0 || pipe(m->stop) != 0 || pthread_create(&m->th, NULL, mitm_main, m) != 0)
+        goto out;
+    m->started = true;
+    *out = m;
+    m = NULL;
+    rc = 0;
+out:
+    mitm_stop(m);
+    return rc;
 }
 
+/* Joins every thread the mitm started, so none outlives the test case: a later fork() (the next
+ * test's swtpm) that caught one inside malloc could leave the child deadlocked on its lock. */
 static void mitm_stop(struct mitm *m)
 {
-    (void)!write(m->stop[1], "x", 1);
-    pthread_join(m->th, NULL);
-    close(m->lfd[0]);
-    close(m->lfd[1]);
-    close(m->stop[0]);
-    close(m->stop[1]);
+    if (!m)
+        return;
+    if (m->started) {
+        (void)!write(m->stop[1], "x", 1);
+        pthread_join(m->th, NULL);
+    }
+    for (size_t i = 0; i < m->nconn; i++) { /* wakes a relay blocked in read() or poll() */
+        shutdown(m->conn[i].cfd, SHUT_RDWR);
+        shutdown(m->conn[i].sfd, SHUT_RDWR);
+    }
+    for (size_t i = 0; i < m->nconn; i++) {
+        pthread_join(m->conn[i].th, NULL);
+        close(m->conn[i].cfd);
+        close(m->conn[i].sfd);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (m->lfd[i] >= 0)
+            close(m->lfd[i]);
+        if (m->stop[i] >= 0)
+            close(m->stop[i]);
+    }
+    free(m);
 }
 
 /* A changed counter value or a forged "success" on the TPM link is refused, not believed; the
@@ -936,40 +981,42 @@ static void test_tpm2_counter_response_forged(void **state)
 {
     struct fixture *f = *state;
     struct tr_buf id = TR_BUF_INIT;
-    struct mitm m;
+    struct mitm *m;
     uint64_t v = 0, w = 0;
     void *st;
 
     counter_define_ok(f, &id);
-    assert_int_equal(mitm_start(&m, f->tpm.port), 0);
+    assert_int_equal(mitm_start(f->tpm.port, &f->mitm), 0);
+    m = f->mitm;
     snprintf(f->cfg->counter_tcti, sizeof(f->cfg->counter_tcti), "swtpm:host=127.0.0.1,port=%d",
-             m.port);
+             m->port);
     st = counter_open_ok(f, &id);
     assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
 
     /* NV_Read response: header 10 | parameterSize 4 | TPM2B size 2 | 8 value bytes | auth */
-    atomic_store(&m.flip_at, 10 + 4 + 2 + 7);
-    atomic_store(&m.flip_cc, TPM2_CC_NV_Read);
+    atomic_store(&m->flip_at, 10 + 4 + 2 + 7);
+    atomic_store(&m->flip_cc, TPM2_CC_NV_Read);
     w = 777;
     assert_int_equal(enc_counter_tpm2.read(st, &w), TR_E_TPM);
     assert_true(w == 777);
-    assert_int_equal(atomic_load(&m.flipped), 1);
+    assert_int_equal(atomic_load(&m->flipped), 1);
 
     /* NV_Increment: the TPM did it, but the "success" carries a broken HMAC */
-    atomic_store(&m.flip_at, 10 + 4 + 2 + 32 + 1 + 2 + 31);
-    atomic_store(&m.flip_cc, TPM2_CC_NV_Increment);
+    atomic_store(&m->flip_at, 10 + 4 + 2 + 32 + 1 + 2 + 31);
+    atomic_store(&m->flip_cc, TPM2_CC_NV_Increment);
     assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_E_TPM);
     assert_true(w == 777);
-    assert_int_equal(atomic_load(&m.flipped), 2);
+    assert_int_equal(atomic_load(&m->flipped), 2);
 
-    atomic_store(&m.flip_cc, 0);
+    atomic_store(&m->flip_cc, 0);
     assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
     assert_true(w == v + 1); /* the increment had happened: callers re-read, as documented */
     assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_OK);
     assert_true(w == v + 2);
     assert_true(log_has("TPM counter operation failed"));
     enc_counter_tpm2.close(st);
-    mitm_stop(&m);
+    mitm_stop(f->mitm);
+    f->mitm = NULL;
     tr_buf_free(&id);
 }
 
