@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "../common/tr_buf.h"
 #include "enclave.h"
 
 /*
@@ -28,5 +29,14 @@ void enc_core_transit_end(void);
 /* enc_transit_cache_drop (transit.c) - release transit.c's cached work areas (they are always
  * wiped; enc_fini calls this so the core leaves nothing allocated). Any state, any thread. */
 void enc_transit_cache_drop(void);
+
+/*
+ * enc_seal_info_parse - decode a seal.blob image (blob/len) exactly as enc_init does and, when it
+ * is well formed, append its canonical encoding (what enc_initialize would write) to *canon.
+ * Pure: no core state, no lock, no I/O; the image holds no key in clear. It exists for the
+ * parser's unit tests and the fuzz_sealblob harness; the core itself never calls it.
+ * Errors: TR_E_INVAL (malformed: *canon untouched), TR_E_NOMEM.
+ */
+TR_MUST_CHECK int enc_seal_info_parse(const uint8_t *blob, size_t len, struct tr_buf *canon);
 
 #endif

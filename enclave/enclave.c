@@ -158,7 +158,10 @@ static int seal_info_decode(const uint8_t *p, size_t len, struct seal_info *s)
         tr_rd_bytes(&r, ENC_WRAPPED_BYTES, &w) || tr_rd_lstr(&r, SEAL_BLOB_MAX, &pb, &pb_len) ||
         tr_rd_lstr(&r, SEAL_BLOB_MAX, &ci, &ci_len) || r.left != 0)
         return TR_E_INVAL;
-    if (s->t < 1 || s->t > s->n || s->type > ENC_SEAL_GRAMINE)
+    /* Only what enc_initialize writes: t >= 2 once the key is split, and the share length that
+     * goes with n (the wrapped key's associated data binds type, t and n, not share_len). */
+    if (s->t < 1 || s->t > s->n || (s->n > 1 && s->t < 2) || s->type > ENC_SEAL_GRAMINE ||
+        s->share_len != (s->n == 1 ? ENC_KEY_BYTES : ENC_SHARE_BYTES))
         return TR_E_INVAL;
     memcpy(s->wrapped, w, ENC_WRAPPED_BYTES);
     if (tr_buf_put(&s->platform_blob, pb, pb_len) || tr_buf_put(&s->counter_id, ci, ci_len))
@@ -958,4 +961,17 @@ int enc_core_transit_begin(uint8_t wk[ENC_KEY_BYTES])
 void enc_core_transit_end(void)
 {
     tr_brlock_rdunlock(&g.lock);
+}
+
+/* ---- internal: the seal.blob parser on its own (core_int.h) ------------------------------ */
+
+int enc_seal_info_parse(const uint8_t *blob, size_t len, struct tr_buf *canon)
+{
+    struct seal_info s = {0};
+    int rc;
+
+    if ((rc = seal_info_decode(blob, len, &s)) == TR_OK)
+        rc = seal_info_encode(&s, canon);
+    seal_info_clear(&s);
+    return rc;
 }

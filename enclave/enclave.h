@@ -118,8 +118,9 @@ struct enc_shares {
 /*
  * enc_init - create the core's state from cfg (copied) and enter SEALED.
  * States: UNINIT (else TR_E_STATE).
- * Errors: TR_E_STATE, TR_E_INVAL (bad cfg), TR_E_CONFIG (devkey outside -dev without
- * allow_insecure), TR_E_NOMEM, TR_E_IO (data dir unreadable).
+ * Errors: TR_E_STATE, TR_E_INVAL (bad cfg, or a malformed seal.blob), TR_E_CONFIG (devkey
+ * outside -dev without allow_insecure, or a seal.blob of another seal type), TR_E_TOO_LARGE
+ * (seal.blob larger than any the core writes), TR_E_NOMEM, TR_E_IO (data dir unreadable).
  * Side effects: hardens the process (no core dumps, not dumpable); reads cfg->data_dir/seal.blob
  * to learn whether the core is initialised. Never touches the TPM.
  */

@@ -368,6 +368,107 @@ static void test_enc_gramine_seal(void **state)
     assert_int_equal(enc_unseal_auto(), TR_E_IO);
 }
 
+/* ---- seal.blob: root on the host can rewrite it; enc_init must refuse every malformed copy -- */
+#define SB_TYPE 8 /* magic(8) type t n share_len wrapped(72) u32+platform blob u32+counter id */
+#define SB_T    9
+#define SB_N    10
+#define SB_SLEN 11
+#define SB_PB   84 /* the platform blob's length field */
+
+static size_t blob_read(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, cap, fp);
+    assert_int_equal(fclose(fp), 0);
+    return n;
+}
+
+static void blob_write(const char *path, const uint8_t *buf, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Write the edited blob, expect enc_init to fail with want and leave the core UNINIT. */
+static void init_refuses(struct fixture *f, const char *path, const uint8_t *blob, size_t len,
+                         int want)
+{
+    struct enc_status st;
+
+    blob_write(path, blob, len);
+    assert_int_equal(enc_init(&f->cfg), want);
+    enc_status_get(&st);
+    assert_int_equal(st.state, ENC_UNINIT);
+    enc_fini();
+}
+
+static void test_enc_init_refuses_malformed_seal_blob(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t good[512], bad[512];
+    char path[128];
+    size_t len;
+
+    cfg_for(f, ENC_SEAL_SHAMIR);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
+    enc_fini();
+    snprintf(path, sizeof(path), "%s/seal.blob", f->dir);
+    len = blob_read(path, good, sizeof(good));
+    assert_true(len > SB_PB + 8 && len < sizeof(good));
+    assert_int_equal(good[SB_T], 2);
+    assert_int_equal(good[SB_N], 3);
+
+    /* truncated: at every length short of the whole blob, empty included */
+    for (size_t cut = 0; cut < len; cut++)
+        init_refuses(f, path, good, cut, TR_E_INVAL);
+    /* one trailing byte */
+    memcpy(bad, good, len);
+    bad[len] = 0;
+    init_refuses(f, path, bad, len + 1, TR_E_INVAL);
+    /* wrong magic (another format version) */
+    bad[7] = '2';
+    init_refuses(f, path, bad, len, TR_E_INVAL);
+    /* the platform blob's length points past the end; then above the 64 KiB limit */
+    memcpy(bad, good, len);
+    bad[SB_PB + 3] = (uint8_t)(len - SB_PB - 4 + 1);
+    init_refuses(f, path, bad, len, TR_E_INVAL);
+    bad[SB_PB] = 0xff;
+    init_refuses(f, path, bad, len, TR_E_INVAL);
+    /* out-of-range fields: unknown seal type, t = 0, t > n, t = 1 with split shares */
+    const uint8_t edits[][2] = {{SB_TYPE, 4}, {SB_T, 0}, {SB_T, 4}, {SB_T, 1}};
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        memcpy(bad, good, len);
+        bad[edits[i][0]] = edits[i][1];
+        init_refuses(f, path, bad, len, TR_E_INVAL);
+    }
+    /* a share length that does not go with n: not bound by the wrapped key's associated data,
+     * so it was once accepted and the genuine shares then failed as if they were wrong */
+    memcpy(bad, good, len);
+    bad[SB_SLEN] = ENC_KEY_BYTES;
+    init_refuses(f, path, bad, len, TR_E_INVAL);
+    /* well formed, but made by another seal type than the configured one */
+    memcpy(bad, good, len);
+    bad[SB_TYPE] = ENC_SEAL_DEVKEY;
+    init_refuses(f, path, bad, len, TR_E_CONFIG);
+    /* larger than the core reads (3 x 64 KiB) */
+    uint8_t *big = calloc(1, 3 * 65536 + 1);
+    assert_non_null(big);
+    init_refuses(f, path, big, 3 * 65536 + 1, TR_E_TOO_LARGE);
+    free(big);
+
+    /* the genuine blob still opens with its shares */
+    struct enc_status st;
+    blob_write(path, good, len);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_unseal_submit(f->shares.share[0], ENC_SHARE_BYTES, &st), TR_OK);
+    assert_int_equal(enc_unseal_submit(f->shares.share[2], ENC_SHARE_BYTES, &st), TR_OK);
+    assert_int_equal(st.state, ENC_UNSEALED);
+}
+
 static void test_enc_secret_alloc(void **state)
 {
     struct enc_secret *s = NULL;
@@ -460,6 +561,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_enc_recovery_shares_unseal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enc_gramine_seal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enc_init_refuses_malformed_seal_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enc_secret_alloc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enc_log_never_contains_secrets, setup, teardown),
     };
