@@ -491,6 +491,18 @@ static bool precheck(struct pending *p, struct srv_conn *c)
     char msg[512];
     int cls, retry = 0;
 
+    /* libevent 2.1 takes any "HTTP/%d.%d" with a major of at most 1 and echoes it in the status
+     * line ("HTTP/0.9 200 OK", "HTTP/1.-1 ..."). A later 1.x is read as 1.1 (RFC 9112 2.3); the
+     * rest is no HTTP we speak. */
+    if (p->req->major == 1 && p->req->minor > 1)
+        p->req->minor = 1;
+    if (p->req->major != 1 || p->req->minor < 0) {
+        p->req->major = 1;
+        p->req->minor = 1;
+        p->close_after = true;
+        p->resp = resp_error(p, 400, "malformed HTTP request", 0);
+        return true;
+    }
     if (uri && strlen(uri) > SRV_HTTP_URI_MAX) {
         p->close_after = true;
         p->resp = resp_error(p, 414, "request URI too long", 0);

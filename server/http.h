@@ -12,8 +12,9 @@
  *   request within request_timeout_s, and a keep-alive connection closed idle_timeout_s after
  *   its last answer; a connection past its deadline is shut down and libevent frees it;
  * - a request URI over SRV_HTTP_URI_MAX bytes gets 414, more than SRV_HTTP_HEADERS_MAX header
- *   fields 431, a method Vault does not serve 405; what libevent refuses itself (malformed
- *   request, head over max_headers: 400; body over max_body: 413) gets the same JSON envelope;
+ *   fields 431, a method Vault does not serve 405, an HTTP version other than 1.x 400 (a later
+ *   1.x is served as 1.1); what libevent refuses itself (malformed request, head over
+ *   max_headers: 400; body over max_body: 413) gets the same JSON envelope;
  * - per-client token buckets for login and unseal paths: 429 with Retry-After when empty.
  * api/ receives the verified client certificate (DER) when the listener asks for one.
  * At debug level each answer is logged with method, escaped path, status, duration and client

@@ -78,6 +78,16 @@ json_error "request line with 4 fields" 400 "$BAD" 'GET /v1/sys/health HTTP/1.1 
 json_error "unsupported HTTP version" 400 "$BAD" 'GET /v1/sys/health HTTP/2.0\r\nHost: x\r\n\r\n'
 json_error "header line without a colon" 400 "$BAD" 'GET /v1/sys/health HTTP/1.1\r\nHost x\r\n\r\n'
 json_error "HTTP/1.0 client (answered 1.0)" 400 "$BAD" 'GET /v1/sys/health HTTP/1.0\r\nHost x\r\n\r\n'
+# libevent 2.1 parses any HTTP/0.x or 1.x version (a negative minor too) and would echo it in the
+# status line ("HTTP/0.9 200 OK", found by fuzz/fuzz_http.c): those are refused, except a later
+# 1.x, served as 1.1
+json_error "HTTP/0.9 request" 400 "$BAD" 'GET /v1/sys/health HTTP/0.9\r\nHost: x\r\n\r\n'
+a=$(printf 'GET /v1/sys/health HTTP/0.9\r\nHost: x\r\n\r\n' | raw | head -1)
+expect_eq "HTTP/0.9 request: answered as HTTP/1.1" "$a" "$(printf 'HTTP/1.1 400 Bad Request\r')"
+a=$(printf 'GET /v1/sys/health HTTP/1.-1\r\nHost: x\r\n\r\n' | raw | head -1)
+expect_eq "HTTP/1.-1 request: 400 as HTTP/1.1" "$a" "$(printf 'HTTP/1.1 400 Bad Request\r')"
+a=$(printf 'GET /v1/sys/health HTTP/1.5\r\nHost: x\r\nConnection: close\r\n\r\n' | raw | head -1)
+expect_eq "HTTP/1.5 request: served as HTTP/1.1" "$a" "$(printf 'HTTP/1.1 200 OK\r')"
 json_error "non-numeric Content-Length" 400 "$BAD" \
     'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'
 json_error "Content-Length over max_request_bytes" 413 "http: request body too large" \
