@@ -12,30 +12,11 @@
 #include "../server/config.h"
 #include "util.h"
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = (o->len + n + 1) * 2;
-        char *p = realloc(o->p, cap);
-        FUZZ_CHECK(p != NULL);
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void put_ll(struct out *o, long long v)
+static void put_ll(struct fuzz_str *o, long long v)
 {
     char b[32];
     int n = snprintf(b, sizeof(b), "%lld", v);
-    put(o, b, (size_t)n);
+    fuzz_str_add(o, b, (size_t)n);
 }
 
 /* One UTF-8 sequence at s (libyaml only hands out valid UTF-8); its length, code point in *cp. */
@@ -52,14 +33,14 @@ static size_t utf8_next(const unsigned char *s, unsigned *cp)
 }
 
 /* key: "value" with every non-printable or non-ASCII character escaped. */
-static void put_str(struct out *o, const char *indent, const char *key, const char *v)
+static void put_str(struct fuzz_str *o, const char *indent, const char *key, const char *v)
 {
     const unsigned char *s = (const unsigned char *)v;
     char b[16];
 
-    put(o, indent, strlen(indent));
-    put(o, key, strlen(key));
-    put(o, ": \"", 3);
+    fuzz_str_add(o, indent, strlen(indent));
+    fuzz_str_add(o, key, strlen(key));
+    fuzz_str_add(o, ": \"", 3);
     while (*s) {
         unsigned cp;
         s += utf8_next(s, &cp);
@@ -69,25 +50,25 @@ static void put_str(struct out *o, const char *indent, const char *key, const ch
             snprintf(b, sizeof(b), "\\u%04x", cp);
         else
             snprintf(b, sizeof(b), "\\U%08x", cp);
-        put(o, b, strlen(b));
+        fuzz_str_add(o, b, strlen(b));
     }
-    put(o, "\"\n", 2);
+    fuzz_str_add(o, "\"\n", 2);
 }
 
-static void put_int(struct out *o, const char *indent, const char *key, int64_t v)
+static void put_int(struct fuzz_str *o, const char *indent, const char *key, int64_t v)
 {
-    put(o, indent, strlen(indent));
-    put(o, key, strlen(key));
-    put(o, ": ", 2);
+    fuzz_str_add(o, indent, strlen(indent));
+    fuzz_str_add(o, key, strlen(key));
+    fuzz_str_add(o, ": ", 2);
     put_ll(o, (long long)v);
-    put(o, "\n", 1);
+    fuzz_str_add(o, "\n", 1);
 }
 
-static void emit(const struct srv_config *c, struct out *o)
+static void emit(const struct srv_config *c, struct fuzz_str *o)
 {
     const char *i = "  ", *ii = "    ";
 
-    put(o, "listener:\n", 10);
+    fuzz_str_add(o, "listener:\n", 10);
     put_str(o, i, "address", c->listen_address);
     put_str(o, i, "tls_cert_file", c->tls_cert_file);
     put_str(o, i, "tls_key_file", c->tls_key_file);
@@ -106,42 +87,43 @@ static void emit(const struct srv_config *c, struct out *o)
     put_int(o, i, "login_burst", c->login_burst);
     put_int(o, i, "unseal_rate_per_s", c->unseal_rate_per_s);
     put_int(o, i, "unseal_burst", c->unseal_burst);
-    put(o, "storage:\n", 9);
+    fuzz_str_add(o, "storage:\n", 9);
     put_str(o, i, "path", c->storage_path);
     put_int(o, i, "scrub_interval_s", c->scrub_interval_s);
-    put(o, "seal:\n", 6);
+    fuzz_str_add(o, "seal:\n", 6);
     put_str(o, i, "type", c->seal_type);
-    put(o, c->seal_allow_insecure ? "  allow_insecure: true\n" : "  allow_insecure: false\n",
-        c->seal_allow_insecure ? 23 : 24);
+    fuzz_str_add(o,
+                 c->seal_allow_insecure ? "  allow_insecure: true\n" : "  allow_insecure: false\n",
+                 c->seal_allow_insecure ? 23 : 24);
     if (c->seal_tpm2_tcti) {
-        put(o, "  tpm2:\n", 8);
+        fuzz_str_add(o, "  tpm2:\n", 8);
         put_str(o, ii, "tcti", c->seal_tpm2_tcti);
-        put(o, "    pcrs: [", 11);
+        fuzz_str_add(o, "    pcrs: [", 11);
         for (size_t k = 0; k < c->seal_tpm2_npcrs; k++) {
-            put(o, ", ", k ? 2 : 0);
+            fuzz_str_add(o, ", ", k ? 2 : 0);
             put_ll(o, (long long)c->seal_tpm2_pcrs[k]);
         }
-        put(o, "]\n", 2);
+        fuzz_str_add(o, "]\n", 2);
     }
     if (c->seal_devkey_file) {
-        put(o, "  devkey:\n", 10);
+        fuzz_str_add(o, "  devkey:\n", 10);
         put_str(o, ii, "key_file", c->seal_devkey_file);
     }
-    put(o, "  gramine:\n", 11);
+    fuzz_str_add(o, "  gramine:\n", 11);
     put_str(o, ii, "key_path", c->seal_gramine_key_path);
-    put(o, "counter:\n", 9);
+    fuzz_str_add(o, "counter:\n", 9);
     put_str(o, i, "type", c->counter_type);
     if (c->counter_tpm2_tcti) {
-        put(o, "  tpm2:\n", 8);
+        fuzz_str_add(o, "  tpm2:\n", 8);
         put_str(o, ii, "tcti", c->counter_tpm2_tcti);
         put_int(o, ii, "nv_index", c->counter_tpm2_nv_index);
         put_int(o, ii, "min_interval_ms", c->counter_min_interval_ms);
     }
     if (c->audit_path) {
-        put(o, "audit:\n", 7);
+        fuzz_str_add(o, "audit:\n", 7);
         put_str(o, i, "path", c->audit_path);
     }
-    put(o, "log:\n", 5);
+    fuzz_str_add(o, "log:\n", 5);
     put_str(o, i, "level", c->log_level);
     put_str(o, i, "format", c->log_format);
 }
@@ -230,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct srv_config *cfg = NULL, *again = NULL;
     struct enc_config e1, e2;
-    struct out o = {NULL, 0, 0};
+    struct fuzz_str o = {NULL, 0, 0};
     char err[1024];
 
     if (size > 64u * 1024)

@@ -63,25 +63,6 @@ static char root[128];
 static unsigned long inputs;
 static bool trace;
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *q = realloc(b->p, cap);
-        FUZZ_CHECK(q != NULL);
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 static void teardown(void)
 {
     if (http) {
@@ -184,7 +165,7 @@ static bool is_retry(SSL *ssl, int r)
  * it answers itself to a request it could not parse is still queued at that moment (lost). An
  * answer from api/ is not affected (evhttp stops reading while api/ works), so a slow write
  * that outlasts QUIET_MS still arrives. */
-static bool exchange(const char *req, size_t len, struct buf *ans)
+static bool exchange(const char *req, size_t len, struct fuzz_str *ans)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct timeval tv = {1, 0};
@@ -237,7 +218,7 @@ static bool exchange(const char *req, size_t len, struct buf *ans)
         errno = 0;
         int r = SSL_read(ssl, tmp, sizeof(tmp));
         if (r > 0) {
-            buf_add(ans, tmp, (size_t)r);
+            fuzz_str_add(ans, tmp, (size_t)r);
             continue;
         }
         if (!is_retry(ssl, r)) {
@@ -262,7 +243,7 @@ static bool exchange(const char *req, size_t len, struct buf *ans)
 
 /* The input with "@TOKEN@" replaced by the root token in token header lines only, so the token
  * never reaches a path, a body or another header the server might store or echo. */
-static void build_request(const uint8_t *data, size_t size, struct buf *out)
+static void build_request(const uint8_t *data, size_t size, struct fuzz_str *out)
 {
     const char *p = (const char *)data, *end = p + size;
 
@@ -276,11 +257,11 @@ static void build_request(const uint8_t *data, size_t size, struct buf *out)
             const char *hit = memmem(s, (size_t)(le - s), PLACEHOLDER, sizeof(PLACEHOLDER) - 1);
             if (!hit)
                 break;
-            buf_add(out, s, (size_t)(hit - s));
-            buf_add(out, root, strlen(root));
+            fuzz_str_add(out, s, (size_t)(hit - s));
+            fuzz_str_add(out, root, strlen(root));
             s = hit + sizeof(PLACEHOLDER) - 1;
         }
-        buf_add(out, s, (size_t)(le - s));
+        fuzz_str_add(out, s, (size_t)(le - s));
         p = le;
     }
 }
@@ -378,7 +359,7 @@ static bool parse_answer(const char **pp, size_t *left, bool closed, struct answ
         a->body_len = n;
         p += n;
     } else if ((v = header(*pp, eoh + 2, "Transfer-Encoding", &vlen))) {
-        struct buf b = {0};
+        struct fuzz_str b = {0};
         FUZZ_CHECK(vlen == 7 && !strncasecmp(v, "chunked", 7));
         for (;;) {
             char *stop;
@@ -397,7 +378,7 @@ static bool parse_answer(const char **pp, size_t *left, bool closed, struct answ
                 p += 2;
                 break;
             }
-            buf_add(&b, p, n);
+            fuzz_str_add(&b, p, n);
             p += n + 2;
         }
         a->dechunked = b.p;
@@ -484,13 +465,13 @@ static void check_answer(const struct answer *a, const char *req_dec, bool token
 static void health_check(void)
 {
     static const char req[] = "GET /v1/sys/health HTTP/1.1\r\nHost: fuzz\r\n\r\n";
-    struct buf ans = {0};
+    struct fuzz_str ans = {0};
     struct answer a;
     const char *p;
     size_t left;
     json_t *j;
 
-    buf_add(&ans, "", 0);
+    fuzz_str_add(&ans, "", 0);
     FUZZ_CHECK(exchange(req, sizeof(req) - 1, &ans)); /* still alive, still closing */
     p = ans.p;
     left = ans.len;
@@ -518,7 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct buf req = {0}, ans = {0};
+    struct fuzz_str req = {0}, ans = {0};
     const char *p;
     size_t left;
     char *dec;
@@ -531,8 +512,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         atexit(health_at_exit); /* runs before teardown */
         trace = getenv("FUZZ_HTTP_TRACE") != NULL;
     }
-    buf_add(&req, "", 0);
-    buf_add(&ans, "", 0);
+    fuzz_str_add(&req, "", 0);
+    fuzz_str_add(&ans, "", 0);
     build_request(data, size, &req);
     dec = decoded(req.p, req.len);
     /* lookup-self returns the caller's token (Vault does too); other token endpoints may be

@@ -159,3 +159,18 @@ void fuzz_core_up(enum enc_seal_type seal, uint32_t n, uint32_t t, struct enc_sh
     else
         sodium_free(sh);
 }
+
+void fuzz_str_add(struct fuzz_str *s, const void *p, size_t n)
+{
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = (s->len + n + 1) * 2;
+        char *q = realloc(s->p, cap);
+        FUZZ_CHECK(q != NULL);
+        s->p = q;
+        s->cap = cap;
+    }
+    if (n)
+        memcpy(s->p + s->len, p, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}

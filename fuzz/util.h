@@ -40,6 +40,16 @@ size_t fuzz_span(struct fuzz_in *in, size_t n, const uint8_t **out);
 /* fuzz_lspan - a span whose length (0..max) comes from the next byte(s) of the input. */
 size_t fuzz_lspan(struct fuzz_in *in, size_t max, const uint8_t **out);
 
+/* A growable NUL-terminated string for what a harness builds (requests, answers, YAML); never a
+ * secret. Starts zeroed; free(s.p) when done. */
+struct fuzz_str {
+    char *p;
+    size_t len, cap;
+};
+
+/* fuzz_str_add - append n bytes of p (keeps p[len] == '\0'). Aborts when out of memory. */
+void fuzz_str_add(struct fuzz_str *s, const void *p, size_t n);
+
 /* fuzz_init - once per process: silence tr_log and make the scratch directory. */
 void fuzz_init(void);
 /* fuzz_scratch - the per-process scratch directory (valid for the process lifetime). */
