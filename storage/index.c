@@ -20,6 +20,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "store_int.h"
 
@@ -121,13 +122,33 @@ static size_t ht_slot(const struct store_idx *ix, uint64_t hv, const uint8_t *ke
     }
 }
 
-/* Double the slot array (or make the first one). Errors: TR_E_NOMEM (nothing changed). */
-static int ht_grow(struct store_idx *ix)
+#define HUGE_BYTES ((size_t)2 << 20)
+
+/* A zeroed slot array. From 2 MiB up it is aligned to 2 MiB and marked for transparent huge
+ * pages: lookups land on random slots, so with 4 KiB pages nearly every read also misses the
+ * TLB, and the rebuild at startup takes one page fault per 85 slots. */
+static struct idx_slot *slots_alloc(size_t ns)
 {
-    size_t ns = ix->nslots ? ix->nslots * 2 : HT_MIN_SLOTS, mask = ns - 1;
+    size_t bytes = ns * sizeof(struct idx_slot);
+    void *p;
+
+    if (bytes < HUGE_BYTES)
+        return calloc(ns, sizeof(struct idx_slot));
+    if (!(p = aligned_alloc(HUGE_BYTES, bytes))) /* bytes: a power of two times 48 */
+        return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint; without THP this is a plain array */
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Rehash into ns slots (a power of two that holds every entry). Errors: TR_E_NOMEM (nothing
+ * changed). */
+static int ht_resize(struct store_idx *ix, size_t ns)
+{
+    size_t mask = ns - 1;
     struct idx_slot *nsl;
 
-    if (ns > SIZE_MAX / sizeof(*nsl) || !(nsl = calloc(ns, sizeof(*nsl))))
+    if (ns > SIZE_MAX / sizeof(*nsl) || !(nsl = slots_alloc(ns)))
         return TR_E_NOMEM;
     for (size_t i = 0; i < ix->nslots; i++) {
         size_t j;
@@ -141,6 +162,27 @@ static int ht_grow(struct store_idx *ix)
     ix->slots = nsl;
     ix->nslots = ns;
     return TR_OK;
+}
+
+/* Double the slot array (or make the first one, with the table's hash key). */
+static int ht_grow(struct store_idx *ix)
+{
+    if (!ix->nslots)
+        randombytes_buf(ix->hkey, sizeof(ix->hkey));
+    return ht_resize(ix, ix->nslots ? ix->nslots * 2 : HT_MIN_SLOTS);
+}
+
+int idx_reserve(struct store_idx *ix, size_t n)
+{
+    size_t ns = ix->nslots ? ix->nslots : HT_MIN_SLOTS;
+
+    while (ns < SIZE_MAX / 8 && n > ns / 4 * 3)
+        ns *= 2;
+    if (ns <= ix->nslots)
+        return TR_OK;
+    if (!ix->nslots)
+        randombytes_buf(ix->hkey, sizeof(ix->hkey));
+    return ht_resize(ix, ns);
 }
 
 /* Empty slot i and move later entries of the probe run back into the hole. */
@@ -242,11 +284,8 @@ int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len, struct 
 
     if (len > STORE_KEY_MAX)
         return TR_E_INVAL;
-    if (!ix->nslots) {
-        randombytes_buf(ix->hkey, sizeof(ix->hkey));
-        if ((rc = ht_grow(ix)) != TR_OK)
-            return rc;
-    }
+    if (!ix->nslots && (rc = ht_grow(ix)) != TR_OK)
+        return rc;
     hv = idx_hash(ix, key, len);
     i = ht_slot(ix, hv, key, len);
     if (!ix->slots[i].n) {

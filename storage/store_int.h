@@ -264,6 +264,10 @@ void idx_slot_sync(struct store_idx *ix, const struct idx_node *n);
  * Errors: TR_E_INVAL (key too long), TR_E_NOMEM (nothing changed). */
 TR_MUST_CHECK int idx_get_or_add(struct store_idx *ix, const uint8_t *key, size_t len,
                                  struct idx_node **out);
+/* idx_reserve - size the hash table for n keys at once (startup knows how many records each
+ * table holds), so the rebuild does not rehash ~log2(n) times. A hint: on failure
+ * (TR_E_NOMEM) the index is unchanged and still grows on demand. */
+int idx_reserve(struct store_idx *ix, size_t n);
 /* idx_remove - unlink and free the node for key (if any). */
 void idx_remove(struct store_idx *ix, const uint8_t *key, size_t len);
 /* idx_lower_bound - first node with key >= k (strict: > k), or NULL (tree walk). */

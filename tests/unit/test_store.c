@@ -1637,6 +1637,43 @@ static void test_store_index_growth_delete(void **state)
     idx_free(&ix);
 }
 
+/* idx_reserve sizes the table once (startup) and is only a hint: entries made before it stay
+ * findable, a smaller reservation changes nothing, and the reserved table takes its keys without
+ * growing. 50k keys need a slot array over 2 MiB: the huge-page allocation path. */
+static void test_store_index_reserve(void **state)
+{
+    enum { NK = 50000 };
+    struct store_idx ix;
+    char k[32];
+    size_t reserved;
+
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    memset(&ix, 0, sizeof(ix));
+    assert_int_equal(idx_reserve(&ix, 0), TR_OK); /* makes the smallest table and the key */
+    assert_true(ix.nslots > 0);
+    idx_add(&ix, "early");
+    assert_int_equal(idx_reserve(&ix, NK + 1), TR_OK);
+    reserved = ix.nslots;
+    assert_true((size_t)(NK + 1) * 4 <= reserved * 3); /* at most 3/4 full once filled */
+    assert_true(reserved * sizeof(struct idx_slot) > ((size_t)2 << 20));
+    assert_true(idx_has(&ix, "early"));
+    assert_int_equal(idx_reserve(&ix, 10), TR_OK); /* never shrinks */
+    assert_int_equal(ix.nslots, reserved);
+    for (int i = 0; i < NK; i++) {
+        snprintf(k, sizeof(k), "r/%d", i);
+        idx_add(&ix, k)->version = (uint64_t)i + 1;
+    }
+    assert_int_equal(ix.nslots, reserved); /* no growth while filling */
+    idx_check(&ix, NK + 1);
+    for (int i = 0; i < NK; i += 7) {
+        snprintf(k, sizeof(k), "r/%d", i);
+        assert_int_equal(idx_find(&ix, (const uint8_t *)k, strlen(k))->version, (uint64_t)i + 1);
+    }
+    idx_free(&ix);
+    assert_int_equal(ix.nslots, 0);
+}
+
 /* A read's fast path takes live, pending, version and tag from the slot: the copies follow
  * every change (idx_slot_sync) and move with their slot on growth and on deletion shifts. */
 static void slot_expect(const struct store_idx *ix, const char *key, uint64_t version, bool pending)
@@ -1799,6 +1836,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_rotate_keeps_old_readable, setup, teardown),
         cmocka_unit_test(test_store_index_hash_collisions),
         cmocka_unit_test(test_store_index_growth_delete),
+        cmocka_unit_test(test_store_index_reserve),
         cmocka_unit_test(test_store_index_slot_copies),
         cmocka_unit_test(test_store_ad_build_golden),
         cmocka_unit_test(test_store_digest_add_sub_inverse),
