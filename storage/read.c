@@ -626,7 +626,8 @@ static void scrub_names(struct store *st, MDB_txn *txn)
         if (ok) {
             memcpy(name, k.mv_data, k.mv_size);
             name[k.mv_size] = 0;
-            ok = strcmp(name, STORE_META_NAME) == 0 || store_table_find(st, name) >= 0;
+            ok = strcmp(name, STORE_META_NAME) == 0 || store_table_find(st, name) >= 0 ||
+                 strcmp(name, st->pend_table) == 0; /* being created (writer.c) */
         }
         if (!ok)
             store_alarm(st, "unknown_table", NULL, NULL, 0);

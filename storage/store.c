@@ -248,11 +248,20 @@ static bool store_disk_nearly_full(const struct store *st)
 
 int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
 {
+    bool wrote = false;
+
+    return store_txn_run_ex(st, fn, arg, &wrote);
+}
+
+int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wrote)
+{
+    *out_wrote = false;
     for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
         MDB_txn *txn = NULL;
         int mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
         int rc;
 
+        *out_wrote = mrc == 0; /* until it turns out to have stopped at a full map */
         if (mrc == 0) {
             mrc = fn(st, txn, arg);
             if (mrc == 0)
@@ -263,11 +272,13 @@ int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
         if (mrc == 0)
             return TR_OK;
         if (mrc == MDB_MAP_FULL) {
+            *out_wrote = false;
             if ((rc = store_map_grow(st, false)) != TR_OK)
                 return rc;
             continue;
         }
         if (mrc == MDB_MAP_RESIZED) {
+            *out_wrote = false;
             if ((rc = store_map_grow(st, true)) != TR_OK)
                 return rc;
             continue;

@@ -160,6 +160,7 @@ struct store {
     uint8_t anchor_raw[STORE_ANCHOR_LEN];
     uint8_t pend_anchor_raw[STORE_ANCHOR_LEN];
     bool inflight; /* a batch is marked and may be committed but is not published */
+    char pend_table[STORE_TABLE_NAME_MAX + 1]; /* a new table, in LMDB before tables[]; or "" */
 
     /* writer queue (q_mu) */
     pthread_mutex_t q_mu;
@@ -169,6 +170,7 @@ struct store {
     bool writer_started;
     pthread_t writer;
     uint64_t last_incr_ms; /* writer thread only */
+    bool fence_due; /* writer thread only: a commit failed after its anchor was built (writer.c) */
 
     /* background scrub (s_mu) */
     pthread_mutex_t s_mu;
@@ -202,6 +204,10 @@ typedef int (*store_txn_fn)(struct store *st, MDB_txn *txn, void *arg);
 /* store_txn_run - run fn in a write txn and commit durably; grows the map on MDB_MAP_FULL up to
  * opts.map_size_max and retries. Errors: TR_E_NOSPACE, TR_E_IO, TR_E_TAMPER, TR_E_NOMEM. */
 TR_MUST_CHECK int store_txn_run(struct store *st, store_txn_fn fn, void *arg);
+/* store_txn_run_ex - the same; on failure *out_wrote says whether the failed transaction may
+ * have put pages into data.mdb (false only when it never began or stopped at a full map: LMDB
+ * fails the page allocation before it writes anything). */
+TR_MUST_CHECK int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wrote);
 void store_fault_hit(const struct store *st, enum store_fault f);
 /* store_alarm - a runtime tamper finding: count, log, record evidence. */
 void store_alarm(struct store *st, const char *what, const char *table, const uint8_t *key,

@@ -426,13 +426,45 @@ static int commit_counter(struct store *st, uint64_t expect)
     return TR_OK;
 }
 
-/* Steps 2-5 for a prepared batch (also used with no entries by rotate). */
+static int batch_commit(struct batch *b, uint8_t reason, uint32_t key_id);
+
+/* A commit that fails after its anchor {c+1} was built may still have put that anchor, MAC'd,
+ * into data.mdb with the pages of a state the clients were told failed: LMDB writes the pages
+ * before the sync and the meta page, and a full disk or a failing device stops it in between.
+ * The next acknowledged state must not be anchored at c+1 as well, or that failed state could be
+ * put back in its place once the counter is at c+1 and open as clean (c == T). So the first
+ * commit after such a failure is a fence, like the epoch-open at startup: the unchanged state
+ * under a new epoch at c+1, incremented; the batch follows at c+2. */
+static int batch_fence(struct store *st)
+{
+    struct batch fb;
+    uint64_t due, now;
+    int rc;
+
+    if ((rc = batch_init(&fb, st, 0)) == TR_OK)
+        rc = batch_commit(&fb, STORE_REASON_EPOCH_OPEN, st->anchor.key_id);
+    batch_free(&fb);
+    /* the batch's own increment follows: keep min_interval_ms between the two */
+    due = st->last_incr_ms + st->opts.min_interval_ms;
+    while (rc == TR_OK && (now = store_now_ms()) < due) {
+        uint64_t ms = due - now;
+        nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L}, NULL);
+    }
+    return rc;
+}
+
+/* Steps 2-5 for a prepared batch (also used with no entries by rotate and the fence). */
 static int batch_commit(struct batch *b, uint8_t reason, uint32_t key_id)
 {
     struct store *st = b->st;
+    bool wrote = false;
     int rc;
 
+    if (st->fence_due && reason != STORE_REASON_EPOCH_OPEN && (rc = batch_fence(st)) != TR_OK)
+        return rc;
     store_anchor_next(&st->anchor, st->anchor_raw, reason, &b->anchor);
+    if (reason == STORE_REASON_EPOCH_OPEN)
+        b->anchor.epoch++;
     b->anchor.seq = reason == STORE_REASON_BATCH ? b->seq : st->anchor.seq;
     b->anchor.count = b->count;
     b->anchor.key_id = key_id;
@@ -440,8 +472,9 @@ static int batch_commit(struct batch *b, uint8_t reason, uint32_t key_id)
     if ((rc = store_anchor_encode(&b->anchor, b->anchor_raw)) != TR_OK ||
         (rc = batch_mark(b)) != TR_OK)
         return rc;
-    if ((rc = store_txn_run(st, batch_apply_fn, b)) != TR_OK) {
+    if ((rc = store_txn_run_ex(st, batch_apply_fn, b, &wrote)) != TR_OK) {
         batch_unmark(b);
+        st->fence_due = st->fence_due || wrote;
         return rc;
     }
     store_fault_hit(st, STORE_FAULT_AFTER_COMMIT);
@@ -451,6 +484,7 @@ static int batch_commit(struct batch *b, uint8_t reason, uint32_t key_id)
     }
     store_fault_hit(st, STORE_FAULT_AFTER_INCREMENT);
     batch_publish(b);
+    st->fence_due = false; /* c+1 now belongs to an anchored state */
     for (size_t i = 0; i < b->nents; i++) {
         if (b->ents[i].missing)
             store_alarm(st, "missing", st->tables[b->ents[i].tbl].name, b->ents[i].key,
@@ -472,7 +506,9 @@ static int table_create_fn(struct store *st, MDB_txn *txn, void *arg)
 }
 
 /* A new table gets its own small commit: an empty table is no security state, and its handle
- * must exist (committed) before the batch that fills it marks keys in it. */
+ * must exist (committed) before the batch that fills it marks keys in it. Its name is announced
+ * (pend_table) before the commit, so a scrub that sees it in LMDB before it is in tables[] does
+ * not take it for a foreign table. */
 int store_table_ensure(struct store *st, const char *name, int *out_idx)
 {
     struct store_table t;
@@ -488,13 +524,18 @@ int store_table_ensure(struct store *st, const char *name, int *out_idx)
     if (!store_table_name_ok(name, &t.name_len))
         return TR_E_INVAL;
     memcpy(t.name, name, t.name_len);
-    if ((rc = store_txn_run(st, table_create_fn, &t)) != TR_OK)
-        return rc;
     tr_brlock_wrlock(&st->idx_lock);
-    st->tables[st->ntables] = t;
-    *out_idx = (int)st->ntables++;
+    memcpy(st->pend_table, t.name, t.name_len + 1);
     tr_brlock_wrunlock(&st->idx_lock);
-    return TR_OK;
+    rc = store_txn_run(st, table_create_fn, &t);
+    tr_brlock_wrlock(&st->idx_lock);
+    if (rc == TR_OK) {
+        st->tables[st->ntables] = t;
+        *out_idx = (int)st->ntables++;
+    }
+    st->pend_table[0] = 0;
+    tr_brlock_wrunlock(&st->idx_lock);
+    return rc;
 }
 
 static void reqs_set(struct store_req *list, int rc, bool only_ok)

@@ -13,12 +13,15 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1637,6 +1640,161 @@ static void test_store_index_growth_delete(void **state)
     idx_free(&ix);
 }
 
+/* ---- a table created while the scrub runs ---------------------------------------------------------
+ * store_table_ensure commits the new LMDB table, then registers it in st->tables. A scrub pass
+ * whose read transaction begins in between saw a table that the index did not know and raised
+ * "unknown_table": a false tamper alarm on a healthy store. */
+
+struct scrub_loop {
+    struct store *st;
+    _Atomic int stop;
+    _Atomic int bad;
+    _Atomic long passes;
+};
+
+static void *scrub_loop_main(void *arg)
+{
+    struct scrub_loop *s = arg;
+
+    while (!atomic_load(&s->stop)) {
+        if (store_scrub(s->st) != TR_OK)
+            atomic_fetch_add(&s->bad, 1);
+        atomic_fetch_add(&s->passes, 1);
+    }
+    return NULL;
+}
+
+static void test_store_scrub_during_table_create(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, true);
+    struct store_stats st;
+    char name[16];
+    long bad = 0;
+
+    /* The window is a few instructions wide: many fresh stores, two scrubbing threads each. */
+    for (int round = 0; round < 12; round++) {
+        struct scrub_loop s = {.st = f->st};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, scrub_loop_main, &s), 0);
+        for (int i = 0; i < STORE_TABLES_MAX; i++) {
+            snprintf(name, sizeof(name), "t%02d", i);
+            assert_int_equal(put_s(f->st, name, "k", "v"), TR_OK);
+        }
+        atomic_store(&s.stop, 1);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        store_stats_get(f->st, &st);
+        assert_true(atomic_load(&s.passes) > 0);
+        bad += atomic_load(&s.bad) + (long)st.alarms;
+        store_close(f->st);
+        f->st = NULL;
+        nftw(f->st_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        assert_int_equal(store_open(&o, &f->st), TR_OK);
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* ---- a failed commit's anchor must never be reused by an acknowledged state ----------------------
+ * A batch whose LMDB commit fails after its pages were written (a write error past the end of
+ * the file, an fsync error, ENOSPC) leaves a complete, MAC'd anchor {c+1} for a state that was
+ * reported as failed in data.mdb: LMDB only skipped the meta page. The next batch used to be
+ * anchored at c+1 too. Once it was acknowledged (counter = c+1), the host attacker could put the
+ * failed state back (state c, the failed batch's effect, its anchor; LMDB's meta pages carry no
+ * MAC) and it opened as a clean c == T state: an acknowledged write rolled back undetected, and a
+ * write reported as failed resurrected. Here the commit fails on RLIMIT_FSIZE (EFBIG), which
+ * lets the pages below the limit reach the file, as a full disk or a failing device would. */
+
+static bool find_anchor(const struct tr_buf *b, uint64_t counter, uint8_t out[STORE_ANCHOR_LEN])
+{
+    static const uint8_t magic[8] = {'T', 'R', 'A', 'N', 'C', 'H', 0, 1};
+
+    for (size_t i = 0; i + STORE_ANCHOR_LEN <= b->len; i++) {
+        struct store_anchor a;
+        if (memcmp(b->data + i, magic, sizeof(magic)) != 0)
+            continue;
+        if (store_anchor_decode(b->data + i, STORE_ANCHOR_LEN, &a) == TR_OK &&
+            a.counter == counter) {
+            memcpy(out, b->data + i, STORE_ANCHOR_LEN);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Delete key x with the file size capped at limit bytes. */
+static int del_capped(struct store *st, rlim_t limit)
+{
+    struct rlimit old, lim;
+    int rc;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = limit;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    rc = store_del(st, "kv", (const uint8_t *)"x", 1, STORE_VERSION_ANY);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    return rc;
+}
+
+static void test_store_failed_commit_anchor_not_reused(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, false);
+    struct tr_buf snap = TR_BUF_INIT, now = TR_BUF_INIT;
+    uint8_t failed[STORE_ANCHOR_LEN];
+    char data[256], lock[256];
+    uint64_t c = 0;
+    bool found = false;
+    int rc = TR_OK;
+
+    path_in(f->st_dir, "data.mdb", data, sizeof(data));
+    path_in(f->st_dir, "lock.mdb", lock, sizeof(lock));
+    assert_true(signal(SIGXFSZ, SIG_IGN) != SIG_ERR);
+    assert_int_equal(put_s(f->st, "kv", "y", "Y"), TR_OK);
+    /* Find a file size limit that fails the commit after the anchor's page was written. */
+    for (int k = 0; k < 64 && !found; k++) {
+        struct stat sb;
+        if (get_rc(f->st, "kv", "x") == TR_E_NOTFOUND)
+            assert_int_equal(put_s(f->st, "kv", "x", "X"), TR_OK);
+        c = counter_now();
+        tr_buf_free(&snap);
+        assert_int_equal(file_get(data, &snap), 0); /* the attacker's copy of state c */
+        assert_int_equal(stat(data, &sb), 0);
+        rc = del_capped(f->st, (rlim_t)sb.st_size + (rlim_t)(k % 8) * 4096);
+        if (rc == TR_OK)
+            continue;
+        tr_buf_free(&now);
+        assert_int_equal(file_get(data, &now), 0);
+        found = find_anchor(&now, c + 1, failed);
+    }
+    tr_buf_free(&now);
+    assert_true(found);
+    assert_int_not_equal(rc, TR_OK); /* the client was told the delete failed */
+    assert_int_equal(counter_now(), c);
+    assert_int_equal(get_rc(f->st, "kv", "x"), TR_OK);
+
+    /* An acknowledged write after the failure. */
+    assert_int_equal(put_s(f->st, "kv", "z", "acknowledged"), TR_OK);
+    store_close(f->st);
+    f->st = NULL;
+
+    /* The attacker rebuilds the failed state: state c, x deleted, the failed batch's anchor. */
+    assert_int_equal(file_set(data, &snap), 0);
+    unlink(lock);
+    assert_int_equal(raw_set(f->st_dir, "kv", "x", 1, NULL, 0), 0);
+    assert_int_equal(raw_set(f->st_dir, STORE_META_NAME, STORE_ANCHOR_KEY, strlen(STORE_ANCHOR_KEY),
+                             failed, STORE_ANCHOR_LEN),
+                     0);
+    tr_buf_free(&snap);
+    core_restart(f);
+    rc = store_open(&o, &f->st);
+    if (rc == TR_OK) /* show what was lost */
+        assert_int_equal(get_rc(f->st, "kv", "z"), TR_OK);
+    assert_int_equal(rc, TR_E_ROLLBACK);
+}
+
 /* idx_reserve sizes the table once (startup) and is only a hint: entries made before it stay
  * findable, a smaller reservation changes nothing, and the reserved table takes its keys without
  * growing. 50k keys need a slot array over 2 MiB: the huge-page allocation path. */
@@ -1830,6 +1988,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_crash_before_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_crash_in_epoch_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_write_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_failed_commit_anchor_not_reused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_scrub_during_table_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_list_prefix_fold, setup, teardown),
