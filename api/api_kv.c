@@ -22,6 +22,8 @@
 #define KV_RETRIES      8
 #define KV_VERSIONS_MAX 1000
 #define KV_CUSTOM_KEYS  64
+/* delete_version_after in seconds; beyond, nanosecond times would overflow (100 years) */
+#define KV_DVA_MAX ((int64_t)100 * 365 * 86400)
 
 /* ---- keys and small helpers ----------------------------------------------------------- */
 
@@ -671,7 +673,8 @@ static int kv2_versions_once(struct api_call *c, const char *p, enum kv_vop op, 
         json_t *vm = json_object_get(versions, vs);
         if (!vm || json_is_true(json_object_get(vm, "destroyed")))
             continue; /* unknown or destroyed versions are skipped, as Vault does */
-        if (op == KV_SOFT_DELETE && !jint(vm, "deletion_time"))
+        /* a deletion time still ahead (delete_version_after) is brought forward to now */
+        if (op == KV_SOFT_DELETE && version_live(vm))
             json_object_set_new(vm, "deletion_time", json_integer(api_now_ns()));
         else if (op == KV_UNDELETE)
             json_object_set_new(vm, "deletion_time", json_integer(0));
@@ -722,8 +725,9 @@ static bool printable(const char *s, size_t n)
 }
 
 /* custom_metadata: at most 64 keys, key 1..128 bytes, value 1..512 bytes, printable. On a
- * violation writes Vault's "custom_metadata validation failed: ..." text to msg. */
-static bool custom_ok(const json_t *cm, char *msg, size_t cap)
+ * violation writes Vault's "custom_metadata validation failed: ..." text to msg. A merge patch
+ * (patch) may also hold null values, which remove keys; the count is checked on the result. */
+static bool custom_ok(const json_t *cm, bool patch, char *msg, size_t cap)
 {
     const char *k;
     json_t *v;
@@ -732,7 +736,7 @@ static bool custom_ok(const json_t *cm, char *msg, size_t cap)
         snprintf(msg, cap, "custom_metadata validation failed: not a map of strings");
         return false;
     }
-    if (json_object_size(cm) > KV_CUSTOM_KEYS) {
+    if (!patch && json_object_size(cm) > KV_CUSTOM_KEYS) {
         snprintf(msg, cap,
                  "custom_metadata validation failed: payload must contain at most %d keys, "
                  "provided %zu",
@@ -743,6 +747,8 @@ static bool custom_ok(const json_t *cm, char *msg, size_t cap)
     {
         size_t kl = strlen(k), vl = json_is_string(v) ? json_string_length(v) : 0;
         const char *why = NULL;
+        if (patch && json_is_null(v))
+            continue;
         if (!json_is_string(v))
             why = "value is not a string";
         else if (kl < 1 || kl > 128)
@@ -762,7 +768,7 @@ static bool custom_ok(const json_t *cm, char *msg, size_t cap)
     return true;
 }
 
-static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
+static int kv2_metadata_once(struct api_call *c, const char *p, bool patch, bool *too_many)
 {
     struct kv_txn *t = calloc(1, sizeof(*t));
     json_t *b = c->body, *cm = json_object_get(b, "custom_metadata");
@@ -778,8 +784,8 @@ static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
     bool has_cas = tr_json_get_bool(b, "cas_required", &cas, &bad[1]);
     bool has_dva = tr_json_get_duration(b, "delete_version_after", &dva, &bad[2]);
     rc = TR_E_INVAL;
-    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX ||
-        (cm && !json_is_null(cm) && !custom_ok(cm, msg, sizeof(msg))))
+    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX || dva > KV_DVA_MAX ||
+        (cm && !json_is_null(cm) && !custom_ok(cm, patch, msg, sizeof(msg))))
         goto out;
     if ((rc = txn_load(c, t, !patch)) != TR_OK)
         goto out;
@@ -792,10 +798,20 @@ static int kv2_metadata_once(struct api_call *c, const char *p, bool patch)
         json_object_set_new(t->meta, "delete_version_after", json_integer(dva));
     if (cm && json_is_object(cm)) {
         json_t *cur = json_object_get(t->meta, "custom_metadata");
-        if (patch && json_is_object(cur))
+        if (patch && !json_is_object(cur)) {
+            cur = json_object();
+            json_object_set_new(t->meta, "custom_metadata", cur);
+        }
+        if (patch)
             merge_patch(cur, cm);
         else
             json_object_set(t->meta, "custom_metadata", cm);
+        /* the limits hold for what is stored, not just for each patch */
+        if (patch && json_object_size(cur) > KV_CUSTOM_KEYS) {
+            *too_many = true;
+            rc = TR_E_INVAL;
+            goto out;
+        }
     }
     rc = txn_commit_meta(c, t);
 out:
@@ -808,15 +824,20 @@ static void kv2_metadata_write(struct api_call *c, const char *p, bool patch)
 {
     const json_t *cm = json_object_get(c->body, "custom_metadata");
     char msg[256];
+    bool too_many = false;
     int rc = TR_E_CAS;
 
-    if (cm && !json_is_null(cm) && !custom_ok(cm, msg, sizeof(msg))) {
+    if (cm && !json_is_null(cm) && !custom_ok(cm, patch, msg, sizeof(msg))) {
         api_reply_error(c, 400, msg);
         return;
     }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
-        rc = kv2_metadata_once(c, p, patch);
-    if (rc == TR_E_INVAL)
+        rc = kv2_metadata_once(c, p, patch, &too_many);
+    if (too_many)
+        api_reply_error(c, 400,
+                        "custom_metadata validation failed: payload must contain at most 64 "
+                        "keys");
+    else if (rc == TR_E_INVAL)
         api_reply_error(c, 400,
                         "invalid metadata: max_versions, cas_required or "
                         "delete_version_after");
@@ -876,7 +897,7 @@ static void kv2_config_write(struct api_call *c)
         json_object_set_new(cfg, "cas_required", json_boolean(cas));
     if (tr_json_get_duration(c->body, "delete_version_after", &dva, &bad[2]))
         json_object_set_new(cfg, "delete_version_after", json_integer(dva));
-    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX) {
+    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX || dva > KV_DVA_MAX) {
         json_decref(cfg);
         api_reply_error(c, 400,
                         "invalid config: max_versions, cas_required or "

@@ -25,12 +25,16 @@
 #define ACCESSOR_CHARS    24 /* base62: 142 bits, Vault's accessor length */
 #define TOKEN_STR_MAX     128
 #define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
-#define TOKEN_REVOKE_MAX  10000        /* descendants revoked in one call */
-#define TOKEN_HASH_HEX    (2 * ENC_MAC_BYTES + 1)
-#define TOKEN_LINK_MAX    (2 * TOKEN_HASH_HEX + 2) /* "<parent hash>/<hash>" */
-#define TOKEN_MKEY_MAX    (37 + TOKEN_HASH_HEX)    /* "<mount uuid>/<hash>" */
-#define REVOKE_CHUNK      (STORE_OPS_MAX / 4)      /* tokens per revocation write (4 ops each) */
-#define MOUNT_PAGE        128                      /* index entries per api_token_revoke_mount */
+#define TOKEN_MAX_TTL     (768 * 3600) /* Vault's system max TTL: no token outlives it */
+/* Any duration is first clamped to 100 years, so no sum with a unix time can overflow. */
+#define TOKEN_DURATION_MAX ((int64_t)100 * 365 * 86400)
+#define TOKEN_DEPTH_MAX    64    /* ancestors checked on every use (deeper: refused) */
+#define TOKEN_REVOKE_MAX   10000 /* descendants revoked in one call */
+#define TOKEN_HASH_HEX     (2 * ENC_MAC_BYTES + 1)
+#define TOKEN_LINK_MAX     (2 * TOKEN_HASH_HEX + 2) /* "<parent hash>/<hash>" */
+#define TOKEN_MKEY_MAX     (37 + TOKEN_HASH_HEX)    /* "<mount uuid>/<hash>" */
+#define REVOKE_CHUNK       (STORE_OPS_MAX / 4)      /* tokens per revocation write (4 ops each) */
+#define MOUNT_PAGE         128                      /* index entries per api_token_revoke_mount */
 
 /* A caller's token. Tokens without a use limit are shared with the cache (api_cache.h) and then
  * immutable and without their entry: only what authorisation needs stays in memory, not the
@@ -42,8 +46,9 @@ struct api_token {
     int64_t expire_time; /* unix seconds; 0: never */
     int64_t num_uses;    /* 0: unlimited */
     bool root;
-    char mount[37];      /* uuid of the auth mount it depends on; "" for none */
-    json_t *policies;    /* the entry's policy names (own reference, never modified) */
+    char mount[37];              /* uuid of the auth mount it depends on; "" for none */
+    char parent[TOKEN_HASH_HEX]; /* the parent's hash; "" for an orphan */
+    json_t *policies;            /* the entry's policy names (own reference, never modified) */
     json_t *bound_cidrs; /* blocks it may be used from (own reference, never modified); NULL: any */
     json_t *entry;       /* the stored entry (owned); NULL once shared */
 };
@@ -162,6 +167,12 @@ static int token_load(struct store *st, const char *hash, struct api_token **out
         return TR_E_INTERNAL;
     }
     snprintf(t->mount, sizeof(t->mount), "%s", mnt ? json_string_value(mnt) : "");
+    const char *parent = json_string_value(json_object_get(t->entry, "parent"));
+    if (parent && strlen(parent) >= sizeof(t->parent)) {
+        api_token_free(t);
+        return TR_E_INTERNAL;
+    }
+    snprintf(t->parent, sizeof(t->parent), "%s", parent ? parent : "");
     if (json_array_size(cidrs))
         t->bound_cidrs = json_incref(cidrs);
     size_t i;
@@ -333,6 +344,31 @@ static bool token_expired(const struct api_token *t)
     return t->expire_time > 0 && t->expire_time <= now_s();
 }
 
+/* TR_OK while every ancestor of t lives. Vault revokes an expired token together with its whole
+ * tree, and a revocation cut short (TOKEN_REVOKE_MAX, a crash) can leave descendants whose parent
+ * is gone: no such child may authenticate. Ancestors come through the cache like the token
+ * itself, so a level costs one index look. TR_E_DENIED for a dead or too deep chain. */
+static int token_chain_live(struct api_call *c, const struct api_token *t)
+{
+    char hash[TOKEN_HASH_HEX];
+    int rc = TR_OK;
+
+    snprintf(hash, sizeof(hash), "%s", t->parent);
+    for (int depth = 0; rc == TR_OK && hash[0]; depth++) {
+        struct api_token *p = NULL;
+        if (depth == TOKEN_DEPTH_MAX)
+            return TR_E_DENIED;
+        if ((rc = token_get(c, hash, &p)) != TR_OK)
+            break;
+        if (token_expired(p) || p->num_uses < 0)
+            rc = TR_E_DENIED;
+        else
+            snprintf(hash, sizeof(hash), "%s", p->parent);
+        api_token_free(p);
+    }
+    return rc;
+}
+
 int api_token_authenticate(struct api_call *c, const char *raw)
 {
     char hash[TOKEN_HASH_HEX];
@@ -349,8 +385,8 @@ int api_token_authenticate(struct api_call *c, const char *raw)
     } else if (!auth_cidrs_allow(t->bound_cidrs, c->req->remote_ip)) {
         tr_log_debug("token refused: source address outside its bound CIDRs");
         rc = TR_E_DENIED;
-    } else {
-        rc = mount_live(c->store, t->mount); /* its auth mount may have been disabled */
+    } else if ((rc = mount_live(c->store, t->mount)) == TR_OK) { /* its mount may be gone */
+        rc = token_chain_live(c, t);
     }
     if (rc != TR_OK) {
         api_token_free(t);
@@ -649,14 +685,51 @@ static bool list_has(const json_t *a, const char *s)
     return false;
 }
 
-/* Build the child's entry from the request; NULL and *err set when the request is invalid. */
-static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const char **err)
+/* Policy names as Vault stores them: trimmed, lower-cased, deduplicated. NULL when a name is
+ * not a valid policy name (the caller answers 400). */
+static json_t *policies_normalize(const json_t *in)
 {
-    json_t *want = string_list(json_object_get(b, "policies"));
+    json_t *out = json_array();
+    size_t i;
+    json_t *p;
+
+    json_array_foreach(in, i, p)
+    {
+        char name[API_POLICY_NAME_MAX + 1];
+        if (!out || api_policy_name_normalize(json_string_value(p), name, sizeof(name)) != TR_OK) {
+            json_decref(out);
+            return NULL;
+        }
+        if (!list_has(out, name))
+            json_array_append_new(out, json_string(name));
+    }
+    return out;
+}
+
+static int64_t dur_clamp(int64_t d)
+{
+    return d < 0 ? 0 : d > TOKEN_DURATION_MAX ? TOKEN_DURATION_MAX : d;
+}
+
+static void warn(json_t *warnings, const char *msg)
+{
+    json_array_append_new(warnings, json_string(msg));
+}
+
+/* Build the child's entry from the request; NULL and *err set when the request is invalid.
+ * Capping a TTL adds a warning to warnings, as Vault does. */
+static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *warnings,
+                            const char **err)
+{
+    json_t *asked = string_list(json_object_get(b, "policies"));
+    json_t *want = NULL;
     int64_t ttl = 0, max = 0, period = 0, uses = 0;
     bool renewable = true, nodef = false, noparent = false, bad[7] = {0};
     const json_t *mine = api_token_policies(c->token);
+    /* Vault asks for sudo on the request path for orphans, periods and foreign policies */
+    bool sudo = c->token->root || api_acl_allows_op(c->acl, c->path, API_ACL_OP_UPDATE, true);
 
+    *err = NULL;
     tr_json_get_duration(b, "ttl", &ttl, &bad[0]);
     tr_json_get_duration(b, "explicit_max_ttl", &max, &bad[1]);
     tr_json_get_duration(b, "period", &period, &bad[2]);
@@ -665,11 +738,20 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const ch
     tr_json_get_bool(b, "no_default_policy", &nodef, &bad[5]);
     tr_json_get_bool(b, "no_parent", &noparent, &bad[6]);
     for (int i = 0; i < 7; i++)
-        if (bad[i] || uses < 0) {
+        if (bad[i] || uses < 0)
             *err = "Field validation failed: error converting input";
-            json_decref(want);
-            return NULL;
-        }
+    /* a limited-use token would escape its limit through children that have none */
+    if (!*err && c->token->num_uses != 0)
+        *err = "restricted use token cannot generate child tokens";
+    if (!*err && noparent && !orphan && !sudo)
+        *err = "root or sudo privileges required to create orphan token";
+    if (!*err && period && !sudo)
+        *err = "root or sudo privileges required to create periodic token";
+    if (!*err && !(want = policies_normalize(asked)))
+        *err = "invalid policy name";
+    json_decref(asked);
+    if (*err)
+        goto fail;
     size_t i;
     json_t *p;
     if (json_array_size(want) == 0) /* copies: mine may be shared with other requests */
@@ -681,21 +763,39 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const ch
         if (!c->token->root && !list_has(mine, json_string_value(p)) &&
             strcmp(json_string_value(p), "default") != 0) {
             *err = "child policies must be subset of parent";
-            json_decref(want);
-            return NULL;
+            goto fail;
         }
     }
     if (list_has(want, "root") && !c->token->root) {
         *err = "root tokens may only be created by a root token";
-        json_decref(want);
-        return NULL;
+        goto fail;
     }
     if (!nodef && !list_has(want, "default") && !list_has(want, "root"))
         json_array_append_new(want, json_string("default"));
-    if (!ttl)
-        ttl = period ? period : TOKEN_DEFAULT_TTL;
-    if (max && ttl > max)
+    /* Vault's bounds: a periodic token lives one period per renewal (explicit_max_ttl, if any,
+     * still ends it); any other token lives at most the system max TTL from its creation. The
+     * clamps first keep every later sum with a unix time from overflowing. */
+    ttl = dur_clamp(ttl);
+    max = dur_clamp(max);
+    period = dur_clamp(period);
+    if (!period && max > TOKEN_MAX_TTL) {
+        max = TOKEN_MAX_TTL;
+        warn(warnings, "explicit max TTL is greater than the system max TTL; value is capped "
+                       "to 2764800 seconds");
+    }
+    if (period) {
+        ttl = period;
+    } else if (!ttl) {
+        ttl = TOKEN_DEFAULT_TTL;
+    } else if (ttl > TOKEN_MAX_TTL) {
+        ttl = TOKEN_MAX_TTL;
+        warn(warnings, "TTL is greater than the system max TTL; value is capped to 2764800 "
+                       "seconds");
+    }
+    if (max && ttl > max) {
         ttl = max;
+        warn(warnings, "requested TTL is higher than the explicit max TTL; value is capped");
+    }
     const char *dn = tr_json_get_str(b, "display_name");
     json_t *meta = json_object_get(b, "meta");
     char name[160];
@@ -708,6 +808,9 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const ch
                      (json_int_t)max, "period", (json_int_t)period, "num_uses", (json_int_t)uses,
                      "renewable", renewable, "orphan", orphan || noparent, "meta",
                      json_is_object(meta) ? meta : json_null());
+fail:
+    json_decref(want);
+    return NULL;
 }
 
 static void token_create(struct api_call *c)
@@ -715,10 +818,11 @@ static void token_create(struct api_call *c)
     bool orphan = strcmp(c->path, "auth/token/create-orphan") == 0;
     const char *err = NULL;
     char *raw = NULL;
-    json_t *b = c->body;
-    json_t *e = create_entry(c, b, orphan, &err);
+    json_t *b = c->body, *warnings = json_array();
+    json_t *e = warnings ? create_entry(c, b, orphan, warnings, &err) : NULL;
 
     if (!e) {
+        json_decref(warnings);
         api_reply_error(c, 400, err ? err : "internal error");
         return;
     }
@@ -733,6 +837,7 @@ static void token_create(struct api_call *c)
     int rc = token_mint(c->store, e, noparent ? NULL : c->token->hash, &raw);
     if (rc != TR_OK) {
         json_decref(e);
+        json_decref(warnings);
         api_reply_err(c, rc);
         return;
     }
@@ -740,7 +845,11 @@ static void token_create(struct api_call *c)
     sodium_memzero(raw, strlen(raw));
     free(raw);
     json_decref(e);
-    api_reply_envelope(c, 200, NULL, auth, NULL);
+    if (!json_array_size(warnings)) {
+        json_decref(warnings);
+        warnings = NULL;
+    }
+    api_reply_envelope(c, 200, NULL, auth, warnings);
 }
 
 /* ---- lookup / renew / revoke --------------------------------------------------------------- */
@@ -778,17 +887,31 @@ static int target_load(struct api_call *c, const char *what, struct api_token **
     return token_load(c->store, hash, out);
 }
 
+/* The target as lookup and renew see it: TR_E_DENIED once it could not authenticate (expired,
+ * its auth mount disabled, an ancestor dead), even before its removal ends. */
+static int target_load_live(struct api_call *c, const char *what, struct api_token **out,
+                            const char **out_raw)
+{
+    int rc = target_load(c, what, out, out_raw);
+
+    if (rc == TR_OK)
+        rc = mount_live(c->store, (*out)->mount);
+    if (rc == TR_OK && entry_expired((*out)->entry))
+        rc = TR_E_DENIED;
+    if (rc == TR_OK)
+        rc = token_chain_live(c, *out);
+    return rc;
+}
+
 static void token_lookup(struct api_call *c, const char *what)
 {
     struct api_token *t = NULL;
     const char *raw = NULL;
-    int rc = target_load(c, what, &t, &raw);
+    int rc = target_load_live(c, what, &t, &raw);
 
-    if (rc == TR_OK) /* a token of a disabled auth mount is gone, even before its removal ends */
-        rc = mount_live(c->store, t->mount);
     if (rc == TR_E_INVAL) {
         api_reply_error(c, 400, "missing token or accessor");
-    } else if (rc == TR_E_DENIED || (rc == TR_OK && entry_expired(t->entry))) {
+    } else if (rc == TR_E_DENIED) {
         api_reply_error(c, 403, "bad token");
     } else if (rc != TR_OK) {
         api_reply_err(c, rc);
@@ -804,23 +927,26 @@ static void token_renew(struct api_call *c, const char *what)
     const char *raw = NULL;
     int64_t inc = 0;
     bool bad = false;
-    int rc = target_load(c, what, &t, &raw);
+    int rc = target_load_live(c, what, &t, &raw);
 
-    if (rc == TR_OK)
-        rc = mount_live(c->store, t->mount);
     tr_json_get_duration(c->body, "increment", &inc, &bad);
     if (rc == TR_OK && (bad || !json_is_true(json_object_get(t->entry, "renewable"))))
         rc = bad ? TR_E_INVAL : TR_E_UNSUPPORTED;
     if (rc == TR_OK) {
         json_t *e = t->entry;
-        int64_t now = now_s(), period = entry_int(e, "period"),
-                max = entry_int(e, "explicit_max_ttl");
-        int64_t ttl = period ? period : inc ? inc : entry_int(e, "creation_ttl");
-        int64_t exp = now + ttl;
-        /* renewals never pass the explicit max TTL; durations are capped at parse time so the
-         * sums cannot overflow */
-        if (max && exp > entry_int(e, "creation_time") + max)
-            exp = entry_int(e, "creation_time") + max;
+        int64_t now = now_s(), created = entry_int(e, "creation_time");
+        int64_t period = dur_clamp(entry_int(e, "period"));
+        int64_t max = dur_clamp(entry_int(e, "explicit_max_ttl"));
+        int64_t ttl = period ? period
+                      : inc  ? dur_clamp(inc)
+                             : dur_clamp(entry_int(e, "creation_ttl"));
+        int64_t exp = now + ttl; /* clamped durations: no overflow */
+        /* As Vault, the max TTL counts from creation, so renewing never keeps a token alive
+         * for ever: the system max bounds every non-periodic token, explicit_max_ttl any. */
+        if (!period && exp > created + TOKEN_MAX_TTL)
+            exp = created + TOKEN_MAX_TTL;
+        if (max && exp > created + max)
+            exp = created + max;
         json_object_set_new(e, "expire_time", json_integer(exp));
         rc = api_put_json(c, API_T_TOKENS, t->hash, e, t->version);
     }
@@ -1119,6 +1245,8 @@ static void token_revoke(struct api_call *c, const char *what)
     if (rc == TR_OK)
         rc = token_revoke_tree(c->store, t->hash);
     api_token_free(t);
+    if (rc == TR_E_DENIED && !strcmp(what, "token"))
+        rc = TR_OK; /* Vault: revoking a token that is gone succeeds (`vault token revoke`) */
     if (rc == TR_E_INVAL)
         api_reply_error(c, 400, "missing token or accessor");
     else if (rc == TR_E_DENIED)
@@ -1183,16 +1311,19 @@ void api_token_issue(struct api_call *c, const struct api_token_grant *g)
         pol = json_array();
     if (!list_has(pol, "default"))
         json_array_append_new(pol, json_string("default"));
+    int64_t max = dur_clamp(g->max_ttl);
     if (ttl <= 0)
         ttl = TOKEN_DEFAULT_TTL;
-    if (g->max_ttl > 0 && ttl > g->max_ttl)
-        ttl = g->max_ttl;
+    if (ttl > TOKEN_MAX_TTL) /* as a token create: never beyond the system max */
+        ttl = TOKEN_MAX_TTL;
+    if (max > 0 && ttl > max)
+        ttl = max;
     json_t *e = json_pack(
         "{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:b, s:O}", "policies", pol, "path",
         c->path, "display_name", g->display_name ? g->display_name : "", "creation_time",
         (json_int_t)now, "creation_ttl", (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl),
-        "explicit_max_ttl", (json_int_t)g->max_ttl, "period", 0, "num_uses", 0, "renewable", 1,
-        "orphan", 1, "meta", g->meta && json_is_object(g->meta) ? g->meta : json_null());
+        "explicit_max_ttl", (json_int_t)max, "period", 0, "num_uses", 0, "renewable", 1, "orphan",
+        1, "meta", g->meta && json_is_object(g->meta) ? g->meta : json_null());
     if (e && g->mount_uuid && *g->mount_uuid)
         json_object_set_new(e, "auth_mount", json_string(g->mount_uuid));
     if (e && json_array_size(g->bound_cidrs))

@@ -35,7 +35,9 @@
  * capabilities apply (no union across different patterns); deny in it means no access; no
  * matching rule means no access. LIST also honours an exact rule without the trailing '/', and
  * tries the non-exact rules on the path without its trailing '/' first (Vault PR #23874,
- * backported to 1.13.x-1.15.x in late 2023).
+ * backported to 1.13.x-1.15.x in late 2023) -- except that a deny rule matching the listing
+ * path with its '/' wins over that (GHSA-xp3c-3jw3-4vcr: a list grant on the glob "a/" must
+ * not list what a deny on the glob "a/private/" hides; as OpenBao 2.6).
  *
  * Limits: text <= API_POLICY_TEXT_MAX bytes, nesting <= API_POLICY_DEPTH_MAX, at most
  * API_POLICY_NODES_MAX values, patterns <= API_POLICY_PATTERN_MAX bytes, valid UTF-8.

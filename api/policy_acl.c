@@ -345,8 +345,17 @@ static unsigned acl_lookup(const struct api_acl *acl, const char *p, size_t len,
 
     if (!r && list && slash)
         r = exact_find(acl, p, len - 1);
-    if (!r && list && slash)
+    if (!r && list && slash) {
+        /* Vault tries the path without its '/' first, so a list grant on the glob "a/" may
+         * answer a LIST of "a/private/"; a deny rule matching the listing path itself (the glob
+         * "a/private/") must still win, or a broader grant lists what the deny hides
+         * (GHSA-xp3c-3jw3-4vcr, fixed the same way in OpenBao #3389). */
+        const struct acl_rule *full = nonexact_find(acl, p, len);
         r = nonexact_find(acl, p, len - 1);
+        if (!r || (full && (full->caps & API_CAP_DENY)))
+            r = full;
+        return r ? r->caps : 0;
+    }
     if (!r)
         r = nonexact_find(acl, p, len);
     return r ? r->caps : 0;
