@@ -35,7 +35,7 @@ struct srv_config {
     int64_t header_timeout_s; /* TLS handshake + request headers, absolute */
     int64_t login_rate_per_s; /* per client IP, /v1/auth/<mount>/login... */
     int64_t login_burst;
-    int64_t unseal_rate_per_s; /* per client IP, /v1/sys/unseal */
+    int64_t unseal_rate_per_s; /* per client IP, /v1/sys/unseal and /v1/sys/storage/recover */
     int64_t unseal_burst;
     /* storage */
     char *storage_path;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -33,6 +34,7 @@
 #define RL_CAPACITY_SPARE 4096 /* limiter entries beyond one per possible connection */
 #define FD_RESERVE        64   /* descriptors for listeners, LMDB, logs, TPM */
 #define LOG_PATH_MAX      200
+#define INPUT_SLACK       65536 /* pipelined bytes beyond one request's head and body */
 
 struct pending {
     struct worker *w;
@@ -145,24 +147,56 @@ static void esc_copy(char *out, size_t outlen, const char *src)
     out[o] = '\0';
 }
 
-/* Legacy token endpoints carry the token in the path: log only their first segments. */
+/* The path as api/ routes it: percent-decoded, every run of '/' collapsed to one. Decoded NUL
+ * bytes become '?' (api/ refuses control bytes; here they must not hide what follows). NULL when
+ * out of memory. */
+static char *path_norm(const char *raw)
+{
+    size_t n = 0, w = 0;
+    char *p = evhttp_uridecode(raw, 0, &n);
+
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] == '/' && w > 0 && p[w - 1] == '/'))
+            p[w++] = p[i] ? p[i] : '?';
+    p[w] = '\0';
+    return p;
+}
+
+/* Where the token starts in a normalised auth/token/<op>/<token> path (legacy endpoints carry
+ * it there), wherever those segments stand and in any case; NULL when there is none. */
+static const char *token_tail(const char *norm)
+{
+    static const char tok[] = "auth/token/";
+
+    for (const char *s = norm; *s; s++) {
+        if ((s != norm && s[-1] != '/') || strncasecmp(s, tok, sizeof(tok) - 1) != 0)
+            continue;
+        const char *slash = strchr(s + sizeof(tok) - 1, '/');
+        return slash && slash[1] ? slash + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The raw path, unless it carries a token once decoded and collapsed ("auth//%74oken/lookup/x"
+ * routes as "auth/token/lookup/x"): then the normalised path up to the token. */
 static void log_path(char *out, size_t outlen, const char *path)
 {
-    static const char tok[] = "/v1/auth/token/";
     char tmp[LOG_PATH_MAX];
+    char *norm = path ? path_norm(path) : NULL;
+    const char *tail = norm ? token_tail(norm) : NULL;
 
-    if (!path) {
-        snprintf(out, outlen, "-");
-        return;
+    if (!path || !norm) {
+        snprintf(out, outlen, "-"); /* out of memory: nothing unchecked goes to the log */
+    } else {
+        if (tail) {
+            snprintf(tmp, sizeof(tmp), "%.*s<redacted>", (int)(tail - norm), norm);
+            path = tmp;
+        }
+        esc_copy(out, outlen, path);
     }
-    /* '%' too: "lookup%2Fs.xxx" decodes to the same route as "lookup/s.xxx" */
-    const char *slash =
-        strncmp(path, tok, sizeof(tok) - 1) == 0 ? strpbrk(path + sizeof(tok) - 1, "/%") : NULL;
-    if (slash && slash[1]) {
-        snprintf(tmp, sizeof(tmp), "%.*s/<redacted>", (int)(slash - path), path);
-        path = tmp;
-    }
-    esc_copy(out, outlen, path);
+    free(norm);
 }
 
 static void access_log(const struct pending *p, int status)
@@ -195,7 +229,8 @@ static void send_reply(struct pending *p)
         snprintf(num, sizeof(num), "%d", r->retry_after);
         evhttp_add_header(hdr, "Retry-After", num);
     }
-    if (p->close_after)
+    /* while draining, keep-alive clients learn to reconnect (to the next instance) */
+    if (p->close_after || p->w->stopped_accepting)
         evhttp_add_header(hdr, "Connection", "close");
     if (r && r->body && !r->body_suppressed)
         evbuffer_add(out, r->body, r->body_len);
@@ -418,20 +453,20 @@ static int pending_fill(struct pending *p, struct evhttp_request *req, struct sr
 }
 
 /* The limiter class of a raw request path, or -1. Matched on the path as api/ will see it
- * (percent-decoded, "//" collapsed), so "%6cogin" cannot dodge the login bucket. */
+ * (path_norm), so "%6cogin" cannot dodge the login bucket. sys/storage/recover takes the same
+ * unauthenticated key shares as sys/unseal, so it shares the unseal bucket. */
 static int path_rl_class(const char *raw)
 {
-    size_t n = 0, w = 0;
-    char *p;
+    char *norm;
+    const char *p;
     int cls = -1;
 
-    if (strncmp(raw, "/v1/", 4) != 0 || !(p = evhttp_uridecode(raw + 4, 0, &n)))
+    if (strncmp(raw, "/v1/", 4) != 0 || !(norm = path_norm(raw + 4)))
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!(p[i] == '/' && (w == 0 || p[w - 1] == '/')))
-            p[w++] = p[i];
-    p[w] = '\0';
-    if (strcmp(p, "sys/unseal") == 0 || strcmp(p, "sys/unseal/") == 0) {
+    for (p = norm; *p == '/'; p++)
+        ;
+    if (strcmp(p, "sys/unseal") == 0 || strcmp(p, "sys/unseal/") == 0 ||
+        strcmp(p, "sys/storage/recover") == 0 || strcmp(p, "sys/storage/recover/") == 0) {
         cls = SRV_RL_UNSEAL;
     } else if (strncmp(p, "auth/", 5) == 0) {
         /* auth/<mount...>/login...: any segment after the first that starts with "login" */
@@ -440,7 +475,7 @@ static int path_rl_class(const char *raw)
             if (strncmp(seg + 1, "login", 5) == 0)
                 cls = SRV_RL_LOGIN;
     }
-    free(p);
+    free(norm);
     return cls;
 }
 
@@ -501,6 +536,13 @@ static bool precheck(struct pending *p, struct srv_conn *c)
         p->req->minor = 1;
         p->close_after = true;
         p->resp = resp_error(p, 400, "malformed HTTP request", 0);
+        return true;
+    }
+    /* Draining (SIGTERM): answers already under way finish, nothing new reaches api/. A request
+     * that reached api/ now would also outlive the worker that must answer it. */
+    if (p->w->stopped_accepting) {
+        p->close_after = true;
+        p->resp = resp_error(p, 503, "server is shutting down", 0);
         return true;
     }
     if (uri && strlen(uri) > SRV_HTTP_URI_MAX) {
@@ -788,6 +830,7 @@ static int limits_init(struct srv_http *h, char *err, size_t errlen)
         return rc == TR_E_INVAL ? TR_E_CONFIG : rc;
     }
     fd_limit_check(o->max_connections, o->workers);
+    h->input_max = o->max_body + o->max_headers + INPUT_SLACK;
     return TR_OK;
 }
 

@@ -14,8 +14,12 @@
  * - a request URI over SRV_HTTP_URI_MAX bytes gets 414, more than SRV_HTTP_HEADERS_MAX header
  *   fields 431, a method Vault does not serve 405, an HTTP version other than 1.x 400 (a later
  *   1.x is served as 1.1); what libevent refuses itself (malformed request, head over
- *   max_headers: 400; body over max_body: 413) gets the same JSON envelope;
- * - per-client token buckets for login and unseal paths: 429 with Retry-After when empty.
+ *   max_headers: 400; body over max_body: 413) gets the same JSON envelope; a connection holding
+ *   more unparsed input than max_body + max_headers + 64 KiB (a chunk-size line without end,
+ *   which libevent buffers whole) is closed;
+ * - per-client token buckets for login and unseal (and storage recovery) paths: 429 with
+ *   Retry-After when empty;
+ * - while draining (srv_http_stop) a new request gets 503 and every answer closes its connection.
  * api/ receives the verified client certificate (DER) when the listener asks for one.
  * At debug level each answer is logged with method, escaped path, status, duration and client
  * address; never a token, query string or body.
@@ -50,7 +54,7 @@ struct srv_http_opts {
     size_t max_connections;
     size_t max_connections_per_ip;
     struct srv_rl_rate login_rate;  /* per client, /v1/auth/<mount>/login... */
-    struct srv_rl_rate unseal_rate; /* per client, /v1/sys/unseal */
+    struct srv_rl_rate unseal_rate; /* per client, /v1/sys/unseal and /v1/sys/storage/recover */
 };
 
 /*
@@ -69,7 +73,8 @@ int srv_http_port(const struct srv_http *h);
  * once this returns, SSL objects hold their own reference). */
 void srv_http_reload_tls(struct srv_http *h, SSL_CTX *ctx);
 
-/* srv_http_stop - stop accepting, let in-flight requests finish (up to drain_ms), stop workers. */
+/* srv_http_stop - stop accepting, let in-flight requests finish (up to drain_ms), refuse new ones
+ * on open connections (503), stop workers. */
 void srv_http_stop(struct srv_http *h, int drain_ms);
 
 void srv_http_free(struct srv_http *h);

@@ -287,6 +287,14 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
     if (info->n_added == 0)
         return;
+    /* evhttp drains nothing it cannot parse yet. Its own caps stop an endless request line or
+     * header block, but not a chunk-size line that never ends: those bytes would pile up here
+     * until the request deadline. A legitimate request never leaves more than a head, a
+     * Content-Length body (held whole until complete) and a little pipelined input. */
+    if (len > c->w->h->input_max) {
+        conn_kill(c, "unparsed request input over the size limits");
+        return;
+    }
     if (c->method_want)
         scan_method(c, buf);
     if (c->state == CONN_IDLE) {

@@ -56,6 +56,7 @@ struct srv_http {
     int nw;
     int port;
     struct srv_rl *rl;
+    size_t input_max;    /* unparsed request bytes a connection may buffer (see http_conn.c) */
     atomic_size_t live;  /* connections whose SSL object still exists, all workers */
     atomic_bool closing; /* srv_http_free has begun: no more cross-worker wake-ups */
 };

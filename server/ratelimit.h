@@ -30,7 +30,7 @@
 
 enum srv_rl_class {
     SRV_RL_LOGIN = 0, /* /v1/auth/<mount>/login... */
-    SRV_RL_UNSEAL,    /* /v1/sys/unseal */
+    SRV_RL_UNSEAL,    /* /v1/sys/unseal, /v1/sys/storage/recover */
     SRV_RL_NCLASS,
 };
 

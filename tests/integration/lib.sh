@@ -85,18 +85,34 @@ wait_port() {
     return 1
 }
 
-# start_dev DIR: start `tresord -dev` with data in DIR/data; sets PORT, PID, LOG, CA, ADDR
-start_dev() {
-    LOG="$1/server.log"
-    (cd "$1" && exec "$TRESORD" -dev -dev-dir "$1/data" -dev-listen 127.0.0.1:0 >"$LOG" 2>&1) &
-    PID=$!
+# server_up: the server just started as PID logs to LOG: track it and wait for its port (PORT);
+# shows the log if it did not come up.
+server_up() {
     T_PIDS="$T_PIDS $PID"
     PORT=$(wait_port "$LOG") || {
         echo "server did not start:"
         cat "$LOG"
         return 1
     }
+}
+
+# start_dev DIR: start `tresord -dev` with data in DIR/data; sets PORT, PID, LOG, CA, ADDR
+start_dev() {
+    LOG="$1/server.log"
+    (cd "$1" && exec "$TRESORD" -dev -dev-dir "$1/data" -dev-listen 127.0.0.1:0 >"$LOG" 2>&1) &
+    PID=$!
+    server_up || return 1
     CA="$1/data/tls/ca.crt"
+    ADDR="https://127.0.0.1:$PORT"
+}
+
+# start_cfg DIR: start `tresord -config DIR/cfg.yaml` (the caller writes it); sets PID, PORT,
+# LOG, ADDR (CA stays as it was)
+start_cfg() {
+    LOG="$1/server.log"
+    "$TRESORD" -config "$1/cfg.yaml" >"$LOG" 2>&1 &
+    PID=$!
+    server_up || return 1
     ADDR="https://127.0.0.1:$PORT"
 }
 

@@ -12,20 +12,6 @@ now_ms() {
     echo $(($(date +%s%N) / 1000000))
 }
 
-# start_cfg DIR: start tresord -config DIR/cfg.yaml; sets PID, PORT, LOG, ADDR (CA stays)
-start_cfg() {
-    LOG="$1/server.log"
-    "$TRESORD" -config "$1/cfg.yaml" >"$LOG" 2>&1 &
-    PID=$!
-    T_PIDS="$T_PIDS $PID"
-    PORT=$(wait_port "$LOG") || {
-        echo "server did not start:"
-        cat "$LOG"
-        return 1
-    }
-    ADDR="https://127.0.0.1:$PORT"
-}
-
 # write_cfg DIR EXTRA_LISTENER_LINES: a devkey config using the dev server's certificates
 write_cfg() {
     {
