@@ -189,5 +189,25 @@ static int cf_increment(void *state, uint64_t *out)
     return TR_OK;
 }
 
-const struct enc_counter_ops enc_counter_file = {"file", cf_define,    cf_open,
-                                                 cf_get, cf_increment, cf_close};
+/* The file's id is in clear in both slots; only a file that still carries id is removed. */
+static void cf_undefine(const struct enc_config *cfg, const uint8_t *id, size_t id_len)
+{
+    char path[ENC_PATH_MAX + 32];
+    struct tr_buf b = TR_BUF_INIT;
+
+    cf_path(cfg, path, sizeof(path));
+    if (id_len == CF_ID_BYTES && enc_file_read(path, CF_FILE_SIZE, &b) == TR_OK &&
+        b.len == CF_FILE_SIZE && memcmp(b.data + 8, id, CF_ID_BYTES) == 0 && unlink(path) != 0)
+        tr_log_warn("cannot remove %s", path);
+    tr_buf_free(&b);
+}
+
+const struct enc_counter_ops enc_counter_file = {
+    .name = "file",
+    .define = cf_define,
+    .open = cf_open,
+    .read = cf_get,
+    .increment = cf_increment,
+    .close = cf_close,
+    .undefine = cf_undefine,
+};

@@ -8,6 +8,7 @@
  */
 #include "enclave.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "../common/tr_brlock.h"
 #include "../common/tr_log.h"
@@ -463,6 +465,7 @@ static int initialize_locked(uint32_t n, uint32_t t, struct init_keys *k, struct
     struct seal_info s = {0};
     struct tr_buf blob = TR_BUF_INIT;
     char ad[64], path[ENC_PATH_MAX + 32];
+    bool wrote = false;
     int rc;
 
     randombytes_buf(k->mk, ENC_KEY_BYTES);
@@ -484,6 +487,7 @@ static int initialize_locked(uint32_t n, uint32_t t, struct init_keys *k, struct
     if ((rc = seal_info_encode(&s, &blob)) != TR_OK)
         goto out;
     seal_path(path, sizeof(path));
+    wrote = true;
     if ((rc = enc_file_write_atomic(path, blob.data, blob.len)) != TR_OK)
         goto out;
     seal_info_clear(&g.seal);
@@ -492,8 +496,16 @@ static int initialize_locked(uint32_t n, uint32_t t, struct init_keys *k, struct
     g.initialized = true;
     rc = TR_OK;
 out:
-    if (rc != TR_OK)
+    if (rc != TR_OK) {
         sodium_memzero(out, sizeof(*out));
+        /* The core stays uninitialised: take back what this call made, or a retry finds the
+         * counter's place taken. seal.blob exists only if the rename happened and the directory's
+         * fsync failed; it names the counter about to go, so it goes first. */
+        if (wrote && unlink(path) != 0 && errno != ENOENT)
+            tr_log_error("cannot remove %s after a failed initialisation", path);
+        if (s.counter_id.len)
+            g.counter->undefine(&g.cfg, s.counter_id.data, s.counter_id.len);
+    }
     seal_info_clear(&s);
     tr_buf_free(&blob);
     return rc;
@@ -573,10 +585,13 @@ ENC_API int enc_unseal_reset(void)
     int rc = TR_OK;
 
     tr_brlock_wrlock(&g.lock);
-    if (g.state != ENC_SEALED)
+    if (g.state != ENC_SEALED) {
         rc = TR_E_STATE;
-    else
+    } else {
         attempt_wipe(&g.unseal);
+        if (g.platform) /* an auto-unseal seal takes sys/unseal's shares as recovery shares */
+            attempt_wipe(&g.recovery);
+    }
     tr_brlock_wrunlock(&g.lock);
     return rc;
 }
@@ -656,7 +671,10 @@ ENC_API void enc_seal(enum enc_reason reason)
         if (g.state == ENC_UNSEALED || reason > g.reason)
             g.reason = reason;
         keys_drop_locked();
+        /* A seal ends every attempt: shares given before it (an abandoned recovery included)
+         * must not count toward the quorum that authorises recovering from its verdict. */
         attempt_wipe(&g.unseal);
+        attempt_wipe(&g.recovery);
         g.state = ENC_SEALED;
     }
     tr_brlock_wrunlock(&g.lock);

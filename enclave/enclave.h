@@ -164,7 +164,8 @@ ENC_API TR_MUST_CHECK int enc_unseal_submit(const uint8_t *share, size_t len,
                                             struct enc_status *out_status);
 
 /* enc_unseal_reset - discard the shares of the current attempt. States: SEALED (UNSEALED:
- * TR_E_STATE). Side effects: wipes submitted shares, new nonce on the next submit. */
+ * TR_E_STATE). Side effects: wipes submitted unseal shares, and with an auto-unseal seal (whose
+ * sys/unseal takes recovery shares) the recovery attempt's; new nonce on the next submit. */
 ENC_API TR_MUST_CHECK int enc_unseal_reset(void);
 
 /*
@@ -181,7 +182,8 @@ ENC_API TR_MUST_CHECK int enc_unseal_auto(void);
  * (shamir) to a recovery authorisation attempt. At threshold the combination is verified
  * against the sealed master key; *out_authorized becomes true exactly once, and the core enters
  * UNSEALED if it was SEALED (this is how a changed PCR set or a new TPM is recovered from).
- * States: SEALED or UNSEALED, initialised.
+ * States: SEALED or UNSEALED, initialised. The attempt ends at threshold, on enc_seal and (auto-
+ *      unseal seals) on enc_unseal_reset: shares given before a seal never count after it.
  * Errors: TR_E_STATE, TR_E_INVAL, TR_E_AUTH (wrong combination; progress resets), TR_E_NOMEM.
  */
 ENC_API TR_MUST_CHECK int enc_recovery_submit(const uint8_t *share, size_t len,
@@ -190,7 +192,8 @@ ENC_API TR_MUST_CHECK int enc_recovery_submit(const uint8_t *share, size_t len,
 /*
  * enc_seal - wipe the master key and all subkeys and enter SEALED with reason.
  * States: any but UNINIT (SEALED: only the reason is updated if it is more severe).
- * Side effects: the counter session is closed. Never fails.
+ * Side effects: the counter session is closed; the shares of any unseal or recovery attempt
+ * are wiped. Never fails.
  */
 ENC_API void enc_seal(enum enc_reason reason);
 

@@ -45,6 +45,11 @@ struct enc_counter_ops {
     int (*read)(void *state, uint64_t *out);
     int (*increment)(void *state, uint64_t *out);
     void (*close)(void *state);
+    /* undefine - take back a counter define made moments ago when initialisation failed after
+     * it (seal.blob not written), so that a retry finds the place free: a TPM refuses to define
+     * an index twice. Removes only a counter that is still exactly id (tpm2: same index, same
+     * pinned name). Best effort; failures are logged. */
+    void (*undefine)(const struct enc_config *cfg, const uint8_t *id, size_t id_len);
 };
 
 extern const struct enc_counter_ops enc_counter_file;

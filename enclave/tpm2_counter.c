@@ -394,6 +394,31 @@ static int tpm2_counter_increment(void *state, uint64_t *out)
     return TR_OK;
 }
 
+/* Only the index this install defined (its name still the pinned one) is removed: never an
+ * index that someone else has defined in the meantime. */
+static void tpm2_counter_undefine(const struct enc_config *cfg, const uint8_t *id, size_t id_len)
+{
+    struct tpm2_conn c = {NULL, NULL};
+    ESYS_TR nv = ESYS_TR_NONE;
+    TPM2B_NAME pinned, now;
+    uint32_t index = 0;
+
+    if (!cfg || counter_id_decode(id, id_len, &index, &pinned) != TR_OK)
+        return;
+    if (tpm2_conn_open(cfg->counter_tcti, sizeof(cfg->counter_tcti), &c) != TR_OK)
+        return;
+    if (counter_name(c.esys, index, &nv, &now) == TR_OK && now.size == pinned.size &&
+        sodium_memcmp(now.name, pinned.name, now.size) == 0) {
+        counter_undefine(c.esys, &nv);
+        if (nv == ESYS_TR_NONE)
+            tr_log_info("TPM counter at NV index 0x%08x removed (initialisation failed)",
+                        (unsigned)index);
+        else
+            tr_log_error("cannot remove the TPM counter at NV index 0x%08x", (unsigned)index);
+    }
+    tpm2_conn_close(&c);
+}
+
 const struct enc_counter_ops enc_counter_tpm2 = {
     .name = "tpm2",
     .define = tpm2_counter_define,
@@ -401,4 +426,5 @@ const struct enc_counter_ops enc_counter_tpm2 = {
     .read = tpm2_counter_read,
     .increment = tpm2_counter_increment,
     .close = tpm2_counter_close,
+    .undefine = tpm2_counter_undefine,
 };

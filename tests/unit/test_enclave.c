@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -345,6 +346,111 @@ static void test_enc_recovery_shares_unseal(void **state)
     assert_int_equal(st.state, ENC_UNSEALED);
 }
 
+/* A recovery share submitted before a seal (e.g. a custodian's abandoned storage-recover attempt)
+ * must not count toward the quorum that authorises a recovery after the seal: the rollback
+ * verdict that sealed the core needs t fresh shares. */
+static void test_enc_seal_discards_recovery_progress(void **state)
+{
+    struct fixture *f = *state;
+    struct enc_status st;
+    uint32_t progress;
+    bool ok;
+
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[0], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_int_equal(progress, 1);
+    assert_false(ok);
+    enc_seal(ENC_REASON_ROLLBACK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[1], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_int_equal(progress, 1); /* a new attempt: the share from before the seal is gone */
+    assert_false(ok);
+    enc_status_get(&st);
+    assert_int_equal(st.state, ENC_SEALED);
+    assert_int_equal(st.reason, ENC_REASON_ROLLBACK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[2], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_true(ok);
+    enc_status_get(&st);
+    assert_int_equal(st.state, ENC_UNSEALED);
+}
+
+/* On an auto-unseal seal, sys/unseal feeds recovery shares (enc_recovery_submit) and its reset
+ * calls enc_unseal_reset: the reset must discard those shares too. */
+static void test_enc_unseal_reset_discards_recovery_shares(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t progress;
+    bool ok;
+    char path[128];
+
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
+    enc_fini();
+    snprintf(path, sizeof(path), "%s/dev.key", f->dir);
+    assert_int_equal(unlink(path), 0);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_int_equal(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+    close(fd);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_E_AUTH);
+    assert_int_equal(enc_recovery_submit(f->shares.share[0], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_int_equal(progress, 1);
+    assert_int_equal(enc_unseal_reset(), TR_OK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[1], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_int_equal(progress, 1);
+    assert_false(ok);
+}
+
+/* With shamir, sys/unseal has its own attempt: its reset leaves a storage-recovery attempt (the
+ * recovery quorum's shares) alone. */
+static void test_enc_shamir_unseal_reset_keeps_recovery_attempt(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t progress;
+    bool ok;
+
+    cfg_for(f, ENC_SEAL_SHAMIR);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[0], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_int_equal(progress, 1);
+    assert_int_equal(enc_unseal_reset(), TR_OK);
+    assert_int_equal(enc_recovery_submit(f->shares.share[1], ENC_SHARE_BYTES, &progress, &ok),
+                     TR_OK);
+    assert_true(ok);
+}
+
+/* A failed enc_initialize (seal.blob not written) leaves no share, no counter file and an
+ * uninitialised core, and a retry succeeds. */
+static void test_enc_initialize_failed_write_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct enc_status st;
+    char tmp[128], cnt[128];
+    uint64_t v;
+
+    snprintf(tmp, sizeof(tmp), "%s/seal.blob.tmp", f->dir);
+    snprintf(cnt, sizeof(cnt), "%s/counter.state", f->dir);
+    assert_int_equal(mkdir(tmp, 0700), 0); /* the atomic write cannot create its temp file */
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_E_IO);
+    assert_int_equal(f->shares.count, 0);
+    assert_int_equal(access(cnt, F_OK), -1);
+    enc_status_get(&st);
+    assert_false(st.initialized);
+    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    assert_int_equal(enc_counter_read(&v), TR_OK);
+}
+
 static void test_enc_gramine_seal(void **state)
 {
     struct fixture *f = *state;
@@ -560,6 +666,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_enc_shamir_single_share_is_unsplit_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_enc_recovery_shares_unseal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enc_seal_discards_recovery_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enc_unseal_reset_discards_recovery_shares, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_enc_shamir_unseal_reset_keeps_recovery_attempt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_enc_initialize_failed_write_leaves_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_enc_gramine_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enc_init_refuses_malformed_seal_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enc_secret_alloc, setup, teardown),

@@ -365,6 +365,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    enc_fini(); /* a core test that failed half-way leaves nothing for the next one */
     mitm_stop(f->mitm);
     swtpm_destroy(&f->tpm);
     free(f->cfg);
@@ -1020,6 +1021,41 @@ static void test_tpm2_counter_response_forged(void **state)
     tr_buf_free(&id);
 }
 
+/* enc_initialize defines the NV counter before it writes seal.blob. When that write fails (disk
+ * full, I/O error) the core stays uninitialised, so the counter must not stay defined either: a
+ * retry of sys/init would find the index taken and could never succeed. */
+static void test_tpm2_initialize_retry_after_failed_write(void **state)
+{
+    struct fixture *f = *state;
+    struct enc_shares *sh = calloc(1, sizeof(*sh));
+    struct enc_status st;
+    char tmp[ENC_PATH_MAX + 32];
+    uint64_t v = 0;
+
+    assert_non_null(sh);
+    snprintf(f->cfg->data_dir, sizeof(f->cfg->data_dir), "%s/data", f->tpm.dir);
+    assert_int_equal(mkdir(f->cfg->data_dir, 0700), 0);
+    /* seal.blob.tmp cannot be created while a directory holds its name */
+    snprintf(tmp, sizeof(tmp), "%s/seal.blob.tmp", f->cfg->data_dir);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    assert_int_equal(enc_init(f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(3, 2, sh), TR_E_IO);
+    assert_true(is_zero((const uint8_t *)sh, sizeof(*sh))); /* no share of a failed init */
+    enc_status_get(&st);
+    assert_false(st.initialized);
+    assert_int_equal(rmdir(tmp), 0);
+    assert_int_equal(enc_initialize(3, 2, sh), TR_OK);
+    enc_fini();
+    /* the retry's counter is the one pinned in seal.blob */
+    assert_int_equal(enc_init(f->cfg), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    assert_int_equal(enc_counter_read(&v), TR_OK);
+    assert_true(v >= 1);
+    enc_fini();
+    sodium_memzero(sh, sizeof(*sh));
+    free(sh);
+}
+
 static double elapsed_ms(const struct timespec *a, const struct timespec *b)
 {
     return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
@@ -1058,16 +1094,27 @@ static void test_tpm2_counter_increment_latency(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_tpm2_seal_roundtrip),          T(test_tpm2_unseal_twice),
-        T(test_tpm2_unseal_truncated),        T(test_tpm2_unseal_bitflip),
-        T(test_tpm2_unseal_other_tpm),        T(test_tpm2_unseal_pcr_changed),
-        T(test_tpm2_unseal_pcr_unchanged),    T(test_tpm2_unseal_policy_stripped),
-        T(test_tpm2_seal_bad_config),         T(test_tpm2_counter_increment_by_one),
-        T(test_tpm2_counter_open_reopen),     T(test_tpm2_counter_open_after_crash),
-        T(test_tpm2_counter_define_exists),   T(test_tpm2_counter_define_bad_index),
-        T(test_tpm2_counter_open_redefined),  T(test_tpm2_counter_open_missing),
-        T(test_tpm2_counter_open_bad_id),     T(test_tpm2_counter_read_wrong_auth),
-        T(test_tpm2_counter_response_forged), T(test_tpm2_counter_increment_latency),
+        T(test_tpm2_seal_roundtrip),
+        T(test_tpm2_unseal_twice),
+        T(test_tpm2_unseal_truncated),
+        T(test_tpm2_unseal_bitflip),
+        T(test_tpm2_unseal_other_tpm),
+        T(test_tpm2_unseal_pcr_changed),
+        T(test_tpm2_unseal_pcr_unchanged),
+        T(test_tpm2_unseal_policy_stripped),
+        T(test_tpm2_seal_bad_config),
+        T(test_tpm2_counter_increment_by_one),
+        T(test_tpm2_counter_open_reopen),
+        T(test_tpm2_counter_open_after_crash),
+        T(test_tpm2_counter_define_exists),
+        T(test_tpm2_counter_define_bad_index),
+        T(test_tpm2_counter_open_redefined),
+        T(test_tpm2_counter_open_missing),
+        T(test_tpm2_counter_open_bad_id),
+        T(test_tpm2_counter_read_wrong_auth),
+        T(test_tpm2_counter_response_forged),
+        T(test_tpm2_counter_increment_latency),
+        T(test_tpm2_initialize_retry_after_failed_write),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
