@@ -239,6 +239,8 @@ static int snap_take(struct store *st, const char *table, const uint8_t *key, si
             snap_reset(s); /* the file grew under us: adopt its size, once */
             continue;
         }
+        if (rc == TR_E_TAMPER) /* LMDB found the file malformed (store_mdb_err) */
+            store_alarm(st, "lmdb_structure", table, key, key_len);
         return rc;
     }
 }
@@ -497,6 +499,16 @@ static void pos_set(struct scrub_pos *p, const uint8_t *k, size_t len)
     p->last_len = len;
 }
 
+/* An LMDB error met by the scrub; one that says the file is malformed is an alarm. */
+static int scrub_mdb_err(struct store *st, int mrc, const char *table)
+{
+    int rc = store_mdb_err(mrc, "scrub");
+
+    if (rc == TR_E_TAMPER)
+        store_alarm(st, "lmdb_structure", table, NULL, 0);
+    return rc;
+}
+
 /* One record that is both on disk and in the index (locks held). */
 static int scrub_check(struct store *st, const struct store_table *t, const struct idx_node *n,
                        const MDB_val *v, struct scrub_pos *p)
@@ -537,7 +549,7 @@ static int scrub_chunk(struct store *st, const struct store_table *t, MDB_txn *t
     int mrc, rc = TR_OK;
 
     if ((mrc = mdb_cursor_open(txn, t->dbi, &cur)) != 0)
-        return store_mdb_err(mrc, "scrub cursor");
+        return scrub_mdb_err(st, mrc, t->name);
     if (!p->started) {
         mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
         n = idx_lower_bound(&t->idx, none, 0, false);
@@ -551,7 +563,7 @@ static int scrub_chunk(struct store *st, const struct store_table *t, MDB_txn *t
     for (int steps = 0; steps < SCRUB_CHUNK && rc == TR_OK; steps++) {
         int c;
         if (mrc != 0 && mrc != MDB_NOTFOUND) {
-            rc = store_mdb_err(mrc, "scrub");
+            rc = scrub_mdb_err(st, mrc, t->name);
             break;
         }
         if (mrc != 0 && !n) {
@@ -595,7 +607,7 @@ static int scrub_table(struct store *st, size_t ti)
         tr_brlock_rdlock(&st->env_lock);
         tr_brlock_rdlock(&st->idx_lock);
         if ((mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0) {
-            rc = store_mdb_err(mrc, "scrub txn");
+            rc = scrub_mdb_err(st, mrc, st->tables[ti].name);
         } else {
             rc = scrub_chunk(st, &st->tables[ti], txn, p);
             mdb_txn_abort(txn);
@@ -610,16 +622,19 @@ static int scrub_table(struct store *st, size_t ti)
     return rc;
 }
 
-static void scrub_names(struct store *st, MDB_txn *txn)
+/* The table names in LMDB's main database; returns the LMDB code that ended the walk. */
+static int scrub_names(struct store *st, MDB_txn *txn)
 {
     MDB_cursor *cur = NULL;
     MDB_dbi main_dbi;
     MDB_val k, v;
     char name[STORE_TABLE_NAME_MAX + 1];
+    int mrc;
 
-    if (mdb_dbi_open(txn, NULL, 0, &main_dbi) != 0 || mdb_cursor_open(txn, main_dbi, &cur) != 0)
-        return;
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+    if ((mrc = mdb_dbi_open(txn, NULL, 0, &main_dbi)) != 0 ||
+        (mrc = mdb_cursor_open(txn, main_dbi, &cur)) != 0)
+        return mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         bool ok =
             k.mv_size > 0 && k.mv_size <= STORE_TABLE_NAME_MAX && !memchr(k.mv_data, 0, k.mv_size);
@@ -633,17 +648,20 @@ static void scrub_names(struct store *st, MDB_txn *txn)
             store_alarm(st, "unknown_table", NULL, NULL, 0);
     }
     mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
-static void scrub_anchor(struct store *st, MDB_txn *txn)
+/* The meta table holds the published anchor and nothing else; returns the LMDB code that
+ * ended the walk. */
+static int scrub_anchor(struct store *st, MDB_txn *txn)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    int seen = 0;
+    int seen = 0, mrc;
 
-    if (mdb_cursor_open(txn, st->meta_dbi, &cur) != 0)
-        return;
-    for (int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+    if ((mrc = mdb_cursor_open(txn, st->meta_dbi, &cur)) != 0)
+        return mrc;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         bool is_anchor = k.mv_size == strlen(STORE_ANCHOR_KEY) &&
                          memcmp(k.mv_data, STORE_ANCHOR_KEY, k.mv_size) == 0;
@@ -665,23 +683,24 @@ static void scrub_anchor(struct store *st, MDB_txn *txn)
     if (!seen)
         store_alarm(st, "anchor_changed", STORE_META_NAME, NULL, 0);
     mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? 0 : mrc;
 }
 
 static int scrub_meta(struct store *st)
 {
     MDB_txn *txn = NULL;
-    int mrc;
+    int mrc, arc = 0;
 
     tr_brlock_rdlock(&st->env_lock);
     tr_brlock_rdlock(&st->idx_lock);
     if ((mrc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
-        scrub_names(st, txn);
-        scrub_anchor(st, txn);
+        mrc = scrub_names(st, txn);
+        arc = scrub_anchor(st, txn);
         mdb_txn_abort(txn);
     }
     tr_brlock_rdunlock(&st->idx_lock);
     tr_brlock_rdunlock(&st->env_lock);
-    return store_mdb_err(mrc, "scrub txn");
+    return scrub_mdb_err(st, mrc ? mrc : arc, mrc ? "" : STORE_META_NAME);
 }
 
 int store_scrub(struct store *st)

@@ -206,12 +206,16 @@ static void store_verdict(struct store_evidence *ev, int rc)
 /* ---- LMDB helpers ------------------------------------------------------------------------- */
 
 /* Grow (or, with adopt, re-read after another process grew) the map. mdb_env_set_mapsize needs
- * every transaction of this process to be finished: env_lock exclusive guarantees that. */
+ * every transaction of this process to be finished: map_lock exclusive waits for a backup's,
+ * env_lock exclusive for everybody else's (the writer's included). map_lock comes first and
+ * alone: env_lock is writer-preferring, so waiting for it during a long backup would hold up
+ * every new read until the backup ends. */
 int store_map_grow(struct store *st, bool adopt)
 {
     MDB_envinfo info;
     int rc = TR_OK, mrc = 0;
 
+    pthread_rwlock_wrlock(&st->map_lock);
     tr_brlock_wrlock(&st->env_lock);
     mdb_env_info(st->env, &info);
     if (adopt) {
@@ -229,6 +233,7 @@ int store_map_grow(struct store *st, bool adopt)
     mdb_env_info(st->env, &info);
     atomic_store(&st->map_size, (uint64_t)info.me_mapsize);
     tr_brlock_wrunlock(&st->env_lock);
+    pthread_rwlock_unlock(&st->map_lock);
     if (rc == TR_OK && !adopt)
         tr_log_info("storage map grown to %zu bytes", info.me_mapsize);
     if (rc == TR_E_NOSPACE)
@@ -258,9 +263,12 @@ int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wro
     *out_wrote = false;
     for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
         MDB_txn *txn = NULL;
-        int mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
-        int rc;
+        int mrc, rc;
 
+        /* shared: a reader that adopts another process's growth (store_map_grow) must not
+         * remap under this transaction, nor while mdb_txn_begin reads the meta pages */
+        tr_brlock_rdlock(&st->env_lock);
+        mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
         *out_wrote = mrc == 0; /* until it turns out to have stopped at a full map */
         if (mrc == 0) {
             mrc = fn(st, txn, arg);
@@ -269,6 +277,7 @@ int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wro
             else
                 mdb_txn_abort(txn);
         }
+        tr_brlock_rdunlock(&st->env_lock);
         if (mrc == 0)
             return TR_OK;
         if (mrc == MDB_MAP_FULL) {
@@ -291,6 +300,19 @@ int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wro
 }
 
 /* ---- allocation, directory, lock, environment --------------------------------------------- */
+
+static int store_map_lock_init(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t ra;
+    int rc;
+
+    if (pthread_rwlockattr_init(&ra) != 0)
+        return -1;
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    rc = pthread_rwlock_init(l, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    return rc;
+}
 
 static int store_alloc(const struct store_opts *opts, struct store **out)
 {
@@ -326,13 +348,20 @@ static int store_alloc(const struct store_opts *opts, struct store **out)
     st->fault = fault_from_env();
     atomic_init(&st->fail_rc, TR_OK);
 
-    /* writer-preferring, so a stream of readers cannot starve the writer's mark/publish */
+    /* writer-preferring, so a stream of readers cannot starve the writer's mark/publish, and
+     * back-to-back backups cannot starve a map growth */
+    if (store_map_lock_init(&st->map_lock) != 0) {
+        free(st);
+        return TR_E_NOMEM;
+    }
     if (tr_brlock_init(&st->env_lock, true) != TR_OK) {
+        pthread_rwlock_destroy(&st->map_lock);
         free(st);
         return TR_E_NOMEM;
     }
     if (tr_brlock_init(&st->idx_lock, true) != TR_OK) {
         tr_brlock_destroy(&st->env_lock);
+        pthread_rwlock_destroy(&st->map_lock);
         free(st);
         return TR_E_NOMEM;
     }
@@ -363,6 +392,7 @@ static void store_free(struct store *st)
     if (st->lock_fd >= 0)
         close(st->lock_fd); /* releases the flock */
     if (st->locks_ready) {
+        pthread_rwlock_destroy(&st->map_lock);
         tr_brlock_destroy(&st->env_lock);
         tr_brlock_destroy(&st->idx_lock);
         pthread_mutex_destroy(&st->pub_mu);
@@ -556,10 +586,11 @@ int store_backup(struct store *st, const char *dest_path)
         rc = TR_E_IO;
         goto out;
     }
-    /* env_lock shared: copyfd2 runs its own read transaction, so the map must not move */
-    tr_brlock_rdlock(&st->env_lock);
+    /* map_lock shared: copyfd2 runs its own read transaction, so the map must not move. Not
+     * env_lock: a growth waiting for this copy would then hold up new reads until it ends. */
+    pthread_rwlock_rdlock(&st->map_lock);
     mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
-    tr_brlock_rdunlock(&st->env_lock);
+    pthread_rwlock_unlock(&st->map_lock);
     rc = store_mdb_err(mrc, "copy");
     if (rc == TR_OK && fsync(fd) != 0)
         rc = errno == ENOSPC ? TR_E_NOSPACE : TR_E_IO;

@@ -235,8 +235,9 @@ void store_list_free(struct store_list *l);
  * Errors (synchronous): TR_E_INVAL, TR_E_TOO_LARGE, TR_E_NOMEM, TR_E_STATE (closing), or the
  *   store's fail_rc. Errors in res->rc: TR_E_CAS (precondition, nothing applied), TR_E_NOSPACE
  *   (map/disk full, nothing applied, the store stays usable), TR_E_LIMIT (too many tables),
- *   TR_E_SEALED, TR_E_IO, TR_E_COUNTER (committed but not anchored: the store refuses further
- *   writes), TR_E_TAMPER (the counter moved behind the store's back: the core is sealed).
+ *   TR_E_SEALED, TR_E_IO, TR_E_COUNTER/TR_E_TPM (committed, and the counter could neither be
+ *   incremented nor read: the store refuses further writes until reopened), TR_E_TAMPER (the
+ *   counter moved behind the store's back: the core is sealed).
  */
 TR_MUST_CHECK int store_write_async(struct store *st, const struct store_op *ops, size_t n,
                                     store_write_cb cb, void *arg);
@@ -274,7 +275,8 @@ TR_MUST_CHECK int store_scrub(struct store *st);
 /*
  * store_backup - consistent snapshot (mdb_env_copyfd2, compacted) into the new file dest_path
  * (created 0600, must not exist), including the anchor. While it runs, a map growth waits
- * for it (writes needing a larger map stall; others proceed). Restoring it (as data.mdb in an empty
+ * for it: from the first write that needs a larger map, writes stall until the backup ends
+ * (one writer thread); reads proceed. Restoring it (as data.mdb in an empty
  * data directory) is a rollback by definition once anything was written after the backup:
  * store_open reports TR_E_ROLLBACK and the operator must run the recovery re-anchor
  * (store_recover_reanchor, authorised by the recovery quorum). Errors: TR_E_INVAL,

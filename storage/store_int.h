@@ -10,9 +10,14 @@
  *   read.c    get, stat, list, scrub
  *
  * Locks (always taken in this order, never the other way round):
- *   env_lock (brlock)  shared by anyone holding an LMDB transaction other than the writer's
- *                      own; exclusive only to change the map size (mdb_env_set_mapsize
- *                      requires that no transaction is active in the process; the reset
+ *   map_lock (rwlock)  shared by a backup for its whole copy (its own read transaction);
+ *                      exclusive, before env_lock, to change the map size. A growth waits
+ *                      for a long backup here, holding no part of env_lock, so reads go on.
+ *   env_lock (brlock)  shared by anyone holding any other LMDB transaction: readers, scrub,
+ *                      and the writer around each write transaction (from mdb_txn_begin to
+ *                      the end of the commit); exclusive only to change the map size
+ *                      (mdb_env_set_mapsize requires that no transaction is active in the
+ *                      process, and mdb_txn_begin reads the meta pages in the map; the reset
  *                      read transactions read.c keeps for reuse are not active).
  *   idx_lock (brlock)  the tables array, the indexes, the published anchor, inflight.
  *                      Readers hold it shared from the index lookup until their copy of the
@@ -147,6 +152,7 @@ struct store {
     enum store_fault fault;
     bool locks_ready;
 
+    pthread_rwlock_t map_lock;
     struct tr_brlock env_lock;
     struct tr_brlock idx_lock;
     pthread_mutex_t pub_mu;
@@ -195,9 +201,9 @@ struct store {
 /* store_mdb_err - translate an LMDB/errno code (logged at debug level with what). */
 int store_mdb_err(int mrc, const char *what);
 /* store_map_grow - double the map (up to opts.map_size_max), or with adopt take over the size
- * another process grew the file to (MDB_MAP_RESIZED). Takes env_lock exclusive: the caller
- * must hold no LMDB transaction and neither env_lock nor idx_lock. Errors: TR_E_NOSPACE,
- * TR_E_IO. */
+ * another process grew the file to (MDB_MAP_RESIZED). Takes map_lock and env_lock exclusive:
+ * the caller must hold no LMDB transaction and none of the store's locks. Errors:
+ * TR_E_NOSPACE, TR_E_IO. */
 TR_MUST_CHECK int store_map_grow(struct store *st, bool adopt);
 /* store_txn_fn - body of a write transaction; returns an LMDB code. */
 typedef int (*store_txn_fn)(struct store *st, MDB_txn *txn, void *arg);

@@ -389,8 +389,27 @@ static void store_fail(struct store *st, int rc)
     store_pub_bump(st); /* readers waiting for a pending key learn about it */
 }
 
-/* Increment after a commit; the value must land exactly on expect. A failed call is followed
- * by a read: the increment may have happened even though its answer was lost. */
+/* Where the counter is after a failed increment, read a few times: the transport error that
+ * lost the increment's answer may outlast one read. */
+static int counter_learn(uint64_t *out)
+{
+    int rc = TR_E_COUNTER;
+
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if ((rc = enc_counter_read(out)) == TR_OK || rc == TR_E_SEALED)
+            break;
+        tr_log_warn("counter read failed (%s), attempt %d", tr_err_name(rc), attempt + 1);
+        nanosleep(&(struct timespec){0, 20000000L * (attempt + 1)}, NULL);
+    }
+    return rc;
+}
+
+/* Increment after a commit; the value must land exactly on expect. A failed increment may have
+ * happened anyway (its answer lost on the way back), so before another try the counter is read:
+ * expect - 1 means not done (try again), expect means done, anything else moved behind our
+ * back. Incrementing again without that read could push a done increment to expect + 1 and
+ * turn a transient TPM or transport error into a false tamper verdict. No successful read:
+ * the store fails (writes stop until restart; the next open completes c == T+1). */
 static int commit_counter(struct store *st, uint64_t expect)
 {
     uint64_t v = 0;
@@ -400,10 +419,9 @@ static int commit_counter(struct store *st, uint64_t expect)
         if ((rc = enc_counter_increment(&v)) == TR_OK || rc == TR_E_SEALED)
             break;
         tr_log_warn("counter increment failed (%s), attempt %d", tr_err_name(rc), attempt + 1);
-        if (enc_counter_read(&v) == TR_OK && v == expect) {
-            rc = TR_OK;
-            break;
-        }
+        if ((rc = counter_learn(&v)) != TR_OK || v != expect - 1)
+            break; /* unreadable, done (v == expect) or moved: decided below */
+        rc = TR_E_COUNTER;
         nanosleep(&(struct timespec){0, 20000000L * (attempt + 1)}, NULL);
     }
     if (rc != TR_OK) {

@@ -7,6 +7,7 @@
  * opening one environment twice in a process). Crash tests fork a child that sets TR_FAULT,
  * opens the store, writes and dies with _exit(77) at the named step.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -21,13 +22,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <tss2/tss2_tpm2_types.h>
 
 #include "../../common/tr_buf.h"
 #include "../../common/tr_log.h"
@@ -43,6 +50,9 @@ struct fx {
     struct enc_shares *shares;
     struct store *st;
     uint64_t map_initial, map_max;
+    pid_t tpm_pid; /* swtpm, for the TPM counter case */
+    int tpm_port;
+    struct lossy *lossy; /* the relay in front of it */
 };
 
 static struct store_opts fx_opts(const struct fx *f, bool create)
@@ -114,12 +124,19 @@ static int setup(void **state)
     return 0;
 }
 
+static void lossy_stop(struct lossy *m);
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
 
     store_close(f->st);
     enc_fini();
+    lossy_stop(f->lossy);
+    if (f->tpm_pid > 0) {
+        kill(f->tpm_pid, SIGTERM);
+        waitpid(f->tpm_pid, NULL, 0);
+    }
     nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(f->shares);
     free(f);
@@ -266,6 +283,8 @@ struct child_job {
     bool del;
     bool ghost;         /* insert key with a plausible but unindexed value */
     size_t huge;        /* > 0: insert key with a junk value of this size (grows the file) */
+    size_t huge_map;    /* the map size for huge (0: 64 MiB) */
+    bool corrupt_page;  /* break the header of the LMDB page that holds key */
     const char *save;   /* write key's stored bytes to this file (nothing else) */
     const char *load;   /* store this file's bytes as key's value */
     const uint8_t *val; /* store these bytes as key's value */
@@ -297,6 +316,63 @@ static int file_set(const char *path, const struct tr_buf *b)
     return rc;
 }
 
+/* Where this process mapped dir/data.mdb (LMDB does not tell unless MDB_FIXEDMAP). */
+static uintptr_t map_base(const char *dir)
+{
+    char line[4400], want[300];
+    uintptr_t base = 0;
+    FILE *fp = fopen("/proc/self/maps", "r");
+
+    snprintf(want, sizeof(want), "%s/data.mdb\n", dir);
+    while (fp && !base && fgets(line, sizeof(line), fp)) {
+        size_t n = strlen(line), w = strlen(want);
+        if (n >= w && strcmp(line + n - w, want) == 0)
+            base = (uintptr_t)strtoull(line, NULL, 16);
+    }
+    if (fp)
+        fclose(fp);
+    return base;
+}
+
+/* Make the LMDB page that holds key's (small) value neither a branch nor a leaf page: the
+ * page header is pgno (8 bytes), pad (2), flags (2). */
+static int raw_corrupt_page(const char *dir, const char *table, const char *key)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_stat ms;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    uint16_t flags = 0;
+    uintptr_t base = 0;
+    off_t page = 0;
+    char path[256];
+    int fd, mrc = raw_env(dir, &env);
+
+    if (mrc == 0)
+        mrc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (mrc == 0)
+        mrc = mdb_dbi_open(txn, table, 0, &dbi);
+    if (mrc == 0)
+        mrc = mdb_get(txn, dbi, &k, &v);
+    if (mrc == 0 && (mrc = mdb_env_stat(env, &ms)) == 0 && !(base = map_base(dir)))
+        mrc = ENOENT;
+    if (mrc == 0)
+        page = (off_t)(((uintptr_t)v.mv_data - base) / ms.ms_psize * ms.ms_psize);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    if (mrc != 0)
+        return mrc;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if ((fd = open(path, O_WRONLY)) < 0)
+        return errno;
+    mrc = pwrite(fd, &flags, sizeof(flags), page + 10) == (ssize_t)sizeof(flags) ? 0 : EIO;
+    close(fd);
+    return mrc;
+}
+
 static int child_job_run(const struct child_job *j)
 {
     struct tr_buf b = TR_BUF_INIT;
@@ -304,9 +380,11 @@ static int child_job_run(const struct child_job *j)
 
     if (j->del)
         return raw_set(j->dir, j->table, j->key, strlen(j->key), NULL, 0);
+    if (j->corrupt_page)
+        return raw_corrupt_page(j->dir, j->table, j->key);
     if (j->huge) {
         uint8_t *junk = calloc(1, j->huge);
-        raw_map_size = 64u << 20;
+        raw_map_size = j->huge_map ? j->huge_map : 64u << 20;
         mrc = junk ? raw_set(j->dir, j->table, j->key, strlen(j->key), junk, j->huge) : ENOMEM;
         free(junk);
         return mrc;
@@ -1951,6 +2029,667 @@ static void test_store_anchor_decode_mutations(void **state)
     tr_buf_free(&an);
 }
 
+/* ---- LMDB itself finds the file malformed ---------------------------------------------------------
+ * A page whose header no longer says branch or leaf makes LMDB answer MDB_CORRUPTED. That is a
+ * tamper finding like any other: the read fails, an alarm is counted and evidence recorded. */
+
+static void test_store_get_lmdb_structure_alarm(void **state)
+{
+    struct fx *f = *state;
+    struct child_job brk = {
+        .dir = f->st_dir, .table = "kv", .key = "a", .corrupt_page = true, .flip_at = -1};
+    struct store_evidence ev;
+    struct store_stats s;
+
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "b", "value B"), TR_OK);
+    assert_value(f->st, "kv", "a", "value A");
+    in_child(&brk);
+    assert_int_equal(get_rc(f->st, "kv", "a"), TR_E_TAMPER);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 1);
+    store_evidence(&ev);
+    assert_int_equal(ev.verdict, TR_E_TAMPER);
+    assert_string_equal(ev.what, "lmdb_structure");
+    assert_string_equal(ev.table, "kv");
+    /* the scrub meets the same page: also an alarm, not a bare error */
+    assert_int_equal(store_scrub(f->st), TR_E_TAMPER);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 2);
+    store_evidence(&ev);
+    assert_string_equal(ev.what, "lmdb_structure");
+}
+
+/* ---- another process grows the file while this one writes and reads -------------------------------
+ * A reader that meets MDB_MAP_RESIZED adopts the new size (mdb_env_set_mapsize). LMDB allows that
+ * only while no transaction of the process is active: it refuses with EINVAL while the writer's
+ * is, and would unmap the pages a starting mdb_txn_begin reads. Readers and the writer must see
+ * no error at all while the file grows under them, round after round. */
+
+struct grow_load {
+    struct store *st;
+    _Atomic int stop;
+    _Atomic long reads, writes, errs;
+    _Atomic int last_err;
+};
+
+static void *grow_reader(void *arg)
+{
+    struct grow_load *g = arg;
+
+    while (!atomic_load(&g->stop)) {
+        int rc = get_rc(g->st, "kv", "a");
+        if (rc != TR_OK) {
+            atomic_fetch_add(&g->errs, 1);
+            atomic_store(&g->last_err, rc);
+        }
+        atomic_fetch_add(&g->reads, 1);
+    }
+    return NULL;
+}
+
+static void *grow_writer(void *arg)
+{
+    struct grow_load *g = arg;
+    uint8_t val[512];
+    char key[16];
+
+    memset(val, 0x33, sizeof(val));
+    for (unsigned i = 0; !atomic_load(&g->stop); i++) {
+        int rc;
+        snprintf(key, sizeof(key), "w%u", i % 32);
+        rc = store_put(g->st, "kv", (const uint8_t *)key, strlen(key), val, sizeof(val),
+                       STORE_VERSION_ANY, NULL);
+        if (rc != TR_OK) {
+            atomic_fetch_add(&g->errs, 1);
+            atomic_store(&g->last_err, rc);
+        }
+        atomic_fetch_add(&g->writes, 1);
+    }
+    return NULL;
+}
+
+static void test_store_map_adopt_during_writes(void **state)
+{
+    struct fx *f = *state;
+    struct grow_load g = {.st = f->st};
+    pthread_t th[3];
+    char data[256], key[16];
+
+    path_in(f->st_dir, "data.mdb", data, sizeof(data));
+    assert_int_equal(put_s(f->st, "kv", "a", "value A"), TR_OK);
+    assert_int_equal(pthread_create(&th[0], NULL, grow_writer, &g), 0);
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, grow_reader, &g), 0);
+    for (int round = 0; round < 12; round++) {
+        struct store_stats s0, s1;
+        struct stat sb;
+        long r0 = atomic_load(&g.reads), w0 = atomic_load(&g.writes);
+        store_stats_get(f->st, &s0);
+        assert_int_equal(stat(data, &sb), 0);
+        snprintf(key, sizeof(key), "huge%02d", round);
+        /* the child's junk ends past this process's map: its next transaction sees the file
+         * grown (MDB_MAP_RESIZED) */
+        struct child_job grow = {.dir = f->st_dir,
+                                 .table = "junk",
+                                 .key = key,
+                                 .huge =
+                                     (size_t)(s0.map_size - (uint64_t)sb.st_size) + (512u << 10),
+                                 .huge_map = (size_t)s0.map_size + (4u << 20),
+                                 .flip_at = -1};
+        in_child(&grow);
+        /* both sides went on and met the grown file */
+        for (int ms = 0; ms < 20000; ms++) {
+            store_stats_get(f->st, &s1);
+            if (s1.map_size > s0.map_size && atomic_load(&g.reads) > r0 + 50 &&
+                atomic_load(&g.writes) > w0 + 5)
+                break;
+            nanosleep(&(struct timespec){0, 1000000L}, NULL);
+        }
+        assert_true(s1.map_size > s0.map_size);
+    }
+    atomic_store(&g.stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    if (atomic_load(&g.errs) != 0)
+        fprintf(stderr, "adopt during writes: %ld errors (last %s) in %ld reads, %ld writes\n",
+                atomic_load(&g.errs), tr_err_name(atomic_load(&g.last_err)), atomic_load(&g.reads),
+                atomic_load(&g.writes));
+    assert_int_equal(atomic_load(&g.errs), 0);
+    assert_value(f->st, "kv", "a", "value A");
+}
+
+/* ---- a long backup and a map growth waiting for it: reads go on ------------------------------------
+ * The backup's copy runs its own read transaction, so a growth must wait for it; reads must not
+ * wait with it. One reader thread per lock shard reads every millisecond while a write that needs
+ * the growth waits for the backup: each must complete reads begun after the growth was seen
+ * waiting, before the backup ends. A round that leaves less than 100 ms between the two proves
+ * nothing and is repeated with more data. */
+
+struct bk_run {
+    struct store *st;
+    const char *dest;
+    _Atomic int done;
+    _Atomic uint64_t t_done;
+    int rc;
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void *bk_main(void *arg)
+{
+    struct bk_run *b = arg;
+
+    b->rc = store_backup(b->st, b->dest);
+    atomic_store(&b->t_done, now_us());
+    atomic_store(&b->done, 1);
+    return NULL;
+}
+
+struct bk_reader {
+    struct store *st;
+    struct bk_run *bk;
+    _Atomic int *armed; /* set once the growth is seen waiting for the backup */
+    int rc;
+    long during;     /* reads begun after armed and finished before the backup ended */
+    uint64_t max_us; /* the longest read */
+};
+
+static void *bk_reader_main(void *arg)
+{
+    struct bk_reader *r = arg;
+
+    while (!atomic_load(&r->bk->done) && r->rc == TR_OK) {
+        bool armed = atomic_load(r->armed);
+        uint64_t t0 = now_us(), t;
+        r->rc = get_rc(r->st, "kv", "small");
+        if ((t = now_us() - t0) > r->max_us)
+            r->max_us = t;
+        if (armed && !atomic_load(&r->bk->done))
+            r->during++;
+        nanosleep(&(struct timespec){0, 1000000L}, NULL);
+    }
+    return NULL;
+}
+
+struct big_write {
+    _Atomic int done;
+    int rc;
+};
+
+static void big_write_cb(void *arg, const struct store_result *res)
+{
+    struct big_write *w = arg;
+
+    w->rc = res->rc;
+    atomic_store(&w->done, 1);
+}
+
+/* n ops of len bytes each, keys prefix%04u */
+static struct store_op *ops_make(const char *prefix, size_t n, const uint8_t *val, size_t len,
+                                 char (*keys)[32])
+{
+    struct store_op *ops = calloc(n, sizeof(*ops));
+
+    assert_non_null(ops);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%s%04zu", prefix, i);
+        ops[i] = (struct store_op){.kind = STORE_OP_PUT,
+                                   .table = "kv",
+                                   .key = (const uint8_t *)keys[i],
+                                   .key_len = strlen(keys[i]),
+                                   .val = val,
+                                   .val_len = len,
+                                   .expect_version = STORE_VERSION_ANY};
+    }
+    return ops;
+}
+
+/* A growth is queued behind the backup: map_lock prefers writers, so a read lock is refused. */
+static bool growth_waiting(struct store *st)
+{
+    int rc = pthread_rwlock_tryrdlock(&st->map_lock);
+
+    if (rc == 0)
+        pthread_rwlock_unlock(&st->map_lock);
+    return rc == EBUSY;
+}
+
+static void test_store_backup_growth_reads_go_on(void **state)
+{
+    enum { CHUNK = 1u << 20, PER_REQ = 4, BIG = 15u << 20, READERS = TR_BRLOCK_SHARDS };
+    struct fx *f = *state;
+    struct store_opts o;
+    uint8_t *val = malloc(BIG);
+    char(*keys)[32] = calloc(PER_REQ, sizeof(*keys));
+    char dest[256];
+    bool conclusive = false;
+    size_t filled = 0;
+
+    assert_non_null(val);
+    assert_non_null(keys);
+    memset(val, 0x5c, BIG);
+    fx_close(f);
+    f->map_initial = 64u << 20;
+    f->map_max = 1u << 30;
+    o = fx_opts(f, false);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "small", "S"), TR_OK);
+    for (int round = 0; round < 3 && !conclusive; round++) {
+        struct bk_run bk = {.st = f->st, .dest = dest};
+        struct bk_reader rd[READERS];
+        struct big_write bw = {0};
+        struct store_stats s;
+        struct store_op *ops;
+        pthread_t bth, rth[READERS];
+        _Atomic int armed = 0;
+        uint64_t map0, t_bk, t_arm, max_us = 0;
+        char pfx[24];
+        struct stat sb;
+
+        /* Fill the map to less than 13 MiB of free space (1% for LMDB's pages): the big write
+         * below (one 15 MiB value, sealed quickly) needs a growth. */
+        store_stats_get(f->st, &s);
+        map0 = s.map_size;
+        while (filled + PER_REQ * (size_t)CHUNK + (8u << 20) <= map0 / 100 * 99) {
+            snprintf(pfx, sizeof(pfx), "f%zu", filled / (PER_REQ * (size_t)CHUNK));
+            ops = ops_make(pfx, PER_REQ, val, CHUNK, keys);
+            assert_int_equal(store_write(f->st, ops, PER_REQ, NULL), TR_OK);
+            free(ops);
+            filled += PER_REQ * (size_t)CHUNK;
+        }
+        store_stats_get(f->st, &s);
+        assert_int_equal(s.map_size, map0);
+
+        snprintf(dest, sizeof(dest), "%s/backup%d.mdb", f->root, round);
+        t_bk = now_us();
+        assert_int_equal(pthread_create(&bth, NULL, bk_main, &bk), 0);
+        while (!atomic_load(&bk.done) && (stat(dest, &sb) != 0 || sb.st_size == 0))
+            nanosleep(&(struct timespec){0, 100000L}, NULL); /* the copy is under way */
+        for (int i = 0; i < READERS; i++) {
+            rd[i] = (struct bk_reader){.st = f->st, .bk = &bk, .armed = &armed};
+            assert_int_equal(pthread_create(&rth[i], NULL, bk_reader_main, &rd[i]), 0);
+        }
+        snprintf(pfx, sizeof(pfx), "g%d", round);
+        ops = ops_make(pfx, 1, val, BIG, keys);
+        assert_int_equal(store_write_async(f->st, ops, 1, big_write_cb, &bw), TR_OK);
+        while (!atomic_load(&bk.done) && !growth_waiting(f->st))
+            nanosleep(&(struct timespec){0, 100000L}, NULL);
+        atomic_store(&armed, 1);
+        t_arm = now_us();
+        for (int i = 0; i < READERS; i++) {
+            pthread_join(rth[i], NULL);
+            assert_int_equal(rd[i].rc, TR_OK);
+            max_us = rd[i].max_us > max_us ? rd[i].max_us : max_us;
+        }
+        pthread_join(bth, NULL);
+        assert_int_equal(bk.rc, TR_OK);
+        conclusive = atomic_load(&bk.t_done) > t_arm + 100000u;
+        if (getenv("TR_TEST_VERBOSE"))
+            fprintf(stderr,
+                    "round %d: %zu MiB, backup %llu ms, growth waiting from %llu ms, longest "
+                    "read %llu ms\n",
+                    round, filled >> 20,
+                    (unsigned long long)(atomic_load(&bk.t_done) - t_bk) / 1000,
+                    (unsigned long long)(t_arm - t_bk) / 1000, (unsigned long long)max_us / 1000);
+        while (!atomic_load(&bw.done))
+            nanosleep(&(struct timespec){0, 1000000L}, NULL);
+        assert_int_equal(bw.rc, TR_OK); /* the growth went ahead after the backup */
+        free(ops);
+        store_stats_get(f->st, &s);
+        assert_true(s.map_size > map0);
+        filled += BIG;
+        unlink(dest);
+        for (int i = 0; conclusive && i < READERS; i++) {
+            if (rd[i].during == 0)
+                fprintf(stderr, "reader %d made no read while the growth waited\n", i);
+            assert_true(rd[i].during > 0);
+        }
+    }
+    free(keys);
+    free(val);
+    if (!conclusive) { /* a disk fast enough to copy 242 MiB in 100 ms: nothing was shown */
+        fprintf(stderr, "backup never outlasted the growth's wait by 100 ms: skipped\n");
+        skip();
+    }
+}
+
+/* ---- a TPM whose answers get lost ---------------------------------------------------------------------
+ * A real swtpm behind a relay on the loopback that can break the response HMAC of the next
+ * NV_Increment / NV_Read answers: the TPM did the command, the client sees a transport-level
+ * failure (TR_E_TPM). After an increment whose answer was lost, the writer must learn where the
+ * counter is before it increments again: one more increment would land on c+2 and raise a false
+ * counter_moved tamper verdict that seals the core. */
+
+#define LOSSY_CONNS 16
+
+struct lossy_conn {
+    struct lossy *m;
+    int cfd, sfd;
+    bool ctrl, used;
+    atomic_int ended; /* the thread is done: the slot may be joined and reused */
+    pthread_t th;
+};
+
+struct lossy {
+    int lfd[2], stop[2];
+    int port, target;
+    pthread_t th;
+    bool started;
+    struct lossy_conn conn[LOSSY_CONNS]; /* the accept thread's; lossy_stop's after the join */
+    atomic_int lose;                     /* answers of NV_Increment / NV_Read still to break */
+    atomic_int lost;
+};
+
+static int loop_socket(int port, bool listen_on)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0)
+        return -1;
+    rc = listen_on ? bind(s, (struct sockaddr *)&a, sizeof(a))
+                   : connect(s, (struct sockaddr *)&a, sizeof(a));
+    if (rc == 0 && listen_on)
+        rc = listen(s, 8);
+    if (rc != 0) {
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
+/* P such that P and P+1 were both free a moment ago (swtpm and the relay need pairs). */
+static int free_pair(void)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        int s1 = loop_socket(0, true), s2 = -1, port = -1;
+
+        if (s1 >= 0 && getsockname(s1, (struct sockaddr *)&a, &alen) == 0)
+            port = ntohs(a.sin_port);
+        if (port > 0 && port < 65535)
+            s2 = loop_socket(port + 1, true);
+        if (s1 >= 0)
+            close(s1);
+        if (s2 >= 0) {
+            close(s2);
+            return port;
+        }
+    }
+    return -1;
+}
+
+static bool fd_io(int fd, uint8_t *b, size_t n, bool wr)
+{
+    while (n > 0) {
+        ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        b += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool tpm_frame_read(int fd, uint8_t *b, size_t cap, size_t *len)
+{
+    uint32_t n;
+
+    if (!fd_io(fd, b, 10, false))
+        return false;
+    n = ((uint32_t)b[2] << 24) | ((uint32_t)b[3] << 16) | ((uint32_t)b[4] << 8) | b[5];
+    if (n < 10 || n > cap)
+        return false;
+    *len = n;
+    return fd_io(fd, b + 10, n - 10, false);
+}
+
+static void *lossy_conn_main(void *arg)
+{
+    struct lossy_conn *c = arg;
+    uint8_t cmd[8192], rsp[8192];
+    size_t clen, rlen;
+
+    if (c->ctrl) { /* control channel: plain relay both ways */
+        struct pollfd p[2] = {{.fd = c->cfd, .events = POLLIN}, {.fd = c->sfd, .events = POLLIN}};
+        while (poll(p, 2, -1) > 0) {
+            int from = (p[0].revents & (POLLIN | POLLHUP)) ? 0 : 1;
+            ssize_t k = read(p[from].fd, cmd, sizeof(cmd));
+            if (k <= 0 || !fd_io(p[1 - from].fd, cmd, (size_t)k, true))
+                break;
+        }
+    } else {
+        while (tpm_frame_read(c->cfd, cmd, sizeof(cmd), &clen)) {
+            uint32_t cc = ((uint32_t)cmd[6] << 24) | ((uint32_t)cmd[7] << 16) |
+                          ((uint32_t)cmd[8] << 8) | cmd[9];
+            if (!fd_io(c->sfd, cmd, clen, true) || !tpm_frame_read(c->sfd, rsp, sizeof(rsp), &rlen))
+                break;
+            if ((cc == TPM2_CC_NV_Increment || cc == TPM2_CC_NV_Read) &&
+                atomic_load(&c->m->lose) > 0) {
+                rsp[rlen - 1] ^= 0x01; /* the response HMAC's last byte */
+                atomic_fetch_sub(&c->m->lose, 1);
+                atomic_fetch_add(&c->m->lost, 1);
+            }
+            if (!fd_io(c->cfd, rsp, rlen, true))
+                break;
+        }
+    }
+    /* swtpm serves one connection at a time: hang up both ends now */
+    shutdown(c->cfd, SHUT_RDWR);
+    shutdown(c->sfd, SHUT_RDWR);
+    atomic_store(&c->ended, 1);
+    return NULL;
+}
+
+static void lossy_conn_reap(struct lossy_conn *c)
+{
+    pthread_join(c->th, NULL);
+    close(c->cfd);
+    close(c->sfd);
+    c->used = false;
+}
+
+static void *lossy_main(void *arg)
+{
+    struct lossy *m = arg;
+    struct pollfd p[3] = {{.fd = m->lfd[0], .events = POLLIN},
+                          {.fd = m->lfd[1], .events = POLLIN},
+                          {.fd = m->stop[0], .events = POLLIN}};
+
+    while (poll(p, 3, -1) > 0 && !p[2].revents) {
+        for (int i = 0; i < 2; i++) {
+            struct lossy_conn *c = NULL;
+            int cfd;
+            if (!(p[i].revents & POLLIN) || (cfd = accept(m->lfd[i], NULL, NULL)) < 0)
+                continue;
+            /* the TCTI connects anew for every command: reuse the slots of ended relays */
+            for (size_t k = 0; k < LOSSY_CONNS && !c; k++) {
+                if (m->conn[k].used && atomic_load(&m->conn[k].ended))
+                    lossy_conn_reap(&m->conn[k]);
+                if (!m->conn[k].used)
+                    c = &m->conn[k];
+            }
+            if (!c) {
+                close(cfd);
+                continue;
+            }
+            *c = (struct lossy_conn){
+                .m = m, .cfd = cfd, .sfd = loop_socket(m->target + i, false), .ctrl = i == 1};
+            if (c->sfd < 0 || pthread_create(&c->th, NULL, lossy_conn_main, c) != 0) {
+                close(cfd);
+                if (c->sfd >= 0)
+                    close(c->sfd);
+                continue;
+            }
+            c->used = true;
+        }
+    }
+    return NULL;
+}
+
+/* Joins every thread it started, then closes the sockets. NULL-safe. */
+static void lossy_stop(struct lossy *m)
+{
+    if (!m)
+        return;
+    if (m->started) {
+        (void)!write(m->stop[1], "x", 1);
+        pthread_join(m->th, NULL);
+    }
+    for (size_t i = 0; i < LOSSY_CONNS; i++) {
+        if (m->conn[i].used) { /* wakes a relay blocked in read() or poll() */
+            shutdown(m->conn[i].cfd, SHUT_RDWR);
+            shutdown(m->conn[i].sfd, SHUT_RDWR);
+        }
+    }
+    for (size_t i = 0; i < LOSSY_CONNS; i++) {
+        if (m->conn[i].used)
+            lossy_conn_reap(&m->conn[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (m->lfd[i] >= 0)
+            close(m->lfd[i]);
+        if (m->stop[i] >= 0)
+            close(m->stop[i]);
+    }
+    free(m);
+}
+
+static struct lossy *lossy_start(int target)
+{
+    struct lossy *m = calloc(1, sizeof(*m));
+
+    assert_non_null(m);
+    m->lfd[0] = m->lfd[1] = m->stop[0] = m->stop[1] = -1;
+    m->target = target;
+    for (int attempt = 0; attempt < 16 && m->lfd[1] < 0; attempt++) {
+        if (m->lfd[0] >= 0)
+            close(m->lfd[0]);
+        m->port = free_pair();
+        m->lfd[0] = loop_socket(m->port, true);
+        m->lfd[1] = m->lfd[0] >= 0 ? loop_socket(m->port + 1, true) : -1;
+    }
+    if (m->lfd[1] < 0 || pipe(m->stop) != 0 || pthread_create(&m->th, NULL, lossy_main, m) != 0) {
+        lossy_stop(m);
+        return NULL;
+    }
+    m->started = true;
+    return m;
+}
+
+/* swtpm on a fresh state directory under f->root; its pid and port in f. */
+static void swtpm_up(struct fx *f)
+{
+    char dir[192], server[96], ctrl[96], state[220];
+
+    snprintf(dir, sizeof(dir), "%s/tpm", f->root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        f->tpm_port = free_pair();
+        assert_true(f->tpm_port > 0);
+        f->tpm_pid = fork();
+        assert_true(f->tpm_pid >= 0);
+        if (f->tpm_pid == 0) {
+            int devnull = open("/dev/null", O_RDWR);
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
+            if (devnull >= 0) {
+                dup2(devnull, STDOUT_FILENO);
+                dup2(devnull, STDERR_FILENO);
+            }
+            snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", f->tpm_port);
+            snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", f->tpm_port + 1);
+            snprintf(state, sizeof(state), "dir=%s", dir);
+            execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
+                   "--flags", "not-need-init,startup-clear", "--tpmstate", state, (char *)NULL);
+            _exit(127);
+        }
+        for (int ms = 0; ms < 5000; ms += 5) {
+            int s = loop_socket(f->tpm_port, false);
+            if (s >= 0) {
+                close(s);
+                return;
+            }
+            if (waitpid(f->tpm_pid, NULL, WNOHANG) == f->tpm_pid)
+                break; /* port taken: try another pair */
+            nanosleep(&(struct timespec){0, 5000000L}, NULL);
+        }
+        kill(f->tpm_pid, SIGKILL);
+        waitpid(f->tpm_pid, NULL, 0);
+        f->tpm_pid = 0;
+    }
+    fail_msg("swtpm did not start (install swtpm: this test is never skipped)");
+}
+
+static void test_store_counter_answer_lost(void **state)
+{
+    struct fx *f = *state;
+    struct store_opts o = fx_opts(f, true);
+    struct store_stats s;
+    struct enc_status es;
+
+    /* the same store, now on a TPM counter reached through the relay */
+    fx_close(f);
+    enc_fini();
+    nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(mkdir(f->root, 0700), 0);
+    assert_int_equal(mkdir(f->enc_dir, 0700), 0);
+    swtpm_up(f);
+    assert_non_null(f->lossy = lossy_start(f->tpm_port));
+    f->cfg.counter_type = ENC_COUNTER_TPM2;
+    f->cfg.nv_index = 0x01500031u;
+    snprintf(f->cfg.counter_tcti, sizeof(f->cfg.counter_tcti), "swtpm:host=127.0.0.1,port=%d",
+             f->lossy->port);
+    assert_int_equal(enc_init(&f->cfg), TR_OK);
+    assert_int_equal(enc_initialize(1, 1, f->shares), TR_OK);
+    assert_int_equal(enc_unseal_auto(), TR_OK);
+    assert_int_equal(store_open(&o, &f->st), TR_OK);
+    assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
+
+    /* the increment's answer and the next read's are lost: the second read shows it done */
+    atomic_store(&f->lossy->lose, 2);
+    assert_int_equal(put_s(f->st, "kv", "b", "B"), TR_OK);
+    assert_int_equal(atomic_load(&f->lossy->lost), 2);
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_UNSEALED);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 0);
+    assert_int_equal(s.fail_rc, TR_OK);
+    assert_int_equal(s.counter, counter_now());
+
+    /* only the increment's answer lost: the read shows it done */
+    atomic_store(&f->lossy->lose, 1);
+    assert_int_equal(put_s(f->st, "kv", "c", "C"), TR_OK);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.counter, counter_now());
+
+    /* the link stays broken: writes stop (no verdict), the next open finds c == T */
+    atomic_store(&f->lossy->lose, 1000);
+    assert_int_equal(put_s(f->st, "kv", "d", "D"), TR_E_TPM);
+    enc_status_get(&es);
+    assert_int_equal(es.state, ENC_UNSEALED);
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.alarms, 0);
+    assert_int_equal(s.fail_rc, TR_E_TPM);
+    atomic_store(&f->lossy->lose, 0);
+    assert_int_equal(fx_reopen(f), TR_OK);
+    assert_value(f->st, "kv", "b", "B");
+    assert_value(f->st, "kv", "c", "C");
+    store_stats_get(f->st, &s);
+    assert_int_equal(s.counter, counter_now());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1977,12 +2716,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_open_tamper_foreign_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_tamper_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_adopts_grown_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_get_lmdb_structure_alarm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_map_adopt_during_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_backup_growth_reads_go_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_replays_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_get_header_version_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_many_keys_delete_reput, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_scrub_detects_unread_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_scrub_background_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_write_counter_moved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_counter_answer_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_crash_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_crash_after_increment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_crash_before_ack, setup, teardown),
@@ -2004,5 +2747,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_anchor_decode_mutations, setup, teardown),
     };
 
+    if (getenv("TR_TEST_FILTER")) /* e.g. TR_TEST_FILTER='*backup*' */
+        cmocka_set_test_filter(getenv("TR_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
