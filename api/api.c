@@ -232,7 +232,8 @@ static void route_authorized(struct api_call *c)
     bool is_token = strncmp(c->path, "auth/token/", 11) == 0;
     bool mounted = !is_sys && !is_token && api_mount_find(c->api, c->path, &c->mount);
     /* the CLI's KV preflight checks access to the mount itself (vault-api.md §2.8) */
-    bool preflight = strncmp(c->path, "sys/internal/ui/mounts", 22) == 0;
+    bool preflight = strncmp(c->path, "sys/internal/ui/mounts", 22) == 0 &&
+                     (c->path[22] == '\0' || c->path[22] == '/');
     int rc;
 
     if ((rc = api_acl_for_call(c)) != TR_OK) {

@@ -71,12 +71,12 @@ static void mounts_list(struct api_call *c)
 
 static bool mount_path_ok(const char *p)
 {
-    static const char *const reserved[] = {"sys/", "auth/", "cubbyhole/", "identity/"};
+    static const char *const reserved[] = {"sys/", "auth/", "cubbyhole/", "identity/", "audit/"};
     size_t n = strlen(p);
 
     if (n < 2 || n > 200 || p[n - 1] != '/' || p[0] == '/')
         return false;
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
         if (strncmp(p, reserved[i], strlen(reserved[i])) == 0)
             return false;
     for (size_t i = 0; i < n; i++)
@@ -109,27 +109,54 @@ static bool mount_overlaps(struct api *api, const char *path, char *out, size_t 
  * check (api_mount_create reloads the mount table before returning). */
 static pthread_mutex_t mount_create_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* options.version as Vault takes it: a string or a number, "" or absent meaning unset. The
+ * answer is "1", "2", "" (unset) or NULL (anything else). */
+static const char *mount_version(const json_t *opts)
+{
+    const json_t *v = json_object_get(opts, "version");
+    const char *s = json_string_value(v);
+
+    if (!v || json_is_null(v) || (s && !*s))
+        return "";
+    if ((s && !strcmp(s, "1")) || (json_is_integer(v) && json_integer_value(v) == 1))
+        return "1";
+    if ((s && !strcmp(s, "2")) || (json_is_integer(v) && json_integer_value(v) == 2))
+        return "2";
+    return NULL;
+}
+
 static void mount_enable(struct api_call *c, const char *path)
 {
     const char *type = tr_json_get_str(c->body, "type");
-    json_t *opts = json_object_get(c->body, "options");
-    const char *ver = tr_json_get_str(opts, "version");
+    const char *ver = mount_version(json_object_get(c->body, "options"));
     const char *desc = tr_json_get_str(c->body, "description");
+    char verr[128];
 
-    if (!type) {
-        api_reply_error(c, 400, "missing type");
+    if (!type || !*type) {
+        api_reply_error(c, 400, "backend type must be specified as a string");
         return;
     }
-    if (!strcmp(type, "kv-v2")) {
+    if (!strcmp(type, "kv-v2") || !strcmp(type, "kv-v1")) {
+        ver = type[4] == '2' ? "2" : "1"; /* the alias wins over options, as in Vault */
         type = "kv";
-        ver = "2";
     }
     if (strcmp(type, "kv") != 0 && strcmp(type, "transit") != 0) {
         api_reply_error(c, 400, "plugin not found in the catalog");
         return;
     }
+    /* A version that is not 1 or 2 (or one given to transit) used to give a KV v1 mount
+     * silently: the client would then address the wrong paths. */
+    if (!ver || (*ver && strcmp(type, "kv") != 0)) {
+        if (ver)
+            snprintf(verr, sizeof(verr), "secrets engine \"%s\" does not allow setting a version",
+                     type);
+        else
+            snprintf(verr, sizeof(verr), "invalid options.version: must be 1 or 2");
+        api_reply_error(c, 400, verr);
+        return;
+    }
     json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "type", type, "description", desc ? desc : "",
-                          "options", "version", ver && !strcmp(ver, "2") ? "2" : "1");
+                          "options", "version", !strcmp(ver, "2") ? "2" : "1");
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     char used[256];
     int rc;
@@ -220,8 +247,41 @@ static void sys_mounts_pool(struct api_call *c)
         mount_disable(c, path);
 }
 
+/* sys/mounts/<mount>/tune: the mount's effective settings (Vault's untuned defaults: nothing
+ * here can be tuned). True, with *m, when c names the tune path of an existing mount. */
+static bool mount_tune_path(struct api_call *c, struct api_mount *m)
+{
+    const char *p = c->path + strlen("sys/mounts/");
+    size_t n = strlen(p);
+    char path[256];
+
+    if (n < 6 || n - 5 >= sizeof(path) || strcmp(p + n - 5, "/tune") != 0)
+        return false;
+    snprintf(path, sizeof(path), "%.*s/", (int)(n - 5), p);
+    return api_mount_find(c->api, path, m) && !strcmp(m->path, path);
+}
+
+static void mount_tune(struct api_call *c, const struct api_mount *m)
+{
+    if (c->method == API_PUT) {
+        api_reply_error(c, 400, "tuning mounts is not supported by Tresor");
+        return;
+    }
+    if (c->method != API_GET) {
+        api_reply_error(c, 405, "unsupported operation");
+        return;
+    }
+    json_t *opts = m->kind == API_MOUNT_TRANSIT
+                       ? json_null()
+                       : json_pack("{s:s}", "version", m->kind == API_MOUNT_KV2 ? "2" : "1");
+    api_reply_data_top(c, json_pack("{s:i, s:i, s:b, s:s, s:o}", "default_lease_ttl", 2764800,
+                                    "max_lease_ttl", 2764800, "force_no_cache", 0, "description",
+                                    m->description, "options", opts));
+}
+
 static void sys_mounts(struct api_call *c)
 {
+    struct api_mount m;
     json_t *b;
 
     if (!api_body_object(c, &b))
@@ -233,8 +293,9 @@ static void sys_mounts(struct api_call *c)
             api_reply_error(c, 405, "unsupported operation");
         return;
     }
-    if (c->method == API_GET) {
-        struct api_mount m;
+    if (mount_tune_path(c, &m)) {
+        mount_tune(c, &m);
+    } else if (c->method == API_GET) {
         char path[256];
         const char *p = c->path + strlen("sys/mounts/");
         snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
@@ -249,6 +310,26 @@ static void sys_mounts(struct api_call *c)
     }
 }
 
+/* GET sys/internal/ui/mounts: Vault's shape ({"secret":{...},"auth":{...}}) with only the
+ * mounts the token can reach, so that the listing tells a token nothing about mounts it has no
+ * access to (the CLI's preflight below refuses those too). */
+static void ui_mounts_list(struct api_call *c)
+{
+    json_t *secret = json_object(), *auth = json_object();
+    struct api *api = c->api;
+
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->nmounts; i++)
+        if (api_acl_has_mount_access(c->acl, api->mounts[i].path))
+            json_object_set_new(secret, api->mounts[i].path, mount_json(&api->mounts[i]));
+    pthread_mutex_unlock(&api->lock);
+    if (api_acl_has_mount_access(c->acl, "auth/token/"))
+        json_object_set_new(auth, "token/",
+                            json_pack("{s:s, s:s, s:s, s:n}", "type", "token", "description",
+                                      "token based credentials", "accessor", "token", "options"));
+    api_reply_data(c, 200, json_pack("{s:o, s:o}", "secret", secret, "auth", auth));
+}
+
 static void sys_ui_mounts(struct api_call *c)
 {
     struct api_mount m;
@@ -257,15 +338,18 @@ static void sys_ui_mounts(struct api_call *c)
     if (*p == '/')
         p++;
     if (!*p) {
-        mounts_list(c);
+        ui_mounts_list(c);
         return;
     }
-    if (!api_mount_find(c->api, p, &m)) {
-        api_reply_error(c, 404, NULL);
-        return;
-    }
-    if (!api_acl_has_mount_access(c->acl, m.path)) {
-        api_reply_error(c, 403, "permission denied");
+    /* No mount and no access answer alike (Vault: 403, deliberately not 404), so a token
+     * cannot probe which mounts exist. */
+    if (!api_mount_find(c->api, p, &m) || !api_acl_has_mount_access(c->acl, m.path)) {
+        char msg[API_PATH_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "preflight capability check returned 403, please ensure client's policies "
+                 "grant access to path \"%s%s\"",
+                 p, p[strlen(p) - 1] == '/' ? "" : "/");
+        api_reply_error(c, 403, msg);
         return;
     }
     json_t *d = mount_json(&m);
@@ -304,8 +388,12 @@ static void policy_read(struct api_call *c, const char *name, bool legacy)
     struct enc_secret *v = NULL;
     int rc = api_policy_name_normalize(name, norm, sizeof(norm));
 
-    if (rc == TR_OK && !strcmp(norm, "root")) {
-        api_reply_error(c, 400, "cannot read the root policy: it is built in");
+    if (rc == TR_OK && !strcmp(norm, "root")) { /* built in, no text: Vault shows it empty */
+        json_t *d = json_pack("{s:s, s:s}", "name", "root", legacy ? "rules" : "policy", "");
+        if (legacy)
+            api_reply_data_top(c, d);
+        else
+            api_reply_data(c, 200, d);
         return;
     }
     if (rc == TR_OK)
@@ -349,19 +437,38 @@ static void policy_write_pool(struct api_call *c)
         return;
     }
     const char *text = tr_json_get_str(c->body, "policy");
-    if (!text)
+    if (!text || !*text)
         text = tr_json_get_str(c->body, "rules");
-    if (api_policy_name_check_write(name, norm, sizeof(norm), err, sizeof(err)) != TR_OK ||
-        (!text && snprintf(err, sizeof(err), "'policy' parameter not supplied or empty")) ||
-        api_policy_parse(norm, text, strlen(text), &pol, err, sizeof(err)) != TR_OK) {
+    if (api_policy_name_check_write(name, norm, sizeof(norm), err, sizeof(err)) != TR_OK) {
+        api_reply_error(c, 400, err);
+        return;
+    }
+    if (!text || !*text) {
+        api_reply_error(c, 400, "'policy' parameter not supplied or empty");
+        return;
+    }
+    /* Vault decodes a policy that is valid standard base64 first (HCL and JSON never are). */
+    size_t len = strlen(text), dlen = 0;
+    char *dec = malloc(len + 1);
+    if (dec &&
+        sodium_base642bin((unsigned char *)dec, len, text, len, NULL, &dlen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        dlen > 0) {
+        dec[dlen] = '\0';
+        text = dec;
+        len = dlen;
+    }
+    if (api_policy_parse(norm, text, len, &pol, err, sizeof(err)) != TR_OK) {
         char msg[API_POLICY_ERR_MIN + 40];
         snprintf(msg, sizeof(msg), "failed to parse policy: %s", err);
         api_reply_error(c, 400, msg);
+        free(dec);
         return;
     }
     api_policy_free(pol);
     rc = store_put(c->store, API_T_POLICIES, (const uint8_t *)norm, strlen(norm),
-                   (const uint8_t *)text, strlen(text), STORE_VERSION_ANY, NULL);
+                   (const uint8_t *)text, len, STORE_VERSION_ANY, NULL);
+    free(dec);
     if (rc != TR_OK)
         api_reply_err(c, rc);
     else
@@ -405,37 +512,76 @@ static json_t *caps_names(unsigned caps)
     return a;
 }
 
+/* Vault's comma-string-slice coercion: an array of strings, or one string of comma-separated
+ * items (trimmed, empty ones dropped). NULL when v is neither (or holds a non-string). */
+static json_t *comma_list(const json_t *v)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *x;
+
+    if (!out)
+        return NULL;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+        {
+            if (!json_is_string(x)) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append(out, x);
+        }
+        return out;
+    }
+    const char *s = json_string_value(v);
+    if (!s) {
+        json_decref(out);
+        return NULL;
+    }
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        size_t a = 0;
+        while (a < n && (s[a] == ' ' || s[a] == '\t'))
+            a++;
+        while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n > a)
+            json_array_append_new(out, json_stringn(s + a, n - a));
+        s = e ? e + 1 : s + strlen(s);
+    }
+    return out;
+}
+
 static void sys_capabilities_self(struct api_call *c)
 {
-    json_t *b, *paths, *data = json_object(), *all = NULL;
-    const char *one;
+    json_t *b, *paths = NULL, *data = NULL;
 
     if (!api_body_object(c, &b))
         return;
-    paths = json_object_get(b, "paths");
-    if (!json_is_array(paths) && (one = tr_json_get_str(b, "path")))
-        paths = json_pack("[s]", one);
-    else
-        paths = json_incref(paths);
-    if (!json_is_array(paths) || !json_array_size(paths)) {
+    /* "paths", or the deprecated "path" (the Go client sends one path there) */
+    paths = comma_list(json_object_get(b, "paths"));
+    if (!paths || !json_array_size(paths)) {
         json_decref(paths);
-        json_decref(data);
-        api_reply_error(c, 400, "missing paths");
+        paths = comma_list(json_object_get(b, "path"));
+    }
+    if (!paths || !json_array_size(paths)) {
+        json_decref(paths);
+        api_reply_error(c, 400, "paths must be supplied");
         return;
     }
+    data = json_object();
     size_t i;
     json_t *p;
     json_array_foreach(paths, i, p)
     {
-        if (!json_is_string(p))
-            continue;
         json_t *names = caps_names(api_acl_capabilities(c->acl, json_string_value(p)));
-        json_object_set(data, json_string_value(p), names);
-        if (!all)
-            all = json_incref(names);
-        json_decref(names);
+        json_object_set_new(data, json_string_value(p), names);
     }
-    json_object_set_new(data, "capabilities", all ? all : json_array());
+    /* the old single-path field, as Vault adds it: only when one path was asked */
+    if (json_array_size(paths) == 1)
+        json_object_set(data, "capabilities",
+                        json_object_get(data, json_string_value(json_array_get(paths, 0))));
     json_decref(paths);
     api_reply_data_top(c, data);
 }
@@ -468,7 +614,16 @@ static void sys_metrics(struct api_call *c)
     struct store_stats s;
     struct api_cache_stats cs;
     char buf[2048];
+    const char *fmt = tr_json_get_str(c->query, "format");
 
+    /* Prometheus text is the only form served (with or without format=prometheus); any other
+     * format is refused as Vault refuses one it does not know. */
+    if (fmt && *fmt && strcmp(fmt, "prometheus") != 0) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "metric response format \"%.40s\" unknown", fmt);
+        api_reply_error(c, 400, msg);
+        return;
+    }
     store_stats_get(c->store, &s);
     api_cache_stats_get(c->api->cache, &cs);
     int n = snprintf(buf, sizeof(buf),
@@ -535,7 +690,7 @@ void api_sys_handle(struct api_call *c)
         sys_seal(c);
     else if (!strncmp(p, "sys/mounts", 10) && (p[10] == '\0' || p[10] == '/'))
         sys_mounts(c);
-    else if (!strncmp(p, "sys/internal/ui/mounts", 22))
+    else if (!strncmp(p, "sys/internal/ui/mounts", 22) && (p[22] == '\0' || p[22] == '/'))
         sys_ui_mounts(c);
     else if (!strncmp(p, "sys/auth", 8) && (p[8] == '\0' || p[8] == '/'))
         api_sys_auth(c);

@@ -78,7 +78,7 @@ static bool health_code(const json_t *q, const char *name, int def, int *out)
 void api_sys_health(struct api_call *c)
 {
     struct sys_state st;
-    int uninit, sealed, active, standby;
+    int uninit, sealed, active, standby, unused_code;
     bool b;
 
     if (c->method != API_GET && c->method != API_HEAD) {
@@ -87,7 +87,13 @@ void api_sys_health(struct api_call *c)
     }
     const char *sok = tr_json_get_str(c->query, "standbyok");
     const char *pok = tr_json_get_str(c->query, "perfstandbyok");
-    if (!health_code(c->query, "uninitcode", 501, &uninit) ||
+    /* The codes of states a single node never is in are still validated, as Vault does. */
+    static const char *const unused[] = {"drsecondarycode", "performancestandbycode",
+                                         "haunhealthycode", "removedcode"};
+    bool junk = false;
+    for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+        junk = junk || !health_code(c->query, unused[i], 0, &unused_code);
+    if (junk || !health_code(c->query, "uninitcode", 501, &uninit) ||
         !health_code(c->query, "sealedcode", 503, &sealed) ||
         !health_code(c->query, "activecode", 200, &active) ||
         !health_code(c->query, "standbycode", 429, &standby) || (sok && !tr_parse_bool(sok, &b)) ||
