@@ -603,16 +603,19 @@ static int64_t entry_ttl(const json_t *e)
     return left > 0 ? left : 0;
 }
 
-static json_t *auth_json(const json_t *e, const char *raw)
+/* The auth block of a create, login or renewal. lease: the TTL just granted (reported as
+ * granted: the durable write before the answer may take a second on a loaded machine). */
+static json_t *auth_json(const json_t *e, const char *raw, int64_t lease)
 {
     json_t *meta = json_object_get(e, "meta");
     return json_pack("{s:s, s:s, s:o, s:o, s:O, s:I, s:b, s:s, s:s, s:b, s:n, s:I}", "client_token",
                      raw, "accessor", json_string_value(json_object_get(e, "accessor")), "policies",
                      policies_sorted(json_object_get(e, "policies")), "token_policies",
                      policies_sorted(json_object_get(e, "policies")), "metadata",
-                     meta ? meta : json_null(), "lease_duration", (json_int_t)entry_ttl(e),
-                     "renewable", json_is_true(json_object_get(e, "renewable")), "entity_id", "",
-                     "token_type", "service", "orphan", json_is_true(json_object_get(e, "orphan")),
+                     meta ? meta : json_null(), "lease_duration",
+                     (json_int_t)(lease > 0 ? lease : 0), "renewable",
+                     json_is_true(json_object_get(e, "renewable")), "entity_id", "", "token_type",
+                     "service", "orphan", json_is_true(json_object_get(e, "orphan")),
                      "mfa_requirement", "num_uses", (json_int_t)entry_int(e, "num_uses"));
 }
 
@@ -772,6 +775,16 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     }
     if (!nodef && !list_has(want, "default") && !list_has(want, "root"))
         json_array_append_new(want, json_string("default"));
+    /* As Vault: a root-policy token asked for without any TTL never expires and is not
+     * renewable (`vault token create` as root shows token_duration ∞); an expiring root token
+     * may not make one that outlives it. */
+    bool forever = list_has(want, "root") && !ttl && !max && !period;
+    if (forever && c->token->expire_time > 0) {
+        *err = "expiring root tokens cannot create non-expiring root tokens";
+        goto fail;
+    }
+    if (forever)
+        renewable = false;
     /* Vault's bounds: a periodic token lives one period per renewal (explicit_max_ttl, if any,
      * still ends it); any other token lives at most the system max TTL from its creation. The
      * clamps first keep every later sum with a unix time from overflowing. */
@@ -785,7 +798,7 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     }
     if (period) {
         ttl = period;
-    } else if (!ttl) {
+    } else if (!ttl && !forever) {
         ttl = TOKEN_DEFAULT_TTL;
     } else if (ttl > TOKEN_MAX_TTL) {
         ttl = TOKEN_MAX_TTL;
@@ -804,9 +817,9 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     return json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:O}", "policies",
                      want, "path", orphan ? "auth/token/create-orphan" : "auth/token/create",
                      "display_name", name, "creation_time", (json_int_t)now, "creation_ttl",
-                     (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl), "explicit_max_ttl",
-                     (json_int_t)max, "period", (json_int_t)period, "num_uses", (json_int_t)uses,
-                     "renewable", renewable, "orphan", orphan || noparent, "meta",
+                     (json_int_t)ttl, "expire_time", (json_int_t)(ttl ? now + ttl : 0),
+                     "explicit_max_ttl", (json_int_t)max, "period", (json_int_t)period, "num_uses",
+                     (json_int_t)uses, "renewable", renewable, "orphan", orphan || noparent, "meta",
                      json_is_object(meta) ? meta : json_null());
 fail:
     json_decref(want);
@@ -841,7 +854,7 @@ static void token_create(struct api_call *c)
         api_reply_err(c, rc);
         return;
     }
-    json_t *auth = auth_json(e, raw);
+    json_t *auth = auth_json(e, raw, entry_int(e, "creation_ttl"));
     sodium_memzero(raw, strlen(raw));
     free(raw);
     json_decref(e);
@@ -925,7 +938,7 @@ static void token_renew(struct api_call *c, const char *what)
 {
     struct api_token *t = NULL;
     const char *raw = NULL;
-    int64_t inc = 0;
+    int64_t inc = 0, granted = 0;
     bool bad = false;
     int rc = target_load_live(c, what, &t, &raw);
 
@@ -948,6 +961,7 @@ static void token_renew(struct api_call *c, const char *what)
         if (max && exp > created + max)
             exp = created + max;
         json_object_set_new(e, "expire_time", json_integer(exp));
+        granted = exp - now; /* reported as granted: the durable write may take a second */
         rc = api_put_json(c, API_T_TOKENS, t->hash, e, t->version);
     }
     if (rc == TR_E_UNSUPPORTED)
@@ -956,9 +970,8 @@ static void token_renew(struct api_call *c, const char *what)
         api_reply_error(c, 403, "bad token");
     else if (rc != TR_OK)
         api_reply_err(c, rc);
-    else
-        /* Vault echoes the token renewed (self or body); by accessor the caller never had it */
-        api_reply_envelope(c, 200, NULL, auth_json(t->entry, raw ? raw : ""), NULL);
+    else /* Vault echoes the token renewed (self or body); by accessor the caller never had it */
+        api_reply_envelope(c, 200, NULL, auth_json(t->entry, raw ? raw : "", granted), NULL);
     api_token_free(t);
 }
 
@@ -1337,7 +1350,7 @@ void api_token_issue(struct api_call *c, const struct api_token_grant *g)
             api_reply_err(c, rc);
         return;
     }
-    json_t *auth = auth_json(e, raw);
+    json_t *auth = auth_json(e, raw, entry_int(e, "creation_ttl"));
     sodium_memzero(raw, strlen(raw));
     free(raw);
     json_decref(e);

@@ -47,6 +47,18 @@ check "period INT64_MAX refused or expiring ($(echo "$C" | jq -c '.errors // .au
     sh -c '[ "$(echo "$1" | jq -r ".errors | length")" -gt 0 ] 2>/dev/null ||
            [ "$(echo "$1" | jq -r .auth.lease_duration)" -gt 0 ]' _ "$C"
 
+# -- as Vault, a root child asked for without any TTL never expires and is not renewable, and
+#    an expiring root token cannot make one
+C=$(mint '{}')
+expect_eq "root child without ttl: lease_duration 0 (never expires)" "$(echo "$C" | j .auth.lease_duration)" 0
+expect_eq "... not renewable" "$(echo "$C" | j .auth.renewable)" false
+expect_eq "... its lookup has no expire_time" \
+    "$(hcurl -H "X-Vault-Token: $(echo "$C" | j .auth.client_token)" "$ADDR/v1/auth/token/lookup-self" | j .data.expire_time)" null
+RT=$(mint '{"ttl":"1h"}' | j .auth.client_token)
+expect_contains "an expiring root token cannot make a non-expiring one" "$(mint "$RT" '{}')" \
+    "expiring root tokens cannot create non-expiring root tokens"
+check "... but can make one with a ttl" test "$(mint "$RT" '{"ttl":"10m"}' | j .auth.lease_duration)" = 600
+
 # -- renewals never extend a token past creation + max TTL (CVE-2021-32923 class)
 T=$(mint '{"ttl":"1h"}' | j .auth.client_token)
 RS=$(hcurl -H "X-Vault-Token: $T" -X POST -d '{"increment":"100000h"}' "$ADDR/v1/auth/token/renew-self")
