@@ -37,6 +37,7 @@ API_SRC     := $(wildcard api/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -78,9 +79,9 @@ $(BINDIR)/tresor: $(call obj,$(CLI_SRC) $(COMMON_SRC))
 
 # Unit tests link the enclave's separate objects, so internal modules (shamir, providers) can be
 # tested directly; the daemon only ever sees enclave.o's listed entry points.
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_LIB) $(call obj,$(ENCLAVE_SRC))
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(call obj,$(TEST_SUPPORT_SRC)) $(CORE_LIB) $(call obj,$(ENCLAVE_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $< $(call obj,$(ENCLAVE_SRC)) $(CORE_LIB) -o $@ $(TESTLIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) $< $(call obj,$(TEST_SUPPORT_SRC)) $(call obj,$(ENCLAVE_SRC)) $(CORE_LIB) -o $@ $(TESTLIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 

@@ -316,22 +316,32 @@ static void test_enc_shamir_single_share_is_unsplit_key(void **state)
     assert_int_equal(st.state, ENC_UNSEALED);
 }
 
+/* The platform key is gone: dev.key replaced by another, so auto-unseal fails with TR_E_AUTH
+ * and only recovery shares open the core. */
+static void devkey_replace(const struct fixture *f)
+{
+    char path[128];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/dev.key", f->dir);
+    assert_int_equal(unlink(path), 0);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+    close(fd);
+}
+
 static void test_enc_recovery_shares_unseal(void **state)
 {
     struct fixture *f = *state;
     uint32_t progress;
     bool ok;
-    char path[128];
 
     assert_int_equal(enc_init(&f->cfg), TR_OK);
     assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK); /* recovery shares for devkey */
     enc_fini();
     /* the platform key is gone: auto-unseal fails, recovery shares still open the store */
-    snprintf(path, sizeof(path), "%s/dev.key", f->dir);
-    assert_int_equal(unlink(path), 0);
-    int fd = open(path, O_WRONLY | O_CREAT, 0600);
-    assert_int_equal(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
-    close(fd);
+    devkey_replace(f);
     assert_int_equal(enc_init(&f->cfg), TR_OK);
     assert_int_equal(enc_unseal_auto(), TR_E_AUTH);
     assert_int_equal(enc_recovery_submit(f->shares.share[2], ENC_SHARE_BYTES, &progress, &ok),
@@ -385,16 +395,11 @@ static void test_enc_unseal_reset_discards_recovery_shares(void **state)
     struct fixture *f = *state;
     uint32_t progress;
     bool ok;
-    char path[128];
 
     assert_int_equal(enc_init(&f->cfg), TR_OK);
     assert_int_equal(enc_initialize(3, 2, &f->shares), TR_OK);
     enc_fini();
-    snprintf(path, sizeof(path), "%s/dev.key", f->dir);
-    assert_int_equal(unlink(path), 0);
-    int fd = open(path, O_WRONLY | O_CREAT, 0600);
-    assert_int_equal(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
-    close(fd);
+    devkey_replace(f);
     assert_int_equal(enc_init(&f->cfg), TR_OK);
     assert_int_equal(enc_unseal_auto(), TR_E_AUTH);
     assert_int_equal(enc_recovery_submit(f->shares.share[0], ENC_SHARE_BYTES, &progress, &ok),

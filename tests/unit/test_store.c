@@ -7,7 +7,6 @@
  * opening one environment twice in a process). Crash tests fork a child that sets TR_FAULT,
  * opens the store, writes and dies with _exit(77) at the named step.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,11 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +36,7 @@
 #include "../../enclave/enclave.h"
 #include "../../storage/store.h"
 #include "../../storage/store_int.h"
+#include "../support/tpm_sim.h"
 
 struct fx {
     char root[128];
@@ -50,9 +46,8 @@ struct fx {
     struct enc_shares *shares;
     struct store *st;
     uint64_t map_initial, map_max;
-    pid_t tpm_pid; /* swtpm, for the TPM counter case */
-    int tpm_port;
-    struct lossy *lossy; /* the relay in front of it */
+    struct tt_swtpm tpm;    /* for the TPM counter case (pid 0: not started) */
+    struct tt_relay *relay; /* in front of it */
 };
 
 static struct store_opts fx_opts(const struct fx *f, bool create)
@@ -124,19 +119,14 @@ static int setup(void **state)
     return 0;
 }
 
-static void lossy_stop(struct lossy *m);
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
 
     store_close(f->st);
     enc_fini();
-    lossy_stop(f->lossy);
-    if (f->tpm_pid > 0) {
-        kill(f->tpm_pid, SIGTERM);
-        waitpid(f->tpm_pid, NULL, 0);
-    }
+    tt_relay_stop(f->relay);
+    tt_swtpm_stop(&f->tpm, SIGTERM);
     nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     free(f->shares);
     free(f);
@@ -2367,271 +2357,6 @@ static void test_store_backup_growth_reads_go_on(void **state)
  * counter is before it increments again: one more increment would land on c+2 and raise a false
  * counter_moved tamper verdict that seals the core. */
 
-#define LOSSY_CONNS 16
-
-struct lossy_conn {
-    struct lossy *m;
-    int cfd, sfd;
-    bool ctrl, used;
-    atomic_int ended; /* the thread is done: the slot may be joined and reused */
-    pthread_t th;
-};
-
-struct lossy {
-    int lfd[2], stop[2];
-    int port, target;
-    pthread_t th;
-    bool started;
-    struct lossy_conn conn[LOSSY_CONNS]; /* the accept thread's; lossy_stop's after the join */
-    atomic_int lose;                     /* answers of NV_Increment / NV_Read still to break */
-    atomic_int lost;
-};
-
-static int loop_socket(int port, bool listen_on)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int rc;
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s < 0)
-        return -1;
-    rc = listen_on ? bind(s, (struct sockaddr *)&a, sizeof(a))
-                   : connect(s, (struct sockaddr *)&a, sizeof(a));
-    if (rc == 0 && listen_on)
-        rc = listen(s, 8);
-    if (rc != 0) {
-        close(s);
-        return -1;
-    }
-    return s;
-}
-
-/* P such that P and P+1 were both free a moment ago (swtpm and the relay need pairs). */
-static int free_pair(void)
-{
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_in a;
-        socklen_t alen = sizeof(a);
-        int s1 = loop_socket(0, true), s2 = -1, port = -1;
-
-        if (s1 >= 0 && getsockname(s1, (struct sockaddr *)&a, &alen) == 0)
-            port = ntohs(a.sin_port);
-        if (port > 0 && port < 65535)
-            s2 = loop_socket(port + 1, true);
-        if (s1 >= 0)
-            close(s1);
-        if (s2 >= 0) {
-            close(s2);
-            return port;
-        }
-    }
-    return -1;
-}
-
-static bool fd_io(int fd, uint8_t *b, size_t n, bool wr)
-{
-    while (n > 0) {
-        ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        b += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool tpm_frame_read(int fd, uint8_t *b, size_t cap, size_t *len)
-{
-    uint32_t n;
-
-    if (!fd_io(fd, b, 10, false))
-        return false;
-    n = ((uint32_t)b[2] << 24) | ((uint32_t)b[3] << 16) | ((uint32_t)b[4] << 8) | b[5];
-    if (n < 10 || n > cap)
-        return false;
-    *len = n;
-    return fd_io(fd, b + 10, n - 10, false);
-}
-
-static void *lossy_conn_main(void *arg)
-{
-    struct lossy_conn *c = arg;
-    uint8_t cmd[8192], rsp[8192];
-    size_t clen, rlen;
-
-    if (c->ctrl) { /* control channel: plain relay both ways */
-        struct pollfd p[2] = {{.fd = c->cfd, .events = POLLIN}, {.fd = c->sfd, .events = POLLIN}};
-        while (poll(p, 2, -1) > 0) {
-            int from = (p[0].revents & (POLLIN | POLLHUP)) ? 0 : 1;
-            ssize_t k = read(p[from].fd, cmd, sizeof(cmd));
-            if (k <= 0 || !fd_io(p[1 - from].fd, cmd, (size_t)k, true))
-                break;
-        }
-    } else {
-        while (tpm_frame_read(c->cfd, cmd, sizeof(cmd), &clen)) {
-            uint32_t cc = ((uint32_t)cmd[6] << 24) | ((uint32_t)cmd[7] << 16) |
-                          ((uint32_t)cmd[8] << 8) | cmd[9];
-            if (!fd_io(c->sfd, cmd, clen, true) || !tpm_frame_read(c->sfd, rsp, sizeof(rsp), &rlen))
-                break;
-            if ((cc == TPM2_CC_NV_Increment || cc == TPM2_CC_NV_Read) &&
-                atomic_load(&c->m->lose) > 0) {
-                rsp[rlen - 1] ^= 0x01; /* the response HMAC's last byte */
-                atomic_fetch_sub(&c->m->lose, 1);
-                atomic_fetch_add(&c->m->lost, 1);
-            }
-            if (!fd_io(c->cfd, rsp, rlen, true))
-                break;
-        }
-    }
-    /* swtpm serves one connection at a time: hang up both ends now */
-    shutdown(c->cfd, SHUT_RDWR);
-    shutdown(c->sfd, SHUT_RDWR);
-    atomic_store(&c->ended, 1);
-    return NULL;
-}
-
-static void lossy_conn_reap(struct lossy_conn *c)
-{
-    pthread_join(c->th, NULL);
-    close(c->cfd);
-    close(c->sfd);
-    c->used = false;
-}
-
-static void *lossy_main(void *arg)
-{
-    struct lossy *m = arg;
-    struct pollfd p[3] = {{.fd = m->lfd[0], .events = POLLIN},
-                          {.fd = m->lfd[1], .events = POLLIN},
-                          {.fd = m->stop[0], .events = POLLIN}};
-
-    while (poll(p, 3, -1) > 0 && !p[2].revents) {
-        for (int i = 0; i < 2; i++) {
-            struct lossy_conn *c = NULL;
-            int cfd;
-            if (!(p[i].revents & POLLIN) || (cfd = accept(m->lfd[i], NULL, NULL)) < 0)
-                continue;
-            /* the TCTI connects anew for every command: reuse the slots of ended relays */
-            for (size_t k = 0; k < LOSSY_CONNS && !c; k++) {
-                if (m->conn[k].used && atomic_load(&m->conn[k].ended))
-                    lossy_conn_reap(&m->conn[k]);
-                if (!m->conn[k].used)
-                    c = &m->conn[k];
-            }
-            if (!c) {
-                close(cfd);
-                continue;
-            }
-            *c = (struct lossy_conn){
-                .m = m, .cfd = cfd, .sfd = loop_socket(m->target + i, false), .ctrl = i == 1};
-            if (c->sfd < 0 || pthread_create(&c->th, NULL, lossy_conn_main, c) != 0) {
-                close(cfd);
-                if (c->sfd >= 0)
-                    close(c->sfd);
-                continue;
-            }
-            c->used = true;
-        }
-    }
-    return NULL;
-}
-
-/* Joins every thread it started, then closes the sockets. NULL-safe. */
-static void lossy_stop(struct lossy *m)
-{
-    if (!m)
-        return;
-    if (m->started) {
-        (void)!write(m->stop[1], "x", 1);
-        pthread_join(m->th, NULL);
-    }
-    for (size_t i = 0; i < LOSSY_CONNS; i++) {
-        if (m->conn[i].used) { /* wakes a relay blocked in read() or poll() */
-            shutdown(m->conn[i].cfd, SHUT_RDWR);
-            shutdown(m->conn[i].sfd, SHUT_RDWR);
-        }
-    }
-    for (size_t i = 0; i < LOSSY_CONNS; i++) {
-        if (m->conn[i].used)
-            lossy_conn_reap(&m->conn[i]);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (m->lfd[i] >= 0)
-            close(m->lfd[i]);
-        if (m->stop[i] >= 0)
-            close(m->stop[i]);
-    }
-    free(m);
-}
-
-static struct lossy *lossy_start(int target)
-{
-    struct lossy *m = calloc(1, sizeof(*m));
-
-    assert_non_null(m);
-    m->lfd[0] = m->lfd[1] = m->stop[0] = m->stop[1] = -1;
-    m->target = target;
-    for (int attempt = 0; attempt < 16 && m->lfd[1] < 0; attempt++) {
-        if (m->lfd[0] >= 0)
-            close(m->lfd[0]);
-        m->port = free_pair();
-        m->lfd[0] = loop_socket(m->port, true);
-        m->lfd[1] = m->lfd[0] >= 0 ? loop_socket(m->port + 1, true) : -1;
-    }
-    if (m->lfd[1] < 0 || pipe(m->stop) != 0 || pthread_create(&m->th, NULL, lossy_main, m) != 0) {
-        lossy_stop(m);
-        return NULL;
-    }
-    m->started = true;
-    return m;
-}
-
-/* swtpm on a fresh state directory under f->root; its pid and port in f. */
-static void swtpm_up(struct fx *f)
-{
-    char dir[192], server[96], ctrl[96], state[220];
-
-    snprintf(dir, sizeof(dir), "%s/tpm", f->root);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        f->tpm_port = free_pair();
-        assert_true(f->tpm_port > 0);
-        f->tpm_pid = fork();
-        assert_true(f->tpm_pid >= 0);
-        if (f->tpm_pid == 0) {
-            int devnull = open("/dev/null", O_RDWR);
-            prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
-            if (devnull >= 0) {
-                dup2(devnull, STDOUT_FILENO);
-                dup2(devnull, STDERR_FILENO);
-            }
-            snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", f->tpm_port);
-            snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", f->tpm_port + 1);
-            snprintf(state, sizeof(state), "dir=%s", dir);
-            execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl,
-                   "--flags", "not-need-init,startup-clear", "--tpmstate", state, (char *)NULL);
-            _exit(127);
-        }
-        for (int ms = 0; ms < 5000; ms += 5) {
-            int s = loop_socket(f->tpm_port, false);
-            if (s >= 0) {
-                close(s);
-                return;
-            }
-            if (waitpid(f->tpm_pid, NULL, WNOHANG) == f->tpm_pid)
-                break; /* port taken: try another pair */
-            nanosleep(&(struct timespec){0, 5000000L}, NULL);
-        }
-        kill(f->tpm_pid, SIGKILL);
-        waitpid(f->tpm_pid, NULL, 0);
-        f->tpm_pid = 0;
-    }
-    fail_msg("swtpm did not start (install swtpm: this test is never skipped)");
-}
-
 static void test_store_counter_answer_lost(void **state)
 {
     struct fx *f = *state;
@@ -2645,12 +2370,15 @@ static void test_store_counter_answer_lost(void **state)
     nftw(f->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     assert_int_equal(mkdir(f->root, 0700), 0);
     assert_int_equal(mkdir(f->enc_dir, 0700), 0);
-    swtpm_up(f);
-    assert_non_null(f->lossy = lossy_start(f->tpm_port));
+    assert_true((size_t)snprintf(f->tpm.dir, sizeof(f->tpm.dir), "%.100s/tpm", f->root) <
+                sizeof(f->tpm.dir));
+    assert_int_equal(mkdir(f->tpm.dir, 0700), 0);
+    assert_int_equal(tt_swtpm_start(&f->tpm), 0); /* swtpm missing: a failure, never a skip */
+    assert_int_equal(tt_relay_start(f->tpm.port, &f->relay), 0);
     f->cfg.counter_type = ENC_COUNTER_TPM2;
     f->cfg.nv_index = 0x01500031u;
     snprintf(f->cfg.counter_tcti, sizeof(f->cfg.counter_tcti), "swtpm:host=127.0.0.1,port=%d",
-             f->lossy->port);
+             tt_relay_port(f->relay));
     assert_int_equal(enc_init(&f->cfg), TR_OK);
     assert_int_equal(enc_initialize(1, 1, f->shares), TR_OK);
     assert_int_equal(enc_unseal_auto(), TR_OK);
@@ -2658,9 +2386,9 @@ static void test_store_counter_answer_lost(void **state)
     assert_int_equal(put_s(f->st, "kv", "a", "A"), TR_OK);
 
     /* the increment's answer and the next read's are lost: the second read shows it done */
-    atomic_store(&f->lossy->lose, 2);
+    tt_relay_flip(f->relay, TPM2_CC_NV_Increment, TPM2_CC_NV_Read, TT_FLIP_LAST, 2);
     assert_int_equal(put_s(f->st, "kv", "b", "B"), TR_OK);
-    assert_int_equal(atomic_load(&f->lossy->lost), 2);
+    assert_int_equal(tt_relay_flipped(f->relay), 2);
     enc_status_get(&es);
     assert_int_equal(es.state, ENC_UNSEALED);
     store_stats_get(f->st, &s);
@@ -2669,20 +2397,20 @@ static void test_store_counter_answer_lost(void **state)
     assert_int_equal(s.counter, counter_now());
 
     /* only the increment's answer lost: the read shows it done */
-    atomic_store(&f->lossy->lose, 1);
+    tt_relay_flip(f->relay, TPM2_CC_NV_Increment, TPM2_CC_NV_Read, TT_FLIP_LAST, 1);
     assert_int_equal(put_s(f->st, "kv", "c", "C"), TR_OK);
     store_stats_get(f->st, &s);
     assert_int_equal(s.counter, counter_now());
 
     /* the link stays broken: writes stop (no verdict), the next open finds c == T */
-    atomic_store(&f->lossy->lose, 1000);
+    tt_relay_flip(f->relay, TPM2_CC_NV_Increment, TPM2_CC_NV_Read, TT_FLIP_LAST, -1);
     assert_int_equal(put_s(f->st, "kv", "d", "D"), TR_E_TPM);
     enc_status_get(&es);
     assert_int_equal(es.state, ENC_UNSEALED);
     store_stats_get(f->st, &s);
     assert_int_equal(s.alarms, 0);
     assert_int_equal(s.fail_rc, TR_E_TPM);
-    atomic_store(&f->lossy->lose, 0);
+    tt_relay_flip(f->relay, 0, 0, 0, 0);
     assert_int_equal(fx_reopen(f), TR_OK);
     assert_value(f->st, "kv", "b", "B");
     assert_value(f->st, "kv", "c", "C");

@@ -12,58 +12,38 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../common/tr_log.h"
 #include "../../enclave/provider_int.h"
 #include "../../enclave/tpm2_int.h"
+#include "../support/tpm_sim.h"
 
 #define TEST_NV_INDEX   0x01500016u
 #define TEST_PCR        16
 #define TEST_PCR_OTHER  23 /* 17..22 need locality 3/4 */
-#define SWTPM_WAIT_MS   5000
 #define LATENCY_ROUNDS  200
 #define LOG_CAPTURE_MAX 65536
 
-struct swtpm {
-    pid_t pid;
-    int port;
-    char dir[128];
-    char tcti[128];
-};
-
-struct mitm;
-
 struct fixture {
-    struct swtpm tpm;
+    struct tt_swtpm tpm;
     struct enc_config *cfg;
-    struct mitm *mitm; /* a test's man in the middle; teardown stops it if the test could not */
+    struct tt_relay *mitm; /* a test's man in the middle; teardown stops it if the test could not */
     uint8_t mk[ENC_KEY_BYTES];
     uint8_t auth[ENC_KEY_BYTES];
 };
 
 static uint64_t test_seed;
 static uint64_t prng_state;
-
-static void mitm_stop(struct mitm *m);
 
 /* ---- log capture: keeps test output quiet and lets tests inspect what was logged ---------- */
 static char log_buf[LOG_CAPTURE_MAX];
@@ -104,141 +84,7 @@ static uint64_t prng_next(void)
 
 /* ---- swtpm process management ------------------------------------------------------------ */
 
-static bool swtpm_installed(void)
-{
-    const char *p = getenv("PATH");
-    char cand[4200];
-
-    while (p && *p) {
-        const char *end = strchr(p, ':');
-        int n = end ? (int)(end - p) : (int)strlen(p);
-
-        snprintf(cand, sizeof(cand), "%.*s/swtpm", n, p);
-        if (n > 0 && access(cand, X_OK) == 0)
-            return true;
-        p = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
-static int bind_loopback(int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s < 0)
-        return -1;
-    if (bind(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(s);
-        return -1;
-    }
-    return s;
-}
-
-/* A port P such that P and P+1 were both free a moment ago (swtpm needs the pair). */
-static int free_port_pair(void)
-{
-    for (int i = 0; i < 64; i++) {
-        struct sockaddr_in a;
-        socklen_t alen = sizeof(a);
-        int s1 = bind_loopback(0), s2 = -1, port = -1;
-
-        if (s1 >= 0 && getsockname(s1, (struct sockaddr *)&a, &alen) == 0)
-            port = ntohs(a.sin_port);
-        if (port > 0 && port < 65535)
-            s2 = bind_loopback(port + 1);
-        if (s1 >= 0)
-            close(s1);
-        if (s2 >= 0) {
-            close(s2);
-            return port;
-        }
-    }
-    return -1;
-}
-
-static bool port_accepts(int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s < 0)
-        return false;
-    ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(s);
-    return ok;
-}
-
-static void swtpm_exec(const struct swtpm *t)
-{
-    char server[96], ctrl[96], state[200], log[200];
-    int devnull = open("/dev/null", O_RDWR);
-
-    /* The emulator must not outlive a crashed test run. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (devnull >= 0) {
-        dup2(devnull, STDIN_FILENO);
-        dup2(devnull, STDOUT_FILENO);
-        dup2(devnull, STDERR_FILENO);
-    }
-    snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", t->port);
-    snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", t->port + 1);
-    snprintf(state, sizeof(state), "dir=%s", t->dir);
-    snprintf(log, sizeof(log), "file=%s/swtpm.log,level=1", t->dir);
-    execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl, "--flags",
-           "not-need-init,startup-clear", "--tpmstate", state, "--log", log, (char *)NULL);
-    _exit(127);
-}
-
-static bool swtpm_wait_ready(struct swtpm *t)
-{
-    for (int ms = 0; ms < SWTPM_WAIT_MS; ms += 5) {
-        int status;
-
-        if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
-            t->pid = -1; /* exited: port taken or bad arguments */
-            return false;
-        }
-        if (port_accepts(t->port))
-            return true;
-        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
-    }
-    return false;
-}
-
-static void swtpm_stop(struct swtpm *t, int sig)
-{
-    if (t->pid <= 0)
-        return;
-    kill(t->pid, sig);
-    waitpid(t->pid, NULL, 0);
-    t->pid = -1;
-}
-
-/* Start swtpm on t->dir (kept across restarts), retrying with new ports on a race. */
-static int swtpm_start(struct swtpm *t)
-{
-    for (int attempt = 0; attempt < 5; attempt++) {
-        if ((t->port = free_port_pair()) < 0)
-            return -1;
-        t->pid = fork();
-        if (t->pid < 0)
-            return -1;
-        if (t->pid == 0)
-            swtpm_exec(t);
-        if (swtpm_wait_ready(t)) {
-            snprintf(t->tcti, sizeof(t->tcti), "swtpm:host=127.0.0.1,port=%d", t->port);
-            return 0;
-        }
-        swtpm_stop(t, SIGKILL);
-    }
-    return -1;
-}
-
-static int swtpm_new(struct swtpm *t)
+static int swtpm_new(struct tt_swtpm *t)
 {
     memset(t, 0, sizeof(*t));
     t->pid = -1;
@@ -247,7 +93,7 @@ static int swtpm_new(struct swtpm *t)
         fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
         return -1;
     }
-    if (swtpm_start(t) != 0) {
+    if (tt_swtpm_start(t) != 0) {
         fprintf(stderr, "swtpm did not start (state dir %s)\n", t->dir);
         return -1;
     }
@@ -262,9 +108,9 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-static void swtpm_destroy(struct swtpm *t)
+static void swtpm_destroy(struct tt_swtpm *t)
 {
-    swtpm_stop(t, SIGTERM);
+    tt_swtpm_stop(t, SIGTERM);
     if (t->dir[0])
         nftw(t->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     t->dir[0] = '\0';
@@ -302,7 +148,7 @@ static void tpm_nv_undefine(const char *tcti, uint32_t index)
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static void cfg_point_at(struct enc_config *cfg, const struct swtpm *t)
+static void cfg_point_at(struct enc_config *cfg, const struct tt_swtpm *t)
 {
     snprintf(cfg->seal_tcti, sizeof(cfg->seal_tcti), "%s", t->tcti);
     snprintf(cfg->counter_tcti, sizeof(cfg->counter_tcti), "%s", t->tcti);
@@ -315,7 +161,7 @@ static int group_setup(void **state)
     (void)state;
     if (sodium_init() < 0)
         return -1;
-    if (!swtpm_installed()) {
+    if (!tt_swtpm_installed()) {
         fprintf(stderr, "FATAL: swtpm not found in PATH; install swtpm and swtpm-tools "
                         "(these tests need a real TPM emulator and are never skipped)\n");
         return -1;
@@ -366,7 +212,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     enc_fini(); /* a core test that failed half-way leaves nothing for the next one */
-    mitm_stop(f->mitm);
+    tt_relay_stop(f->mitm);
     swtpm_destroy(&f->tpm);
     free(f->cfg);
     free(f);
@@ -476,7 +322,7 @@ static void test_tpm2_unseal_other_tpm(void **state)
 {
     struct fixture *f = *state;
     struct tr_buf blob = TR_BUF_INIT;
-    struct swtpm other;
+    struct tt_swtpm other;
     uint8_t out[ENC_KEY_BYTES];
     int rc;
 
@@ -548,7 +394,7 @@ static void test_tpm2_seal_bad_config(void **state)
 {
     struct fixture *f = *state;
     struct tr_buf blob = TR_BUF_INIT;
-    int closed_port = free_port_pair();
+    int closed_port = tt_free_port_pair();
 
     f->cfg->pcrs[0] = 24;
     f->cfg->npcrs = 1;
@@ -637,8 +483,8 @@ static void test_tpm2_counter_open_after_crash(void **state)
         assert_int_equal(enc_counter_tpm2.increment(st, &v), TR_OK);
     enc_counter_tpm2.close(st);
     /* kill -9: no TPM2_Shutdown, so only what the TPM wrote to NV survives (non-orderly) */
-    swtpm_stop(&f->tpm, SIGKILL);
-    assert_int_equal(swtpm_start(&f->tpm), 0);
+    tt_swtpm_stop(&f->tpm, SIGKILL);
+    assert_int_equal(tt_swtpm_start(&f->tpm), 0);
     cfg_point_at(f->cfg, &f->tpm);
     st = counter_open_ok(f, &id);
     assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
@@ -768,255 +614,45 @@ static void test_tpm2_counter_read_wrong_auth(void **state)
  * Listens on a port pair like swtpm's and relays to the real one; when told, flips one byte of
  * the response to a chosen command code. Stands for an attacker with root on the host who sits
  * between Tresor and the (v)TPM: the response HMAC must expose every change. */
-#define MITM_BUF       8192
-#define MITM_CONNS_MAX 64 /* the forged-response test opens 16 (command and control) */
-
-/* One relayed connection. The thread shuts its sockets down when it ends, but they belong to
- * the mitm: mitm_stop shuts them down to wake the thread, joins it, and only then closes them,
- * so no fd is closed while another thread may still use its number. */
-struct mitm_conn {
-    struct mitm *m;
-    int cfd, sfd;
-    bool ctrl;
-    pthread_t th;
-};
-
-struct mitm {
-    int lfd[2]; /* listening: command, control */
-    int port;   /* the first of our pair */
-    int target; /* swtpm's first port */
-    int stop[2];
-    pthread_t th;
-    bool started;
-    /* written by the accept thread only; mitm_stop reads them after joining it */
-    struct mitm_conn conn[MITM_CONNS_MAX];
-    size_t nconn;
-    atomic_uint flip_cc;   /* command code whose response gets a byte flipped; 0 = none */
-    atomic_size_t flip_at; /* offset of that byte in the response */
-    atomic_int flipped;
-};
-
-static bool io_full(int fd, uint8_t *b, size_t n, bool wr)
-{
-    while (n > 0) {
-        ssize_t k = wr ? write(fd, b, n) : read(fd, b, n);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        b += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static int connect_loopback(int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(s);
-        s = -1;
-    }
-    return s;
-}
-
-/* One framed TPM message (10-byte header with its total size) from fd into b. */
-static bool tpm_msg_read(int fd, uint8_t *b, size_t cap, size_t *len)
-{
-    uint32_t n;
-
-    if (!io_full(fd, b, 10, false))
-        return false;
-    n = ((uint32_t)b[2] << 24) | ((uint32_t)b[3] << 16) | ((uint32_t)b[4] << 8) | b[5];
-    if (n < 10 || n > cap)
-        return false;
-    *len = n;
-    return io_full(fd, b + 10, n - 10, false);
-}
-
-static void *mitm_conn_main(void *arg)
-{
-    struct mitm_conn *c = arg;
-    uint8_t *cmd = malloc(MITM_BUF), *rsp = malloc(MITM_BUF);
-    size_t clen, rlen;
-
-    if (!cmd || !rsp)
-        goto out;
-    if (c->ctrl) { /* control channel: plain relay both ways */
-        struct pollfd p[2] = {{.fd = c->cfd, .events = POLLIN}, {.fd = c->sfd, .events = POLLIN}};
-
-        while (poll(p, 2, -1) > 0) {
-            int from = (p[0].revents & (POLLIN | POLLHUP)) ? 0 : 1;
-            ssize_t k = read(p[from].fd, cmd, MITM_BUF);
-
-            if (k <= 0 || !io_full(p[1 - from].fd, cmd, (size_t)k, true))
-                break;
-        }
-        goto out;
-    }
-    while (tpm_msg_read(c->cfd, cmd, MITM_BUF, &clen)) {
-        uint32_t cc =
-            ((uint32_t)cmd[6] << 24) | ((uint32_t)cmd[7] << 16) | ((uint32_t)cmd[8] << 8) | cmd[9];
-        size_t at = atomic_load(&c->m->flip_at);
-
-        if (!io_full(c->sfd, cmd, clen, true) || !tpm_msg_read(c->sfd, rsp, MITM_BUF, &rlen))
-            break;
-        if (cc == atomic_load(&c->m->flip_cc) && at < rlen) {
-            rsp[at] ^= 0x01;
-            atomic_fetch_add(&c->m->flipped, 1);
-        }
-        if (!io_full(c->cfd, rsp, rlen, true))
-            break;
-    }
-out:
-    /* Hang up both ends now: swtpm serves one connection at a time and the client waits for
-     * EOF. The fds stay open until mitm_stop has joined this thread. */
-    shutdown(c->cfd, SHUT_RDWR);
-    shutdown(c->sfd, SHUT_RDWR);
-    free(cmd);
-    free(rsp);
-    return NULL;
-}
-
-static void *mitm_main(void *arg)
-{
-    struct mitm *m = arg;
-    struct pollfd p[3] = {{.fd = m->lfd[0], .events = POLLIN},
-                          {.fd = m->lfd[1], .events = POLLIN},
-                          {.fd = m->stop[0], .events = POLLIN}};
-
-    while (poll(p, 3, -1) > 0 && !p[2].revents) {
-        for (int i = 0; i < 2; i++) {
-            struct mitm_conn *c;
-            int cfd;
-
-            if (!(p[i].revents & POLLIN) || (cfd = accept(m->lfd[i], NULL, NULL)) < 0)
-                continue;
-            if (m->nconn == MITM_CONNS_MAX) { /* refused: the test sees a TPM error */
-                close(cfd);
-                continue;
-            }
-            c = &m->conn[m->nconn];
-            *c = (struct mitm_conn){
-                .m = m, .cfd = cfd, .sfd = connect_loopback(m->target + i), .ctrl = i == 1};
-            if (c->sfd < 0 || pthread_create(&c->th, NULL, mitm_conn_main, c) != 0) {
-                close(cfd);
-                if (c->sfd >= 0)
-                    close(c->sfd);
-                continue;
-            }
-            m->nconn++;
-        }
-    }
-    return NULL;
-}
-
-static int mitm_start(int target, struct mitm **out)
-{
-    struct mitm *m = calloc(1, sizeof(*m));
-    int rc = -1;
-
-    if (!m)
-        return -1;
-    m->lfd[0] = m->lfd[1] = m->stop[0] = m->stop[1] = -1;
-    m->target = target;
-    for (int attempt = 0; attempt < 16; attempt++) {
-        if ((m->port = free_port_pair()) < 0)
-            goto out;
-        m->lfd[0] = bind_loopback(m->port);
-        m->lfd[1] = m->lfd[0] >= 0 ? bind_loopback(m->port + 1) : -1;
-        if (m->lfd[1] >= 0 && listen(m->lfd[0], 16) == 0 && listen(m->lfd[1], 16) == 0)
-            break;
-        if (m->lfd[0] >= 0)
-            close(m->lfd[0]);
-        if (m->lfd[1] >= 0)
-            close(m->lfd[1]);
-        m->lfd[0] = m->lfd[1] = -1;
-    }
-    if (m->lfd[0] < 0 || pipe(m->stop) != 0 || pthread_create(&m->th, NULL, mitm_main, m) != 0)
-        goto out;
-    m->started = true;
-    *out = m;
-    m = NULL;
-    rc = 0;
-out:
-    mitm_stop(m);
-    return rc;
-}
-
-/* Joins every thread the mitm started, so none outlives the test case: a later fork() (the next
- * test's swtpm) that caught one inside malloc could leave the child deadlocked on its lock. */
-static void mitm_stop(struct mitm *m)
-{
-    if (!m)
-        return;
-    if (m->started) {
-        (void)!write(m->stop[1], "x", 1);
-        pthread_join(m->th, NULL);
-    }
-    for (size_t i = 0; i < m->nconn; i++) { /* wakes a relay blocked in read() or poll() */
-        shutdown(m->conn[i].cfd, SHUT_RDWR);
-        shutdown(m->conn[i].sfd, SHUT_RDWR);
-    }
-    for (size_t i = 0; i < m->nconn; i++) {
-        pthread_join(m->conn[i].th, NULL);
-        close(m->conn[i].cfd);
-        close(m->conn[i].sfd);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (m->lfd[i] >= 0)
-            close(m->lfd[i]);
-        if (m->stop[i] >= 0)
-            close(m->stop[i]);
-    }
-    free(m);
-}
-
 /* A changed counter value or a forged "success" on the TPM link is refused, not believed; the
  * session recovers once the link is honest again. */
 static void test_tpm2_counter_response_forged(void **state)
 {
     struct fixture *f = *state;
     struct tr_buf id = TR_BUF_INIT;
-    struct mitm *m;
+    struct tt_relay *m;
     uint64_t v = 0, w = 0;
     void *st;
 
     counter_define_ok(f, &id);
-    assert_int_equal(mitm_start(f->tpm.port, &f->mitm), 0);
+    assert_int_equal(tt_relay_start(f->tpm.port, &f->mitm), 0);
     m = f->mitm;
     snprintf(f->cfg->counter_tcti, sizeof(f->cfg->counter_tcti), "swtpm:host=127.0.0.1,port=%d",
-             m->port);
+             tt_relay_port(m));
     st = counter_open_ok(f, &id);
     assert_int_equal(enc_counter_tpm2.read(st, &v), TR_OK);
 
     /* NV_Read response: header 10 | parameterSize 4 | TPM2B size 2 | 8 value bytes | auth */
-    atomic_store(&m->flip_at, 10 + 4 + 2 + 7);
-    atomic_store(&m->flip_cc, TPM2_CC_NV_Read);
+    tt_relay_flip(m, TPM2_CC_NV_Read, 0, 10 + 4 + 2 + 7, -1);
     w = 777;
     assert_int_equal(enc_counter_tpm2.read(st, &w), TR_E_TPM);
     assert_true(w == 777);
-    assert_int_equal(atomic_load(&m->flipped), 1);
+    assert_int_equal(tt_relay_flipped(m), 1);
 
     /* NV_Increment: the TPM did it, but the "success" carries a broken HMAC */
-    atomic_store(&m->flip_at, 10 + 4 + 2 + 32 + 1 + 2 + 31);
-    atomic_store(&m->flip_cc, TPM2_CC_NV_Increment);
+    tt_relay_flip(m, TPM2_CC_NV_Increment, 0, 10 + 4 + 2 + 32 + 1 + 2 + 31, -1);
     assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_E_TPM);
     assert_true(w == 777);
-    assert_int_equal(atomic_load(&m->flipped), 2);
+    assert_int_equal(tt_relay_flipped(m), 2);
 
-    atomic_store(&m->flip_cc, 0);
+    tt_relay_flip(m, 0, 0, 0, 0);
     assert_int_equal(enc_counter_tpm2.read(st, &w), TR_OK);
     assert_true(w == v + 1); /* the increment had happened: callers re-read, as documented */
     assert_int_equal(enc_counter_tpm2.increment(st, &w), TR_OK);
     assert_true(w == v + 2);
     assert_true(log_has("TPM counter operation failed"));
     enc_counter_tpm2.close(st);
-    mitm_stop(f->mitm);
+    tt_relay_stop(f->mitm);
     f->mitm = NULL;
     tr_buf_free(&id);
 }
