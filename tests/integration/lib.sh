@@ -128,6 +128,12 @@ status_of() {
 
 finish() {
     echo "$((T_N - T_FAIL)) passed, $T_FAIL failed"
+    # a failure after the server died: say how it ended and show its last words
+    if [ $T_FAIL -gt 0 ] && [ -n "${PID:-}" ] && ! kill -0 "$PID" 2>/dev/null; then
+        wait "$PID" 2>/dev/null
+        echo "# the last server started (pid $PID) is gone, exit status $?; its log ends:"
+        grep -v -e "Root Token" -e "key:" "$LOG" 2>/dev/null | tail -n 30 | sed 's/^/#   /'
+    fi
     [ $T_FAIL -eq 0 ]
 }
 
