@@ -431,6 +431,7 @@ static int pb_rule(struct pol_builder *pb, const char *raw, unsigned line,
 {
     const char *pat = NULL;
     unsigned caps = 0;
+    bool legacy_seen = false;
     int rc;
 
     if ((rc = pattern_check(pb, raw, line, &pat)) != TR_OK)
@@ -438,6 +439,14 @@ static int pb_rule(struct pol_builder *pb, const char *raw, unsigned line,
     if (body->type != API_POLICY_HV_OBJECT)
         return pb_fail(pb, TR_E_INVAL, line, raw, "expected a block of rules", NULL);
     for (size_t i = 0; i < body->n; i++) {
+        /* Vault's HCL decoder keeps only the last `policy` of a block; a union would grant
+         * more (write then read is read+list to Vault), so a repeat is refused. */
+        if (strcmp(body->items[i].key, "policy") == 0) {
+            if (legacy_seen)
+                return pb_fail(pb, TR_E_INVAL, body->items[i].line, raw,
+                               "\"policy\" is given more than once", NULL);
+            legacy_seen = true;
+        }
         if ((rc = rule_key(pb, raw, &body->items[i], &caps)) != TR_OK)
             return rc;
     }

@@ -10,12 +10,15 @@
  * Language accepted (vault-api.md §6.1). The text is JSON when its first non-blank byte is '{'
  * (as Vault's HCL library decides), HCL otherwise. HCL subset: comments (#, //, block comments),
  * `key = value`, blocks `path "pattern" { ... }` (repeatable), strings with Go escapes
- * (\n \t \" \\ \xHH \uXXXX \UXXXXXXXX ...), numbers, true/false, lists (trailing comma allowed)
- * and objects. Top-level keys: `name` (ignored, the name comes from the caller) and `path`.
+ * (\n \t \" \\ \xHH \uXXXX \UXXXXXXXX ...) but no "${" (Vault's scanner lets a '"' inside
+ * "${...}" continue the string, so the two would read other rules), numbers, true/false, lists
+ * (trailing comma allowed) and objects. Top-level keys: `name` (ignored, the name comes from
+ * the caller) and `path`.
  * Per-path keys:
  *   capabilities   list of: create read update delete list patch sudo deny subscribe recover
  *   policy         legacy shorthand: read = read+list; write = create+read+update+delete+list
- *                  (no patch, as Vault); sudo = write+sudo; deny = deny
+ *                  (no patch, as Vault); sudo = write+sudo; deny = deny. At most once per
+ *                  block: Vault keeps only the last one, a union would grant more.
  *   comment        accepted and ignored
  *   allowed_parameters, denied_parameters, required_parameters, min_wrapping_ttl,
  *   max_wrapping_ttl, mfa_methods, control_group
@@ -23,7 +26,7 @@
  *                  does not enforce them, and silently ignoring a restriction would widen access.
  * `deny` in a rule replaces every other capability of that rule. Rules with the same pattern
  * (in one policy or across policies) are merged: capabilities unioned, deny wins; so are
- * repeated `capabilities`/`policy` keys inside one block.
+ * repeated `capabilities` keys inside one block.
  *
  * Patterns: one leading '/' is stripped. A final '*' is a prefix glob. A segment that is exactly
  * "+" matches one whole segment. `+*` is invalid. Deliberate divergences from Vault, which would

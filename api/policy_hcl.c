@@ -231,6 +231,12 @@ static int lex_string(struct hcl *h, struct hcl_token *t)
             rc = lex_fail(h, h->line, "control character in string");
             goto out;
         }
+        /* Vault's HCL scanner reads a '"' inside "${...}" as part of the string, so the two
+         * would split the text into different rules: refuse what only Vault can tokenize. */
+        if (c == '$' && h->pos + 1 < h->len && h->s[h->pos + 1] == '{') {
+            rc = lex_fail(h, h->line, "\"${\" (HCL interpolation) is not supported");
+            goto out;
+        }
         h->pos++;
         if (c == '\\')
             rc = h->pos < h->len ? lex_escape(h, &b) : TR_E_INVAL;

@@ -137,7 +137,12 @@ static void test_policy_parse_legacy_policy(void **state)
                                                 "path \"c\" { policy = \"sudo\" }\n"
                                                 "path \"d\" { policy = \"deny\" }\n"
                                                 "path \"e\" { policy = \"read\"\n"
-                                                "  capabilities = [\"update\"] }\n");
+                                                "  capabilities = [\"update\"] }\n"
+                                                /* separate blocks merge, as Vault's ACL */
+                                                "path \"f\" { policy = \"write\" }\n"
+                                                "path \"f\" { policy = \"read\" }\n"
+                                                /* an escaped '$' is no interpolation */
+                                                "path \"g/\\x24{x}\" { policy = \"read\" }\n");
     unsigned write = API_CAP_CREATE | API_CAP_READ | API_CAP_UPDATE | API_CAP_DELETE | API_CAP_LIST;
 
     assert_int_equal(rule_caps(pol, "a"), API_CAP_READ | API_CAP_LIST);
@@ -145,6 +150,8 @@ static void test_policy_parse_legacy_policy(void **state)
     assert_int_equal(rule_caps(pol, "c"), write | API_CAP_SUDO);
     assert_int_equal(rule_caps(pol, "d"), API_CAP_DENY);
     assert_int_equal(rule_caps(pol, "e"), API_CAP_READ | API_CAP_LIST | API_CAP_UPDATE);
+    assert_int_equal(rule_caps(pol, "f"), write);
+    assert_int_equal(rule_caps(pol, "g/${x}"), API_CAP_READ | API_CAP_LIST);
     api_policy_free(pol);
 }
 
@@ -280,6 +287,19 @@ static const struct err_case err_cases[] = {
      "expected a block of rules"},
     {"{\"path\": {\"a\": {\"capabilities\": null}}}", 0, TR_E_INVAL, "must be a list"},
     {"{\"path\": {\"a\\u0000\": {}}}", 0, TR_E_INVAL, "policy: "},
+    /* Vault's HCL keeps only the last `policy` of a block (read here), a union would grant
+     * write: refused instead of guessing */
+    {"path \"s/*\" {\n  policy = \"write\"\n  policy = \"read\"\n}", 0, TR_E_INVAL,
+     "policy line 3: path \"s/*\": \"policy\" is given more than once"},
+    {"path \"s\" { policy = \"deny\", capabilities = [], policy = \"deny\" }", 0, TR_E_INVAL,
+     "more than once"},
+    /* Vault's HCL scanner reads quotes inside "${...}" as part of the string: to Vault this is
+     * one read rule on a nonsense path, to a plain scanner a sudo grant on "*" */
+    {"path \"x/${\" { comment = \"{\" }\n"
+     "path \"*\" { capabilities = [\"sudo\", \"read\", \"update\"] }\n"
+     "# }}\" { capabilities = [\"read\"] }\n",
+     0, TR_E_INVAL, "policy line 1: \"${\" (HCL interpolation) is not supported"},
+    {"path \"a\" { comment = \"$${x}\" }", 0, TR_E_INVAL, "interpolation"},
 };
 
 static void test_policy_parse_errors(void **state)
@@ -744,6 +764,23 @@ static const struct acl_case acl_cases[] = {
     /* sudo, create/update/patch, legacy */
     {"sudo missing", {RULE("sys/audit", R)}, "sys/audit", OPR, true, false},
     {"sudo present", {RULE("sys/audit", R ", \"sudo\"")}, "sys/audit", OPR, true, true},
+    {"sudo of a less specific rule does not count",
+     {RULE("sys/*", "\"sudo\""), RULE("sys/audit", R)},
+     "sys/audit",
+     OPR,
+     true,
+     false},
+    /* as vault/acl.go: a '+' part matches any path part, also the empty one LIST's '/' adds */
+    {"list plus matches the empty part", {RULE("secret/+", L)}, "secret", OPL, false, true},
+    {"read plus needs a part", {RULE("secret/+", R)}, "secret", OPR, false, false},
+    /* same pattern merged across policies first, then the most specific one chosen */
+    {"merged glob loses to exact",
+     {RULE("secret/*", R) RULE("secret/foo", L), RULE("secret/*", U)},
+     "secret/foo",
+     OPU,
+     false,
+     false},
+    {"merged glob", {RULE("secret/*", R), RULE("secret/*", U)}, "secret/bar", OPU, false, true},
     {"create only", {RULE("secret/x", "\"create\"")}, "secret/x", API_ACL_OP_CREATE, false, true},
     {"create is not update", {RULE("secret/x", "\"create\"")}, "secret/x", OPU, false, false},
     {"patch", {RULE("secret/data/x", "\"patch\"")}, "secret/data/x", API_ACL_OP_PATCH, false, true},
