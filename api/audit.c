@@ -688,20 +688,65 @@ out:
     return rc;
 }
 
+/* A process killed inside a write leaves the lines the kernel copied so far: it stops at a page
+ * boundary, so the file may end inside a line. No answer waited on those lines (an answer
+ * leaves only after an fdatasync that began once its write had returned), so that part of a
+ * line is cut off, as a short write is at run time, and the chain continues from the last whole
+ * line, which read_tail then checks as usual. An end without a newline longer than any line is
+ * not ours to cut: read_tail refuses it. */
+static int cut_partial_line(int fd, size_t *size)
+{
+    size_t n, keep;
+    char *buf = NULL, last;
+    int rc;
+
+    if (*size == 0)
+        return TR_OK;
+    if ((rc = pread_all(fd, &last, 1, (off_t)(*size - 1))) != TR_OK || last == '\n')
+        return rc;
+    n = *size < TR_AUDIT_LINE_MAX + 1 ? *size : TR_AUDIT_LINE_MAX + 1;
+    rc = TR_E_NOMEM;
+    if (!(buf = malloc(n)))
+        goto out;
+    if ((rc = pread_all(fd, buf, n, (off_t)(*size - n))) != TR_OK)
+        goto out;
+    for (keep = n; keep > 0 && buf[keep - 1] != '\n'; keep--)
+        ;
+    if (keep == 0 && n < *size)
+        goto out; /* rc is TR_OK: too long to be a cut line, read_tail says why */
+    rc = TR_E_IO;
+    if (ftruncate(fd, (off_t)(*size - (n - keep))) != 0 || fdatasync(fd) != 0) {
+        tr_log_error("audit: cannot cut off a partial last line: %s", strerror(errno));
+        goto out;
+    }
+    tr_log_warn("audit: cut off a partial last line (%zu bytes) left by a write the server did "
+                "not finish (killed or crashed while writing)",
+                n - keep);
+    *size -= n - keep;
+    rc = TR_OK;
+out:
+    free(buf);
+    return rc;
+}
+
 static int recover_head(int fd, uint64_t *out_seq, char out_prev[TR_AUDIT_HASH_HEX + 1])
 {
     struct tr_audit_link last;
     struct stat st;
+    size_t size;
     int rc;
 
     if (fstat(fd, &st) != 0)
         return TR_E_IO;
-    if (st.st_size == 0) {
+    size = (size_t)st.st_size;
+    if ((rc = cut_partial_line(fd, &size)) != TR_OK)
+        return rc;
+    if (size == 0) {
         *out_seq = 0;
         memcpy(out_prev, TR_AUDIT_GENESIS, TR_AUDIT_HASH_HEX + 1);
         return TR_OK;
     }
-    if ((rc = read_tail(fd, (size_t)st.st_size, &last)) != TR_OK)
+    if ((rc = read_tail(fd, size, &last)) != TR_OK)
         return rc;
     *out_seq = last.seq;
     memcpy(out_prev, last.line_hash, TR_AUDIT_HASH_HEX + 1);
