@@ -53,7 +53,13 @@ static int64_t jint(const json_t *o, const char *k)
 
 static void go_duration(int64_t s, char *out, size_t cap)
 {
-    if (s <= 0) {
+    if (s < 0) { /* only the mount config's "disabled" (-1s) is negative */
+        char abs[40];
+        go_duration(-s, abs, sizeof(abs));
+        snprintf(out, cap, "-%s", abs);
+        return;
+    }
+    if (s == 0) {
         snprintf(out, cap, "0s");
         return;
     }
@@ -501,17 +507,28 @@ static int64_t effective_keep(const json_t *meta, const json_t *cfg)
     return keep > 0 ? keep : KV_DEFAULT_KEEP;
 }
 
+/* The delete_version_after a key's new or undeleted versions get, in seconds (0: none): the
+ * smaller non-zero one of the key's and the mount's, none while the mount disables it (< 0). */
+static int64_t kv_dva(const json_t *meta, const json_t *cfg)
+{
+    int64_t dva = jint(meta, "delete_version_after"), cdva = jint(cfg, "delete_version_after");
+
+    if (cdva < 0)
+        return 0;
+    if (cdva > 0 && (dva <= 0 || cdva < dva))
+        dva = cdva;
+    return dva > 0 ? dva : 0;
+}
+
 /* Add version cur+1 holding data; prune beyond the retention limit. */
 static int txn_new_version(struct kv_txn *t, const json_t *cfg, const json_t *data, int64_t *out_v)
 {
     json_t *versions = json_object_get(t->meta, "versions");
     int64_t v = jint(t->meta, "current_version") + 1, now = api_now_ns();
-    int64_t dva = jint(t->meta, "delete_version_after"), cdva = jint(cfg, "delete_version_after");
+    int64_t dva = kv_dva(t->meta, cfg);
     char vs[24], dk[STORE_KEY_MAX + 32];
     int rc;
 
-    if (cdva > 0 && (dva <= 0 || cdva < dva))
-        dva = cdva;
     snprintf(vs, sizeof(vs), "%" PRId64, v);
     json_object_set_new(
         versions, vs,
@@ -581,7 +598,8 @@ static const char *const cas_errors[] = {"", "error parsing check-and-set parame
                                          "check-and-set parameter did not match the current "
                                          "version"};
 
-/* PUT or PATCH data/<p>. Returns the new version's metadata or an error. */
+/* PUT or PATCH data/<p>. Returns the new version's metadata or an error (TR_E_NOTFOUND with the
+ * current version's metadata when a PATCH finds it deleted or destroyed). */
 static int kv2_write_once(struct api_call *c, const char *p, bool patch, json_t *cfg, json_t **out,
                           int *cas_err)
 {
@@ -603,7 +621,11 @@ static int kv2_write_once(struct api_call *c, const char *p, bool patch, json_t 
         char vs[24], dk[STORE_KEY_MAX + 32];
         int64_t cur = jint(t->meta, "current_version");
         snprintf(vs, sizeof(vs), "%" PRId64, cur);
-        if (!version_live(json_object_get(json_object_get(t->meta, "versions"), vs))) {
+        json_t *vm = json_object_get(json_object_get(t->meta, "versions"), vs);
+        if (!version_live(vm)) {
+            /* as Vault, a deleted or destroyed one answers 404 with its version metadata */
+            if (vm)
+                *out = version_meta_json(t->meta, cur);
             rc = TR_E_NOTFOUND;
             goto out;
         }
@@ -642,6 +664,8 @@ static void kv2_write(struct api_call *c, const char *p, bool patch)
     json_decref(cfg);
     if (cas_err)
         api_reply_error(c, 400, cas_errors[cas_err]);
+    else if (rc == TR_E_NOTFOUND && res)
+        api_reply_data(c, 404, res);
     else if (rc != TR_OK)
         api_reply_err(c, rc);
     else
@@ -655,12 +679,13 @@ static int kv2_versions_once(struct api_call *c, const char *p, enum kv_vop op, 
                              size_t n)
 {
     struct kv_txn *t = calloc(1, sizeof(*t));
-    json_t *versions;
+    /* as Vault, an undeleted version gets a new deletion time from delete_version_after */
+    json_t *versions, *cfg = op == KV_UNDELETE ? kv_config_load(c) : NULL;
     int64_t latest;
     int rc = TR_E_NOMEM;
 
-    if (!t)
-        return rc;
+    if (!t || (op == KV_UNDELETE && !cfg))
+        goto out;
     snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
     if ((rc = txn_load(c, t, false)) != TR_OK)
         goto out;
@@ -674,11 +699,13 @@ static int kv2_versions_once(struct api_call *c, const char *p, enum kv_vop op, 
         if (!vm || json_is_true(json_object_get(vm, "destroyed")))
             continue; /* unknown or destroyed versions are skipped, as Vault does */
         /* a deletion time still ahead (delete_version_after) is brought forward to now */
-        if (op == KV_SOFT_DELETE && version_live(vm))
+        if (op == KV_SOFT_DELETE && version_live(vm)) {
             json_object_set_new(vm, "deletion_time", json_integer(api_now_ns()));
-        else if (op == KV_UNDELETE)
-            json_object_set_new(vm, "deletion_time", json_integer(0));
-        else if (op == KV_DESTROY) {
+        } else if (op == KV_UNDELETE) {
+            int64_t dva = kv_dva(t->meta, cfg), now = api_now_ns();
+            json_object_set_new(vm, "deletion_time",
+                                json_integer(dva ? now + dva * 1000000000LL : 0));
+        } else if (op == KV_DESTROY) {
             json_object_set_new(vm, "destroyed", json_true());
             kv_data_key(t->mk, v, dk, sizeof(dk));
             if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
@@ -687,8 +714,10 @@ static int kv2_versions_once(struct api_call *c, const char *p, enum kv_vop op, 
     }
     rc = txn_commit_meta(c, t);
 out:
-    txn_reset(t);
+    if (t)
+        txn_reset(t);
     free(t);
+    json_decref(cfg);
     return rc;
 }
 
@@ -831,6 +860,17 @@ static void kv2_metadata_write(struct api_call *c, const char *p, bool patch)
         api_reply_error(c, 400, msg);
         return;
     }
+    static const char *const fields[] = {"max_versions", "cas_required", "delete_version_after",
+                                         "custom_metadata"};
+    bool any = false;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        const json_t *v = json_object_get(c->body, fields[i]);
+        any = any || (v && !json_is_null(v));
+    }
+    if (!patch && !any) { /* as Vault: nothing to set writes nothing (creates no metadata) */
+        api_reply_status(c, 204);
+        return;
+    }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
         rc = kv2_metadata_once(c, p, patch, &too_many);
     if (too_many)
@@ -895,7 +935,18 @@ static void kv2_config_write(struct api_call *c)
         json_object_set_new(cfg, "max_versions", json_integer(mv));
     if (tr_json_get_bool(c->body, "cas_required", &cas, &bad[1]))
         json_object_set_new(cfg, "cas_required", json_boolean(cas));
-    if (tr_json_get_duration(c->body, "delete_version_after", &dva, &bad[2]))
+    /* as Vault: negative disables delete_version_after for every key (-1), 0 clears it */
+    const char *ds = tr_json_get_str(c->body, "delete_version_after");
+    const json_t *dj = json_object_get(c->body, "delete_version_after");
+    if (ds && ds[0] == '-') {
+        bad[2] = !tr_parse_duration(ds + 1, &dva);
+        dva = dva ? -1 : 0;
+    } else if (json_is_integer(dj) && json_integer_value(dj) < 0) {
+        dva = -1;
+    } else {
+        tr_json_get_duration(c->body, "delete_version_after", &dva, &bad[2]);
+    }
+    if (dj && !json_is_null(dj) && !bad[2])
         json_object_set_new(cfg, "delete_version_after", json_integer(dva));
     if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX || dva > KV_DVA_MAX) {
         json_decref(cfg);
@@ -930,8 +981,8 @@ static void kv1_read(struct api_call *c, const char *p)
         api_reply_err(c, rc);
         return;
     }
-    bool bad;
-    tr_json_get_duration(data, "ttl", &ttl, &bad);
+    bool bad; /* as Vault: "ttl", else "lease" (node-vault's examples); unparsable: default */
+    tr_json_get_duration(data, json_object_get(data, "ttl") ? "ttl" : "lease", &ttl, &bad);
     json_t *o =
         json_pack("{s:s, s:s, s:b, s:I, s:o, s:n, s:n, s:n, s:s}", "request_id", c->request_id,
                   "lease_id", "", "renewable", 0, "lease_duration", (json_int_t)ttl, "data", data,

@@ -719,13 +719,76 @@ static void warn(json_t *warnings, const char *msg)
     json_array_append_new(warnings, json_string(msg));
 }
 
+/* Vault's display name: "token-<name>" with every character but [A-Za-z0-9-] turned into '-'
+ * (one per UTF-8 character: Go's regexp works on runes) and one trailing '-' dropped. */
+static void display_name(const char *dn, char *out, size_t cap)
+{
+    char full[160];
+    size_t n = 0;
+
+    snprintf(full, sizeof(full), "token%s%s", dn && *dn ? "-" : "", dn ? dn : "");
+    for (const unsigned char *p = (const unsigned char *)full; *p && n + 1 < cap; p++) {
+        if ((*p & 0xC0) == 0x80) /* a UTF-8 continuation byte: its character is done */
+            continue;
+        bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-';
+        out[n++] = keep ? (char)*p : '-';
+    }
+    if (n && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+}
+
+/* meta as Vault decodes it, into string -> string (a weak decode): numbers become their decimal
+ * text, booleans "1"/"0", null "". Nested values are refused (*bad): the Go client reads
+ * auth.metadata as map[string]string and fails on anything but strings. */
+static json_t *meta_strings(const json_t *in, bool *bad)
+{
+    json_t *out, *v;
+    const char *k;
+
+    *bad = false;
+    if (!in || json_is_null(in))
+        return json_null();
+    if (!json_is_object(in)) {
+        *bad = true;
+        return NULL;
+    }
+    if (!(out = json_object()))
+        return NULL;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        char num[40];
+        const char *str = json_is_string(v) ? json_string_value(v) : json_is_null(v) ? "" : NULL;
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            str = num;
+        } else if (json_is_real(v)) { /* the shortest of two precisions that reads back */
+            snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+            if (strtod(num, NULL) != json_real_value(v))
+                snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+            str = num;
+        } else if (json_is_boolean(v)) {
+            str = json_is_true(v) ? "1" : "0";
+        }
+        if (!str)
+            *bad = true;
+        if (!str || json_object_set_new(out, k, json_string(str)) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* Build the child's entry from the request; NULL and *err set when the request is invalid.
  * Capping a TTL adds a warning to warnings, as Vault does. */
 static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *warnings,
                             const char **err)
 {
     json_t *asked = string_list(json_object_get(b, "policies"));
-    json_t *want = NULL;
+    json_t *want = NULL, *meta = NULL;
+    const json_t *type = json_object_get(b, "type");
     int64_t ttl = 0, max = 0, period = 0, uses = 0;
     bool renewable = true, nodef = false, noparent = false, bad[7] = {0};
     const json_t *mine = api_token_policies(c->token);
@@ -733,7 +796,11 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     bool sudo = c->token->root || api_acl_allows_op(c->acl, c->path, API_ACL_OP_UPDATE, true);
 
     *err = NULL;
-    tr_json_get_duration(b, "ttl", &ttl, &bad[0]);
+    /* "lease" is Vault's deprecated name for ttl, read when no ttl is given */
+    const char *ttl_s = tr_json_get_str(b, "ttl");
+    const json_t *ttl_j = json_object_get(b, "ttl");
+    bool no_ttl = !ttl_j || json_is_null(ttl_j) || (ttl_s && !*ttl_s);
+    tr_json_get_duration(b, no_ttl ? "lease" : "ttl", &ttl, &bad[0]);
     tr_json_get_duration(b, "explicit_max_ttl", &max, &bad[1]);
     tr_json_get_duration(b, "period", &period, &bad[2]);
     tr_json_get_int(b, "num_uses", &uses, &bad[3]);
@@ -743,6 +810,22 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     for (int i = 0; i < 7; i++)
         if (bad[i] || uses < 0)
             *err = "Field validation failed: error converting input";
+    /* Vault's types are service ("" too) and batch; a batch token is not a service token with
+     * other rules, so asking for one is refused rather than answered with a service token */
+    if (!*err && type && !json_is_null(type) &&
+        !(json_is_string(type) &&
+          (!json_string_length(type) || !strcmp(json_string_value(type), "service"))))
+        *err = json_is_string(type) && !strcmp(json_string_value(type), "batch")
+                   ? "batch tokens are not supported by Tresor"
+                   : "invalid 'token_type' value";
+    /* Vault lets root pick the token itself; ours are always random, so say so (silently
+     * answering another token would leave the caller holding one that does not exist) */
+    const char *id = tr_json_get_str(b, "id");
+    if (!*err && id && *id)
+        *err = "custom token IDs are not supported by Tresor";
+    bool meta_bad = false;
+    if (!*err && !(meta = meta_strings(json_object_get(b, "meta"), &meta_bad)))
+        *err = meta_bad ? "Error decoding request: meta values must be strings" : "internal error";
     /* a limited-use token would escape its limit through children that have none */
     if (!*err && c->token->num_uses != 0)
         *err = "restricted use token cannot generate child tokens";
@@ -809,20 +892,19 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
         ttl = max;
         warn(warnings, "requested TTL is higher than the explicit max TTL; value is capped");
     }
-    const char *dn = tr_json_get_str(b, "display_name");
-    json_t *meta = json_object_get(b, "meta");
     char name[160];
-    snprintf(name, sizeof(name), "token%s%s", dn && *dn ? "-" : "", dn ? dn : "");
+    display_name(tr_json_get_str(b, "display_name"), name, sizeof(name));
     int64_t now = now_s();
-    return json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:O}", "policies",
+    return json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:o}", "policies",
                      want, "path", orphan ? "auth/token/create-orphan" : "auth/token/create",
                      "display_name", name, "creation_time", (json_int_t)now, "creation_ttl",
                      (json_int_t)ttl, "expire_time", (json_int_t)(ttl ? now + ttl : 0),
                      "explicit_max_ttl", (json_int_t)max, "period", (json_int_t)period, "num_uses",
                      (json_int_t)uses, "renewable", renewable, "orphan", orphan || noparent, "meta",
-                     json_is_object(meta) ? meta : json_null());
+                     meta);
 fail:
     json_decref(want);
+    json_decref(meta);
     return NULL;
 }
 
@@ -892,9 +974,10 @@ static int target_load(struct api_call *c, const char *what, struct api_token **
     }
     if (!(s = tr_json_get_str(c->body, "accessor")) || strlen(s) > 64)
         return TR_E_INVAL;
+    /* TR_E_NOTFOUND: no such accessor (Vault answers it apart from a dead token) */
     rc = store_get(c->store, API_T_ACCESSOR, (const uint8_t *)s, strlen(s), &v, NULL);
     if (rc != TR_OK)
-        return rc == TR_E_NOTFOUND ? TR_E_DENIED : rc;
+        return rc;
     snprintf(hash, sizeof(hash), "%.*s", (int)enc_secret_len(v), enc_secret_data(v));
     enc_secret_free(v);
     return token_load(c->store, hash, out);
@@ -919,11 +1002,16 @@ static int target_load_live(struct api_call *c, const char *what, struct api_tok
 static void token_lookup(struct api_call *c, const char *what)
 {
     struct api_token *t = NULL;
-    const char *raw = NULL;
+    const char *raw = NULL, *tok = tr_json_get_str(c->body, "token");
+
+    if (!strcmp(what, "token") && (!tok || !*tok))
+        what = "self"; /* as Vault: lookup without a token looks up the caller's */
     int rc = target_load_live(c, what, &t, &raw);
 
     if (rc == TR_E_INVAL) {
         api_reply_error(c, 400, "missing token or accessor");
+    } else if (rc == TR_E_NOTFOUND) {
+        api_reply_error(c, 400, "invalid accessor");
     } else if (rc == TR_E_DENIED) {
         api_reply_error(c, 403, "bad token");
     } else if (rc != TR_OK) {
@@ -941,6 +1029,7 @@ static void token_renew(struct api_call *c, const char *what)
     int64_t inc = 0, granted = 0;
     bool bad = false;
     int rc = target_load_live(c, what, &t, &raw);
+    bool no_accessor = rc == TR_E_NOTFOUND; /* the accessor index has no such accessor */
 
     tr_json_get_duration(c->body, "increment", &inc, &bad);
     if (rc == TR_OK && (bad || !json_is_true(json_object_get(t->entry, "renewable"))))
@@ -966,6 +1055,10 @@ static void token_renew(struct api_call *c, const char *what)
     }
     if (rc == TR_E_UNSUPPORTED)
         api_reply_error(c, 400, "lease is not renewable");
+    else if (no_accessor)
+        api_reply_error(c, 400, "invalid accessor");
+    else if (rc == TR_E_DENIED && strcmp(what, "self") != 0)
+        api_reply_error(c, 400, "token not found"); /* Vault: an unknown or dead target is 400 */
     else if (rc == TR_E_DENIED)
         api_reply_error(c, 403, "bad token");
     else if (rc != TR_OK)
@@ -1254,20 +1347,27 @@ static void token_revoke(struct api_call *c, const char *what)
     struct api_token *t = NULL;
     const char *raw = NULL;
     int rc = target_load(c, what, &t, &raw);
+    bool no_accessor = rc == TR_E_NOTFOUND; /* the accessor index has no such accessor */
 
     if (rc == TR_OK)
         rc = token_revoke_tree(c->store, t->hash);
     api_token_free(t);
     if (rc == TR_E_DENIED && !strcmp(what, "token"))
         rc = TR_OK; /* Vault: revoking a token that is gone succeeds (`vault token revoke`) */
-    if (rc == TR_E_INVAL)
+    if (rc == TR_E_INVAL) {
         api_reply_error(c, 400, "missing token or accessor");
-    else if (rc == TR_E_DENIED)
-        api_reply_error(c, 403, "bad token"); /* unknown token: nothing to revoke */
-    else if (rc != TR_OK)
+    } else if (no_accessor) { /* Vault: an unknown accessor is a success with a warning */
+        json_t *w = json_pack("[s]", "No token found with this accessor");
+        api_reply_envelope(c, 200, NULL, NULL, w);
+    } else if (rc == TR_E_DENIED && !strcmp(what, "accessor")) {
+        api_reply_error(c, 400, "token not found"); /* an accessor whose token is gone */
+    } else if (rc == TR_E_DENIED) {
+        api_reply_error(c, 403, "bad token");
+    } else if (rc != TR_OK) {
         api_reply_err(c, rc);
-    else
+    } else {
         api_reply_status(c, 204);
+    }
 }
 
 static void token_dispatch_pool(struct api_call *c)
