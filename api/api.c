@@ -343,6 +343,27 @@ static void request_id_new(char out[API_REQ_ID_LEN])
     out[o] = '\0';
 }
 
+/* Response wrapping is not implemented (vault-api.md §8). A client that asks for it expects
+ * only wrap_info back, so it is refused rather than answered with the unwrapped secret, which
+ * the client might log or hand on. A TTL of 0 asks for no wrapping. true when answered. */
+static bool wrap_refused(struct api_call *c)
+{
+    const char *h = c->req->wrap_ttl, *err = NULL;
+    int64_t ttl = 0;
+
+    if (!h || !*h)
+        return false;
+    if (*h == '-')
+        err = "requested wrap ttl cannot be negative";
+    else if (!tr_parse_duration(h, &ttl))
+        err = "error parsing X-Vault-Wrap-TTL header: invalid duration";
+    else if (ttl > 0)
+        err = "response wrapping is not supported";
+    if (err)
+        api_reply_error(c, 400, err);
+    return err != NULL;
+}
+
 void api_handle(struct api *api, const struct api_req *req, api_done_fn done, void *arg)
 {
     struct api_call *c = calloc(1, sizeof(*c));
@@ -375,7 +396,7 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
         api_reply_error(c, 405, NULL);
         return;
     }
-    if (route_raw_sys(c))
+    if (route_raw_sys(c) || wrap_refused(c))
         return;
     if (!(c->store = api_core_store_ref(api))) {
         api_reply_error(c, 503, "Vault is sealed");

@@ -35,6 +35,7 @@ struct api_req {
     const char *token;        /* X-Vault-Token, else the Bearer token, else NULL */
     const char *content_type; /* or NULL */
     const char *ns;           /* X-Vault-Namespace as sent, or NULL */
+    const char *wrap_ttl;     /* X-Vault-Wrap-TTL as sent, or NULL */
     const uint8_t *body;
     size_t body_len;
     const char *remote_ip;

@@ -40,7 +40,7 @@ struct pending {
     struct worker *w;
     struct evhttp_request *req;
     struct api_req areq;
-    char *uri_path, *query, *token, *ctype, *ns;
+    char *uri_path, *query, *token, *ctype, *ns, *wrap;
     uint8_t *body;
     uint8_t *peer_der; /* OPENSSL_malloc'd */
     char remote[INET6_ADDRSTRLEN];
@@ -64,6 +64,7 @@ static void pending_free(struct pending *p)
     }
     free(p->ctype);
     free(p->ns);
+    free(p->wrap);
     if (p->body) /* request bodies carry secret values and shares */
         OPENSSL_cleanse(p->body, p->areq.body_len);
     free(p->body);
@@ -434,6 +435,7 @@ static int pending_fill(struct pending *p, struct evhttp_request *req, struct sr
     p->token = dup_or_null(req_token(in));
     p->ctype = dup_or_null(evhttp_find_header(in, "Content-Type"));
     p->ns = dup_or_null(evhttp_find_header(in, "X-Vault-Namespace"));
+    p->wrap = dup_or_null(evhttp_find_header(in, "X-Vault-Wrap-TTL"));
     if (pending_fill_cert(p, c) != TR_OK)
         return TR_E_NOMEM;
     if (blen) {
@@ -446,6 +448,7 @@ static int pending_fill(struct pending *p, struct evhttp_request *req, struct sr
     p->areq.token = p->token;
     p->areq.content_type = p->ctype;
     p->areq.ns = p->ns;
+    p->areq.wrap_ttl = p->wrap;
     p->areq.body = p->body;
     p->areq.body_len = blen;
     p->areq.remote_ip = p->remote;

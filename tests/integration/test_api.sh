@@ -79,6 +79,20 @@ expect_eq "write returns version 1" "$(echo "$W" | j .data.version)" 1
 G=$(hcurl -H "$R" "$ADDR/v1/secret/data/app/db")
 expect_eq "read returns the value" "$(echo "$G" | j .data.data.password)" CANARY-s3cret-771
 expect_eq "read envelope mount_type" "$(echo "$G" | j .mount_type)" kv
+# response wrapping is not implemented: asking for it is refused, never answered unwrapped (§8)
+WR=$(hcurl -H "$R" -H 'X-Vault-Wrap-TTL: 60' "$ADDR/v1/secret/data/app/db")
+expect_eq "X-Vault-Wrap-TTL is refused" "$(echo "$WR" | j '.errors[0]')" "response wrapping is not supported"
+expect_eq "a refused wrap request carries no secret" "$(echo "$WR" | grep -c CANARY)" 0
+expect_eq "X-Vault-Wrap-TTL refused with 400" \
+    "$(status_of -H "$R" -H 'X-Vault-Wrap-TTL: 5m' "$ADDR/v1/secret/data/app/db")" 400
+expect_eq "malformed X-Vault-Wrap-TTL" \
+    "$(hcurl -H "$R" -H 'X-Vault-Wrap-TTL: soon' "$ADDR/v1/secret/data/app/db" | j '.errors[0]')" \
+    "error parsing X-Vault-Wrap-TTL header: invalid duration"
+expect_eq "negative X-Vault-Wrap-TTL" \
+    "$(hcurl -H "$R" -H 'X-Vault-Wrap-TTL: -5s' "$ADDR/v1/secret/data/app/db" | j '.errors[0]')" \
+    "requested wrap ttl cannot be negative"
+expect_eq "X-Vault-Wrap-TTL 0 asks for no wrapping" \
+    "$(hcurl -H "$R" -H 'X-Vault-Wrap-TTL: 0' "$ADDR/v1/secret/data/app/db" | j .data.data.password)" CANARY-s3cret-771
 expect_eq "cas mismatch is 400" \
     "$(status_of -H "$R" -X POST -d '{"data":{"a":1},"options":{"cas":0}}' "$ADDR/v1/secret/data/app/db")" 400
 expect_eq "cas as a string is accepted" \
