@@ -1006,6 +1006,13 @@ static void token_lookup(struct api_call *c, const char *what)
 
     if (!strcmp(what, "token") && (!tok || !*tok))
         what = "self"; /* as Vault: lookup without a token looks up the caller's */
+    if (!strcmp(what, "self") && c->token->num_uses < 0 && c->token->entry) {
+        /* This request spent the token's last use (the record is gone already). Vault looks
+         * the caller up "tainted", so the request still sees it, with num_uses -1 (revocation
+         * pending); a later request gets 403. */
+        api_reply_data(c, 200, lookup_json(c->token->entry, c->req->token));
+        return;
+    }
     int rc = target_load_live(c, what, &t, &raw);
 
     if (rc == TR_E_INVAL) {

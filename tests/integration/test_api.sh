@@ -184,6 +184,13 @@ SHORT=$(hcurl -H "$R" -X POST -d '{"ttl":"1s"}' "$ADDR/v1/auth/token/create" | j
 ONCE=$(hcurl -H "$R" -X POST -d '{"num_uses":1,"policies":["app-reader"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)
 expect_eq "num_uses token works once" "$(status_of -H "X-Vault-Token: $ONCE" "$ADDR/v1/secret/data/app/db")" 200
 expect_eq "then it is spent" "$(status_of -H "X-Vault-Token: $ONCE" "$ADDR/v1/secret/data/app/db")" 403
+# Vault looks the caller up "tainted": the request spending the last use still sees its token
+ONCE=$(hcurl -H "$R" -X POST -d '{"num_uses":1}' "$ADDR/v1/auth/token/create" | j .auth.client_token)
+LS=$(hcurl -H "X-Vault-Token: $ONCE" "$ADDR/v1/auth/token/lookup-self")
+expect_eq "lookup-self on the last use is 200, num_uses -1 (revocation pending)" \
+    "$(echo "$LS" | j .data.num_uses) $(echo "$LS" | j '.data.id == "'"$ONCE"'"')" "-1 true"
+expect_eq "after its last use lookup-self is 403" \
+    "$(status_of -H "X-Vault-Token: $ONCE" "$ADDR/v1/auth/token/lookup-self")" 403
 sleep 2
 expect_eq "expired token is 403" "$(status_of -H "X-Vault-Token: $SHORT" "$ADDR/v1/auth/token/lookup-self")" 403
 
