@@ -34,8 +34,16 @@ int api_new(const struct api_opts *opts, struct api **out)
             free(api);
             return rc;
         }
+        uint32_t iv = opts->audit_anchor_interval_ms ? opts->audit_anchor_interval_ms : 1000;
+        if ((rc = api_anchor_start(api, iv, &api->anchor)) != TR_OK) {
+            api_audit_close(api->audit);
+            api_cache_free(api->cache);
+            free(api);
+            return rc;
+        }
     }
     if (api_pool_start() != TR_OK) {
+        api_anchor_stop(api->anchor);
         api_audit_close(api->audit);
         api_cache_free(api->cache);
         free(api);
@@ -50,7 +58,8 @@ void api_free(struct api *api)
     if (!api)
         return;
     api_pool_stop(); /* queued handlers finish first: they hold store references */
-    api_core_seal(api, ENC_REASON_NONE);
+    api_core_seal(api, ENC_REASON_NONE); /* anchors the audit head a last time */
+    api_anchor_stop(api->anchor);
     api_audit_close(api->audit);
     api_cache_free(api->cache);
     pthread_mutex_destroy(&api->lock);

@@ -62,8 +62,9 @@ struct api_opts {
     const char *data_dir;   /* storage path (borrowed for the api's lifetime) */
     uint32_t counter_min_interval_ms;
     uint32_t scrub_interval_ms;
-    bool dev;               /* -dev: mount secret/ (KV v2) at first start */
-    const char *audit_path; /* file audit device, or NULL (static config only) */
+    bool dev;                          /* -dev: mount secret/ (KV v2) at first start */
+    const char *audit_path;            /* file audit device, or NULL (static config only) */
+    uint32_t audit_anchor_interval_ms; /* how often the audit head is anchored (0: 1000) */
 };
 
 /* api_new - create the handler set; opens the audit file when configured.

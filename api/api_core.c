@@ -151,7 +151,8 @@ static int cluster_load(struct api *api, struct store *st)
     return rc;
 }
 
-int api_core_after_unseal(struct api *api, bool allow_create)
+/* Open the store and everything the api keeps from it; adopt: see api_anchor_verify. */
+static int core_open(struct api *api, bool allow_create, bool adopt)
 {
     struct store_opts so = {.path = api->opts.data_dir,
                             .allow_create = allow_create,
@@ -183,6 +184,13 @@ int api_core_after_unseal(struct api *api, bool allow_create)
         enc_seal(ENC_REASON_FATAL);
         return rc;
     }
+    /* The audit file must still hold the line this store anchored (audit_anchor.h); only the
+     * recovery quorum may accept it otherwise. */
+    if ((rc = api_anchor_verify(api->anchor, st, adopt)) != TR_OK) {
+        store_close(st);
+        enc_seal(rc == TR_E_TAMPER ? ENC_REASON_TAMPER : ENC_REASON_FATAL);
+        return rc;
+    }
     /* before anything serves; a failure leaves the affected auth mounts' tokens refused */
     if ((rc = api_auth_resume(st)) != TR_OK)
         tr_log_error("auth mounts not resumed: %s", tr_strerror(rc));
@@ -193,10 +201,18 @@ int api_core_after_unseal(struct api *api, bool allow_create)
     return TR_OK;
 }
 
+int api_core_after_unseal(struct api *api, bool allow_create)
+{
+    return core_open(api, allow_create, false);
+}
+
 void api_core_seal(struct api *api, enum enc_reason reason)
 {
     struct store *st;
 
+    /* the last durable audit lines go into the store while it is still open (best effort) */
+    api_anchor_flush(api->anchor);
+    api_anchor_disarm(api->anchor);
     pthread_mutex_lock(&api->lock);
     api->closing = true;
     while (api->refs)
@@ -254,5 +270,5 @@ int api_core_recover(struct api *api)
         tr_log_error("storage recovery failed: %s", tr_strerror(rc));
         return rc;
     }
-    return api_core_after_unseal(api, false);
+    return core_open(api, false, true); /* the quorum also accepts the audit file as it is */
 }

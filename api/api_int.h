@@ -18,6 +18,7 @@
 #include "api.h"
 #include "api_cache.h"
 #include "audit.h"
+#include "audit_anchor.h"
 #include "policy.h"
 
 #define API_PATH_MAX   4096
@@ -63,7 +64,8 @@ struct api {
     size_t nmounts;
     char cluster_name[64];
     char cluster_id[37];
-    struct api_audit *audit; /* NULL when no audit device is configured */
+    struct api_audit *audit;   /* NULL when no audit device is configured */
+    struct api_anchor *anchor; /* keeps audit's head in the store; NULL without audit */
     /* Parsed token entries, KV v2 metadata and compiled ACLs of the open store (api_cache.h):
      * cleared whenever the store closes or a new one opens. */
     struct api_cache *cache;
@@ -160,17 +162,20 @@ TR_MUST_CHECK int api_put_json(struct api_call *c, const char *table, const char
                                uint64_t expect_version);
 
 /* ---- core lifecycle (api_core.c) -------------------------------------------------------- */
-/* api_core_recover - after enc_recovery_submit authorised: re-anchor storage and open it. */
+/* api_core_recover - after enc_recovery_submit authorised: re-anchor storage, open it and adopt
+ * the audit file as it is (api_anchor_verify). */
 int api_core_recover(struct api *api);
 /* api_mount_create - store a new mount (json text of {type, options, description}) and reload
  * the table. Errors: TR_E_EXISTS (path in use), TR_E_INVAL. */
 TR_MUST_CHECK int api_mount_create(struct api *api, struct store *st, const char *path,
                                    const char *json_text);
-/* api_core_after_unseal - the core just unsealed: open storage and load the mount table. A
- * rollback/tamper verdict seals the core again with its reason. allow_create only right after
- * init. Errors: as store_open. */
+/* api_core_after_unseal - the core just unsealed: open storage, load the mount table and check
+ * the audit file against the anchored head. A rollback/tamper verdict (the store's, or an audit
+ * file without its anchored line) seals the core again with its reason. allow_create only right
+ * after init. Errors: as store_open and api_anchor_verify. */
 int api_core_after_unseal(struct api *api, bool allow_create);
-/* api_core_seal - stop new calls, wait for in-flight ones, close storage, seal the core. */
+/* api_core_seal - anchor the audit head, stop new calls, wait for in-flight ones, close storage,
+ * seal the core. Blocks for a store commit: not for event-loop threads. */
 void api_core_seal(struct api *api, enum enc_reason reason);
 /* api_core_store_ref - take a reference on the open store (NULL when sealed). */
 struct store *api_core_store_ref(struct api *api);

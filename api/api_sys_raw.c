@@ -39,11 +39,14 @@ static void sys_state_get(struct api *api, struct sys_state *st)
 
 /* After a rollback/tamper verdict, seal-status carries the storage evidence (no secrets: counter
  * values, counts, digest prefixes). */
-static void add_evidence(json_t *o)
+static void add_evidence(struct api *api, json_t *o)
 {
     struct store_evidence ev;
     char de[17], da[17];
+    json_t *audit_ev = api_anchor_evidence(api->anchor);
 
+    if (audit_ev)
+        json_object_set_new(o, "audit_evidence", audit_ev);
     store_evidence(&ev);
     if (ev.verdict == TR_OK)
         return;
@@ -133,7 +136,7 @@ json_t *api_sys_seal_status_json(struct api *api)
         json_object_set_new(o, "cluster_name", json_string(st.cluster_name));
         json_object_set_new(o, "cluster_id", json_string(st.cluster_id));
     } else {
-        add_evidence(o);
+        add_evidence(api, o);
     }
     if (st.sealed && st.enc.reason != ENC_REASON_NONE)
         json_object_set_new(o, "sealed_reason", json_string(reason_names[st.enc.reason]));

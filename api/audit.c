@@ -43,7 +43,9 @@ struct api_audit {
     pthread_t syncer;
     int fd;
     uint64_t seq;                     /* seq of the last line in the file, 0 when empty */
+    uint64_t end;                     /* the file's size: where the line after seq starts */
     uint64_t synced;                  /* every line up to this seq is on stable storage */
+    struct api_audit_head durable;    /* line synced: its end and hash (api_audit_head_get) */
     uint64_t wanted;                  /* highest seq somebody waits for */
     char prev[TR_AUDIT_HASH_HEX + 1]; /* SHA-256 of that line's bytes, or the genesis value */
     bool broken;                      /* a sync failed: what is on disk is unknown */
@@ -130,6 +132,7 @@ static int write_locked(struct api_audit *a, struct audit_line *const *lines, in
         goto out;
     *out_seq = a->seq + 1;
     a->seq += (uint64_t)n;
+    a->end += total;
     memcpy(a->prev, prev, sizeof(a->prev));
     rc = TR_OK;
 out:
@@ -479,13 +482,15 @@ static struct waiter *write_queue(struct api_audit *a)
  * counts as durable only when a sync that started after its write() succeeded. */
 static void sync_once(struct api_audit *a)
 {
-    uint64_t upto = a->seq;
+    struct api_audit_head upto = {.seq = a->seq, .end = a->end};
 
+    memcpy(upto.hash, a->prev, sizeof(upto.hash));
     pthread_mutex_unlock(&a->mu);
     int err = fdatasync(a->fd) == 0 ? 0 : errno;
     pthread_mutex_lock(&a->mu);
     if (err == 0) {
-        a->synced = upto;
+        a->synced = upto.seq;
+        a->durable = upto;
     } else {
         /* After a failed sync the kernel may have dropped lines (and reports it once): the
          * chain head is unknown, so no later line may claim to follow it. */
@@ -652,39 +657,52 @@ static int pread_all(int fd, char *buf, size_t len, off_t off)
     return TR_OK;
 }
 
-/* Find and check the last line. One byte more than the longest line plus its '\n' is read, so a
- * line start is always seen unless the line is too long. */
-static int read_tail(int fd, size_t size, struct tr_audit_link *out)
+/* Find and check the line that ends at byte end (its '\n' is the byte before end). One byte more
+ * than the longest line plus its '\n' is read, so a line start is always seen unless the line is
+ * too long. why (whylen bytes) gets a short, data-free reason on TR_E_TAMPER. */
+static int line_before(int fd, size_t end, struct tr_audit_link *out, char *why, size_t whylen)
 {
-    size_t n = size < TR_AUDIT_LINE_MAX + 2 ? size : TR_AUDIT_LINE_MAX + 2;
+    size_t n = end < TR_AUDIT_LINE_MAX + 2 ? end : TR_AUDIT_LINE_MAX + 2;
     size_t start;
-    char *buf = NULL, why[96] = "";
+    char *buf = NULL;
     int rc = TR_E_NOMEM;
 
+    if (n == 0) {
+        snprintf(why, whylen, "no line there");
+        return TR_E_TAMPER;
+    }
     if (!(buf = malloc(n)))
         goto out;
-    if ((rc = pread_all(fd, buf, n, (off_t)(size - n))) != TR_OK)
+    if ((rc = pread_all(fd, buf, n, (off_t)(end - n))) != TR_OK)
         goto out;
     rc = TR_E_TAMPER;
     if (buf[n - 1] != '\n') {
-        snprintf(why, sizeof(why), "truncated last line (no newline)");
+        snprintf(why, whylen, "truncated last line (no newline)");
         goto out;
     }
     for (start = n - 1; start > 0 && buf[start - 1] != '\n'; start--)
         ;
-    if (start == 0 && n < size) {
-        snprintf(why, sizeof(why), "last line too long");
+    if (start == 0 && n < end) {
+        snprintf(why, whylen, "last line too long");
         goto out;
     }
-    rc = tr_audit_line_check(buf + start, n - 1 - start, out, why, sizeof(why));
+    rc = tr_audit_line_check(buf + start, n - 1 - start, out, why, whylen);
     if (rc == TR_E_INVAL || rc == TR_E_TOO_LARGE)
         rc = TR_E_TAMPER;
     if (rc == TR_OK && out->seq >= (uint64_t)INT64_MAX)
         rc = TR_E_TAMPER;
 out:
+    free(buf);
+    return rc;
+}
+
+static int read_tail(int fd, size_t size, struct tr_audit_link *out)
+{
+    char why[96] = "";
+    int rc = line_before(fd, size, out, why, sizeof(why));
+
     if (rc == TR_E_TAMPER)
         tr_log_error("audit: the file's last line is bad (%s); run `tresor audit verify`", why);
-    free(buf);
     return rc;
 }
 
@@ -729,7 +747,8 @@ out:
     return rc;
 }
 
-static int recover_head(int fd, uint64_t *out_seq, char out_prev[TR_AUDIT_HASH_HEX + 1])
+/* The chain's head from the file's last whole line: seq, hash and the file's end. */
+static int recover_head(struct api_audit *a, int fd)
 {
     struct tr_audit_link last;
     struct stat st;
@@ -741,15 +760,20 @@ static int recover_head(int fd, uint64_t *out_seq, char out_prev[TR_AUDIT_HASH_H
     size = (size_t)st.st_size;
     if ((rc = cut_partial_line(fd, &size)) != TR_OK)
         return rc;
+    /* Lines an earlier process wrote but never synced (it was killed) may still be only in the
+     * page cache: make them durable before they are reported as such (api_audit_head_get). */
+    if (size > 0 && fdatasync(fd) != 0)
+        return TR_E_IO;
+    a->end = size;
     if (size == 0) {
-        *out_seq = 0;
-        memcpy(out_prev, TR_AUDIT_GENESIS, TR_AUDIT_HASH_HEX + 1);
+        a->seq = 0;
+        memcpy(a->prev, TR_AUDIT_GENESIS, sizeof(a->prev));
         return TR_OK;
     }
     if ((rc = read_tail(fd, size, &last)) != TR_OK)
         return rc;
-    *out_seq = last.seq;
-    memcpy(out_prev, last.line_hash, TR_AUDIT_HASH_HEX + 1);
+    a->seq = last.seq;
+    memcpy(a->prev, last.line_hash, sizeof(a->prev));
     return TR_OK;
 }
 
@@ -763,6 +787,8 @@ static int sync_start(struct api_audit *a)
     if (pthread_cond_init(&a->synced_cond, NULL) != 0)
         goto out_work;
     a->synced = a->wanted = a->seq; /* recovered lines were already on disk */
+    a->durable = (struct api_audit_head){.seq = a->seq, .end = a->end};
+    memcpy(a->durable.hash, a->prev, sizeof(a->durable.hash));
     atomic_init(&a->incoming, NULL);
     atomic_init(&a->idle, false);
     if (pthread_create(&a->syncer, NULL, sync_main, a) != 0)
@@ -812,7 +838,7 @@ int api_audit_open(const char *path, struct api_audit **out)
     rc = TR_E_NOMEM;
     if (!(a = calloc(1, sizeof(*a))))
         goto out;
-    if ((rc = recover_head(fd, &a->seq, a->prev)) != TR_OK)
+    if ((rc = recover_head(a, fd)) != TR_OK)
         goto out;
     if ((rc = templates_make(a)) != TR_OK)
         goto out;
@@ -832,6 +858,45 @@ out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* ---- the head, for anchoring --------------------------------------------------------------- */
+
+void api_audit_head_get(struct api_audit *a, struct api_audit_head *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->durable;
+    pthread_mutex_unlock(&a->mu);
+}
+
+int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h, char *why,
+                         size_t whylen)
+{
+    struct tr_audit_link link;
+    uint64_t end;
+    int rc;
+
+    if (!a || !h || !why || whylen == 0)
+        return TR_E_INVAL;
+    why[0] = '\0';
+    if (h->seq == 0)
+        return TR_OK; /* nothing was anchored: any file continues it */
+    pthread_mutex_lock(&a->mu);
+    end = a->end;
+    pthread_mutex_unlock(&a->mu);
+    if (h->end > end) {
+        snprintf(why, whylen, "the file ends before the anchored line");
+        return TR_E_TAMPER;
+    }
+    /* The file only grows while the device is open (O_APPEND), so what lies before end can be
+     * read without the mutex. */
+    if ((rc = line_before(a->fd, (size_t)h->end, &link, why, whylen)) != TR_OK)
+        return rc == TR_E_TAMPER ? TR_E_TAMPER : rc;
+    if (link.seq != h->seq || strcmp(link.line_hash, h->hash) != 0) {
+        snprintf(why, whylen, "the line at the anchored place is not the anchored line");
+        return TR_E_TAMPER;
+    }
+    return TR_OK;
 }
 
 void api_audit_close(struct api_audit *a)

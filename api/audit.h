@@ -81,6 +81,11 @@
  * are filled in, the line hashed and written (api_audit_line_queue takes no lock: the sync thread
  * does that part). Callbacks run without the mutex held. A struct api_audit_req or
  * api_audit_line is used by one thread at a time.
+ * Anchoring (api/audit_anchor.c). The chain alone cannot show that whole lines were cut from the
+ * end of the file. api_audit_head_get gives the last durable line (seq, hash, where it ends)
+ * for the caller to keep in the rollback-protected store; api_audit_head_check tells, after a
+ * restart, whether the file still holds that line at that place (and so, through the chain,
+ * every line before it).
  * Must never know: HTTP, storage, or any key (MACs come from the core).
  */
 #ifndef API_AUDIT_H
@@ -98,6 +103,13 @@
 #define API_AUDIT_HMAC_STR (sizeof(API_AUDIT_HMAC_PREFIX) - 1 + 64 + 1)
 
 struct api_audit;
+
+/* A durable line of the chain: enough to find it again and to tell it from any other line. */
+struct api_audit_head {
+    uint64_t seq;                     /* 0: the file was empty (nothing to find) */
+    uint64_t end;                     /* the file's size just after the line's '\n' */
+    char hash[TR_AUDIT_HASH_HEX + 1]; /* SHA-256 of the line's bytes (the next prev_hash) */
+};
 
 /*
  * api_audit_open - open or create the audit file at path and recover the chain head.
@@ -247,6 +259,24 @@ void api_audit_req_free(struct api_audit_req *r);
  * Errors: TR_E_SEALED, TR_E_INVAL.
  */
 TR_MUST_CHECK int api_audit_hash(const char *in, size_t len, char out[API_AUDIT_HMAC_STR]);
+
+/*
+ * api_audit_head_get - the last line known to be on stable storage (at open: the file's last
+ * line, synced then; later: the last line a group sync covered). Never blocks on I/O.
+ * In:  a, not NULL. Out: *out.
+ */
+void api_audit_head_get(struct api_audit *a, struct api_audit_head *out);
+
+/*
+ * api_audit_head_check - does the file still hold line h->seq, with hash h->hash, ending at byte
+ * h->end? (h->seq 0 always passes.) Only that line is read: the chain links it to every line
+ * before it, which `tresor audit verify` checks offline.
+ * Out: why (whylen > 0 bytes) receives a short, data-free reason on TR_E_TAMPER, else "".
+ * Errors: TR_E_TAMPER (the file is shorter, or another line is there), TR_E_INVAL, TR_E_IO,
+ *      TR_E_NOMEM.
+ */
+TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h,
+                                       char *why, size_t whylen);
 
 /*
  * api_audit_close - make every written line durable, release every waiter, stop the sync thread,

@@ -75,6 +75,17 @@ static void row_str(json_t *o, const char *label, const json_t *src, const char 
         json_object_set(o, label, v);
 }
 
+/* A verdict's evidence on one line: its members as compact JSON (numbers and short strings). */
+static void row_evidence(json_t *o, const char *label, const json_t *src, const char *key)
+{
+    json_t *v = json_object_get(src, key);
+    char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+    if (text)
+        json_object_set_new(o, label, json_string(text));
+    free(text);
+}
+
 static json_t *status_view(const json_t *seal, const json_t *leader)
 {
     json_t *o = json_object();
@@ -95,6 +106,9 @@ static json_t *status_view(const json_t *seal, const json_t *leader)
                  (long long)json_integer_value(json_object_get(seal, "progress")), (long long)t);
         json_object_set_new(o, "Unseal Progress", json_string(prog));
         row_str(o, "Unseal Nonce", seal, "nonce");
+        row_str(o, "Sealed Reason", seal, "sealed_reason");
+        row_evidence(o, "Storage Evidence", seal, "storage_evidence");
+        row_evidence(o, "Audit Evidence", seal, "audit_evidence");
     }
     row_str(o, "Version", seal, "version");
     row_str(o, "Build Date", seal, "build_date");

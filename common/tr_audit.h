@@ -12,7 +12,9 @@
  *   "time", "type" ("request"|"response").
  * The hashes are plain, unkeyed SHA-256: anyone can verify the chain without a key. They detect
  * edits, deleted, inserted and reordered lines and a torn last line; they cannot detect that whole
- * lines were cut from the end of the file (compare the last "seq" with an external record).
+ * lines were cut from the end of the file, nor a rewrite that recomputes them. The server keeps
+ * the last durable line's seq and hash in its store and checks the file against it at unseal
+ * (api/audit_anchor.h); offline, compare the last "seq" with an external record.
  * Nothing here knows any secret: sensitive values were replaced by MACs before a line exists.
  * Thread-safety: all functions are reentrant.
  */

@@ -102,6 +102,7 @@ static const struct cfg_field counter_fields[] = {
 
 static const struct cfg_field audit_fields[] = {
     {"path", CFG_STR, OFF(audit_path), NULL, true, 0, 0, NULL},
+    {"anchor_interval_ms", CFG_INT, OFF(audit_anchor_interval_ms), NULL, false, 100, 600000, NULL},
     END,
 };
 
@@ -299,6 +300,7 @@ static int cfg_set_defaults(struct srv_config *cfg)
     cfg->unseal_rate_per_s = 10;
     cfg->unseal_burst = 50;
     cfg->scrub_interval_s = 3600;
+    cfg->audit_anchor_interval_ms = 1000;
     cfg->counter_tpm2_nv_index = 0x01500016;
     if (!cfg->tls_profile || !cfg->seal_gramine_key_path || !cfg->counter_type || !cfg->log_level ||
         !cfg->log_format)

@@ -55,6 +55,7 @@ struct srv_config {
     int64_t counter_min_interval_ms;
     /* audit */
     char *audit_path; /* NULL: no audit device */
+    int64_t audit_anchor_interval_ms;
     /* log */
     char *log_level;
     char *log_format;

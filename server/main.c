@@ -166,7 +166,9 @@ static int run_server(struct srv *s)
                              .counter_min_interval_ms = (uint32_t)s->cfg->counter_min_interval_ms,
                              .scrub_interval_ms = (uint32_t)s->cfg->scrub_interval_s * 1000u,
                              .dev = s->cfg->dev_mode,
-                             .audit_path = s->cfg->audit_path};
+                             .audit_path = s->cfg->audit_path,
+                             .audit_anchor_interval_ms =
+                                 (uint32_t)s->cfg->audit_anchor_interval_ms};
     char *root = NULL, *share = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

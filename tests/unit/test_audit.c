@@ -1569,6 +1569,105 @@ static void test_audit_hash_stable_and_keyed(void **state)
 
 /* ---- api_audit_open --------------------------------------------------------------------------- */
 
+/* ---- the durable head, for anchoring (api_audit_head_get/check) ------------------------------ */
+
+/* The head a line gives: its seq, the end of its '\n' in the file, SHA-256 of its bytes. */
+static void head_of_line(const char *path, int n, struct api_audit_head *out)
+{
+    char *lines[64], *buf;
+    size_t len, end = 0;
+
+    buf = slurp(path, &len);
+    assert_true(split_lines(buf, len, lines, 64) >= n);
+    for (int i = 0; i < n; i++)
+        end += strlen(lines[i]) + 1;
+    out->seq = (uint64_t)n;
+    out->end = end;
+    assert_int_equal(tr_audit_sha256_hex(lines[n - 1], strlen(lines[n - 1]), out->hash), TR_OK);
+    free(buf);
+}
+
+static void test_audit_head_follows_durable_lines(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_head h, want;
+    json_t *e = entry_new(9);
+    uint64_t seq = 0;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    api_audit_head_get(f->a, &h);
+    assert_int_equal(h.seq, 0);
+    assert_int_equal(h.end, 0);
+    assert_string_equal(h.hash, TR_AUDIT_GENESIS);
+    log_n(f->a, 0, 3);
+    api_audit_head_get(f->a, &h);
+    head_of_line(f->path, 3, &want);
+    assert_int_equal(h.seq, 3);
+    assert_int_equal(h.end, want.end);
+    assert_int_equal(h.end, (uint64_t)file_size(f->path));
+    assert_string_equal(h.hash, want.hash);
+    /* written but not yet waited for: nothing synced it, so it is not the head */
+    assert_int_equal(api_audit_log_nosync(f->a, "request", e, &seq), TR_OK);
+    assert_int_equal(seq, 4);
+    api_audit_head_get(f->a, &h);
+    assert_int_equal(h.seq, 3);
+    assert_int_equal(api_audit_wait(f->a, 4), TR_OK);
+    api_audit_head_get(f->a, &h);
+    head_of_line(f->path, 4, &want);
+    assert_int_equal(h.seq, 4);
+    assert_int_equal(h.end, want.end);
+    assert_string_equal(h.hash, want.hash);
+    api_audit_close(f->a);
+    /* reopened: the file's last line, as it is on disk */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    api_audit_head_get(f->a, &h);
+    assert_int_equal(h.seq, 4);
+    assert_int_equal(h.end, want.end);
+    assert_string_equal(h.hash, want.hash);
+    json_decref(e);
+}
+
+static void test_audit_head_check(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_head h4, h2, bad;
+    char why[96];
+
+    write_lines(f, 5);
+    head_of_line(f->path, 4, &h4);
+    head_of_line(f->path, 2, &h2);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_head_check(f->a, &h4, why, sizeof(why)), TR_OK);
+    assert_string_equal(why, "");
+    assert_int_equal(api_audit_head_check(f->a, &h2, why, sizeof(why)), TR_OK);
+    bad = (struct api_audit_head){0};
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_OK); /* none kept */
+    /* another line's hash, another seq, a place inside a line, past the end */
+    bad = h4;
+    memcpy(bad.hash, h2.hash, sizeof(bad.hash));
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the line at the anchored place is not the anchored line");
+    bad = h4;
+    bad.seq = 3;
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+    bad = h4;
+    bad.end -= 10;
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+    bad = h4;
+    bad.end = (uint64_t)file_size(f->path) + 1;
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the file ends before the anchored line");
+    assert_int_equal(api_audit_head_check(NULL, &h4, why, sizeof(why)), TR_E_INVAL);
+    assert_int_equal(api_audit_head_check(f->a, NULL, why, sizeof(why)), TR_E_INVAL);
+    api_audit_close(f->a);
+    /* the file cut back to 2 lines: the anchored line 4 is gone, line 2 is still there */
+    assert_int_equal(truncate(f->path, (off_t)h2.end), 0);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_int_equal(api_audit_head_check(f->a, &h4, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the file ends before the anchored line");
+    assert_int_equal(api_audit_head_check(f->a, &h2, why, sizeof(why)), TR_OK);
+}
+
 static void test_audit_open_reopen_continues_chain(void **state)
 {
     struct fixture *f = *state;
@@ -1844,6 +1943,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_line_queue_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_line_queue_close_writes_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_hash_stable_and_keyed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_head_follows_durable_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_head_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_reopen_continues_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_refuses_unsafe, setup, teardown),

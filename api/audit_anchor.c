@@ -1,0 +1,279 @@
+#include "audit_anchor.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/tr_log.h"
+#include "api_int.h"
+
+struct api_anchor {
+    struct api *api; /* borrowed: outlives us */
+    uint32_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cond;
+    bool stop;
+    bool armed;                     /* a verified store is open: anchoring into it is allowed */
+    struct api_audit_head anchored; /* what the open store holds */
+    int last_rc;                    /* the last anchoring's result: log each new failure once */
+    json_t *evidence;               /* the last failed verify's, or NULL */
+    pthread_mutex_t put_mu;         /* one anchoring at a time: the head never goes backwards */
+};
+
+static json_t *head_json(const struct api_audit_head *h)
+{
+    return json_pack("{s:I, s:I, s:s}", "seq", (json_int_t)h->seq, "end", (json_int_t)h->end,
+                     "hash", h->hash);
+}
+
+static int head_parse(const uint8_t *p, size_t len, struct api_audit_head *out)
+{
+    json_t *o = json_loadb((const char *)p, len, 0, NULL);
+    json_t *seq = json_object_get(o, "seq"), *end = json_object_get(o, "end");
+    const char *hash = json_string_value(json_object_get(o, "hash"));
+    int rc = TR_E_INTERNAL;
+
+    if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !json_is_integer(end) ||
+        json_integer_value(end) < 0 || !hash || strlen(hash) != TR_AUDIT_HASH_HEX)
+        goto out;
+    out->seq = (uint64_t)json_integer_value(seq);
+    out->end = (uint64_t)json_integer_value(end);
+    memcpy(out->hash, hash, sizeof(out->hash));
+    rc = TR_OK;
+out:
+    json_decref(o);
+    return rc;
+}
+
+static int head_put(struct store *st, const struct api_audit_head *h)
+{
+    json_t *o = head_json(h);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    int rc = text
+                 ? store_put(st, API_T_SYS, (const uint8_t *)API_ANCHOR_KEY, strlen(API_ANCHOR_KEY),
+                             (const uint8_t *)text, strlen(text), STORE_VERSION_ANY, NULL)
+                 : TR_E_NOMEM;
+
+    free(text);
+    json_decref(o);
+    return rc;
+}
+
+/* The stored head; seq 0 when none was ever stored. */
+static int head_get(struct store *st, struct api_audit_head *out)
+{
+    struct enc_secret *v = NULL;
+    int rc =
+        store_get(st, API_T_SYS, (const uint8_t *)API_ANCHOR_KEY, strlen(API_ANCHOR_KEY), &v, NULL);
+
+    memset(out, 0, sizeof(*out));
+    if (rc == TR_E_NOTFOUND)
+        return TR_OK;
+    if (rc == TR_OK) {
+        rc = head_parse(enc_secret_data(v), enc_secret_len(v), out);
+        if (rc != TR_OK)
+            tr_log_error("audit anchor: the stored head is not one Tresor writes");
+    }
+    enc_secret_free(v);
+    return rc;
+}
+
+/* Anchor the durable head if it moved past the anchored one. Serialised by put_mu. */
+static void anchor_once(struct api_anchor *an)
+{
+    struct api_audit_head h;
+    struct store *st;
+    int rc;
+
+    pthread_mutex_lock(&an->put_mu);
+    api_audit_head_get(an->api->audit, &h);
+    pthread_mutex_lock(&an->mu);
+    bool due = an->armed && h.seq > an->anchored.seq;
+    pthread_mutex_unlock(&an->mu);
+    if (!due || !(st = api_core_store_ref(an->api)))
+        goto out;
+    rc = head_put(st, &h);
+    api_core_store_unref(an->api, st);
+    pthread_mutex_lock(&an->mu);
+    if (rc == TR_OK && an->armed)
+        an->anchored = h;
+    int last = an->last_rc;
+    an->last_rc = rc;
+    pthread_mutex_unlock(&an->mu);
+    if (rc != TR_OK && rc != last && rc != TR_E_SEALED)
+        tr_log_warn("audit anchor: cannot store the audit head (line %" PRIu64 "): %s; will retry",
+                    h.seq, tr_strerror(rc));
+    else if (rc == TR_OK && last != TR_OK)
+        tr_log_info("audit anchor: the audit head is anchored again (line %" PRIu64 ")", h.seq);
+out:
+    pthread_mutex_unlock(&an->put_mu);
+}
+
+static void *anchor_main(void *arg)
+{
+    struct api_anchor *an = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&an->mu);
+    while (!an->stop) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += an->interval_ms / 1000;
+        ts.tv_nsec += (long)(an->interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!an->stop && pthread_cond_timedwait(&an->cond, &an->mu, &ts) != ETIMEDOUT)
+            ;
+        if (an->stop)
+            break;
+        pthread_mutex_unlock(&an->mu);
+        anchor_once(an);
+        pthread_mutex_lock(&an->mu);
+    }
+    pthread_mutex_unlock(&an->mu);
+    return NULL;
+}
+
+int api_anchor_start(struct api *api, uint32_t interval_ms, struct api_anchor **out)
+{
+    struct api_anchor *an;
+    pthread_condattr_t ca;
+
+    if (out)
+        *out = NULL;
+    if (!api || !api->audit || interval_ms == 0 || !out)
+        return TR_E_INVAL;
+    if (!(an = calloc(1, sizeof(*an))))
+        return TR_E_NOMEM;
+    an->api = api;
+    an->interval_ms = interval_ms;
+    pthread_mutex_init(&an->mu, NULL);
+    pthread_mutex_init(&an->put_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a clock step must not stall anchoring */
+    pthread_cond_init(&an->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&an->thread, NULL, anchor_main, an) != 0) {
+        pthread_cond_destroy(&an->cond);
+        pthread_mutex_destroy(&an->put_mu);
+        pthread_mutex_destroy(&an->mu);
+        free(an);
+        return TR_E_NOMEM;
+    }
+    pthread_setname_np(an->thread, "tr-audit-anchor"); /* for top -H; failure is harmless */
+    *out = an;
+    return TR_OK;
+}
+
+void api_anchor_stop(struct api_anchor *an)
+{
+    if (!an)
+        return;
+    pthread_mutex_lock(&an->mu);
+    an->stop = true;
+    pthread_cond_signal(&an->cond);
+    pthread_mutex_unlock(&an->mu);
+    pthread_join(an->thread, NULL);
+    json_decref(an->evidence);
+    pthread_cond_destroy(&an->cond);
+    pthread_mutex_destroy(&an->put_mu);
+    pthread_mutex_destroy(&an->mu);
+    free(an);
+}
+
+static void evidence_set(struct api_anchor *an, json_t *ev)
+{
+    pthread_mutex_lock(&an->mu);
+    json_decref(an->evidence);
+    an->evidence = ev;
+    pthread_mutex_unlock(&an->mu);
+}
+
+/* The file failed the check: say what was expected and what is there, without any content. */
+static void refuse(struct api_anchor *an, const struct api_audit_head *want,
+                   const struct api_audit_head *file, const char *why)
+{
+    tr_log_error("audit anchor: the audit file does not hold the anchored line %" PRIu64
+                 " ending at byte %" PRIu64 " (%s); the file ends at line %" PRIu64
+                 ", byte %" PRIu64 ". Lines were cut off its end or it was replaced. Staying "
+                 "sealed (tamper_detected) until storage recovery adopts the file",
+                 want->seq, want->end, why, file->seq, file->end);
+    evidence_set(an,
+                 json_pack("{s:s, s:s, s:I, s:I, s:s%, s:I, s:I}", "verdict", "tamper_detected",
+                           "cause", why, "anchored_seq", (json_int_t)want->seq, "anchored_end",
+                           (json_int_t)want->end, "anchored_hash", want->hash, (size_t)16,
+                           "file_seq", (json_int_t)file->seq, "file_end", (json_int_t)file->end));
+}
+
+int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
+{
+    struct api_audit_head want, file;
+    char why[96];
+    int rc;
+
+    if ((rc = head_get(st, &want)) != TR_OK)
+        return rc;
+    if (!an) {
+        if (want.seq)
+            tr_log_warn("audit anchor: the store holds an audit head (line %" PRIu64
+                        ") but no audit file is configured: nothing is audited",
+                        want.seq);
+        return TR_OK;
+    }
+    api_audit_head_get(an->api->audit, &file);
+    if (adopt) {
+        /* the recovery quorum accepts the file as it is now */
+        if ((rc = head_put(st, &file)) != TR_OK)
+            return rc;
+        tr_log_warn("audit anchor: storage recovery adopted the audit file as it is (line %" PRIu64
+                    ", byte %" PRIu64 "); the anchored head was line %" PRIu64 ", byte %" PRIu64,
+                    file.seq, file.end, want.seq, want.end);
+        want = file;
+    } else if ((rc = api_audit_head_check(an->api->audit, &want, why, sizeof(why))) != TR_OK) {
+        if (rc == TR_E_TAMPER)
+            refuse(an, &want, &file, why);
+        return rc;
+    }
+    pthread_mutex_lock(&an->mu);
+    an->anchored = want;
+    an->armed = true;
+    an->last_rc = TR_OK;
+    json_decref(an->evidence);
+    an->evidence = NULL;
+    pthread_mutex_unlock(&an->mu);
+    return TR_OK;
+}
+
+void api_anchor_flush(struct api_anchor *an)
+{
+    if (an)
+        anchor_once(an);
+}
+
+void api_anchor_disarm(struct api_anchor *an)
+{
+    if (!an)
+        return;
+    pthread_mutex_lock(&an->mu);
+    an->armed = false;
+    pthread_mutex_unlock(&an->mu);
+}
+
+json_t *api_anchor_evidence(struct api_anchor *an)
+{
+    json_t *ev = NULL;
+
+    if (!an)
+        return NULL;
+    pthread_mutex_lock(&an->mu);
+    if (an->evidence)
+        ev = json_deep_copy(an->evidence);
+    pthread_mutex_unlock(&an->mu);
+    return ev;
+}

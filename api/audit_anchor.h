@@ -1,0 +1,72 @@
+/*
+ * audit_anchor - keeps the audit chain's head in the rollback-protected store, so that cutting
+ * whole lines off the end of the audit file, or putting back an older or rewritten copy of it,
+ * is found at unseal (the chain alone shows edits inside the file, not a shorter file).
+ *
+ * What is kept: the last durable line (api_audit_head_get: seq, where it ends, its hash) as the
+ * record API_T_SYS "audit_head", JSON {"seq", "end", "hash"}. The line's hash pins, through the
+ * chain, every line before it.
+ *
+ * When: a thread looks at the audit device's durable head once per interval
+ * (api_opts.audit_anchor_interval_ms) and writes it when it moved. That write joins whatever
+ * batch the store is committing, so it costs at most one counter increment per interval, only
+ * when there were audited requests, and never delays an answer. api_anchor_flush writes it at
+ * once (operator seal, shutdown). Lines written since the last anchor (at most one interval's
+ * worth before a crash) are not covered: cutting those is not detected.
+ *
+ * Check: api_anchor_verify runs when a store opens, before it serves. The file must still hold
+ * the anchored line at the anchored place (api_audit_head_check). If not, it returns TR_E_TAMPER
+ * and keeps the evidence for sys/seal-status (api_anchor_evidence); the caller seals the core
+ * with reason tamper_detected. The only way on is storage recovery authorised by the recovery
+ * quorum, which adopts the file as it is (adopt = true) and logs what it replaced.
+ *
+ * Thread-safety: every verb may be called from any thread; api_anchor_stop once no other runs.
+ * Must never know: HTTP, the audit file's format (audit.h does), any key.
+ */
+#ifndef API_AUDIT_ANCHOR_H
+#define API_AUDIT_ANCHOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/tr_err.h"
+#include "../storage/store.h"
+
+#define API_ANCHOR_KEY "audit_head"
+
+struct api;
+struct api_anchor;
+
+/*
+ * api_anchor_start - start anchoring api->audit's head (not NULL) every interval_ms (> 0) while a
+ * verified store is open.
+ * Out: *out, owned by the caller (api_anchor_stop); NULL on failure.
+ * Errors: TR_E_INVAL, TR_E_NOMEM (also: the thread could not be started).
+ */
+TR_MUST_CHECK int api_anchor_start(struct api *api, uint32_t interval_ms, struct api_anchor **out);
+
+/* api_anchor_stop - stop the thread and free; NULL-safe. Nothing is anchored by it: flush first. */
+void api_anchor_stop(struct api_anchor *an);
+
+/*
+ * api_anchor_verify - check the audit file against st's anchored head (see above), or with adopt
+ * anchor the file's current head in place of it. On success anchoring into st is armed.
+ * In:  an (NULL: no audit device; a stored head is then only reported in the log).
+ * Errors: TR_E_TAMPER (the file does not hold the anchored line: evidence kept, logged),
+ *      TR_E_INTERNAL (a stored head that is not ours), store_get/store_put's errors, TR_E_IO.
+ */
+TR_MUST_CHECK int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt);
+
+/* api_anchor_flush - anchor the durable head now if it moved (blocks for one store commit; not
+ * for event-loop threads). Best effort: a failure is logged. NULL-safe. */
+void api_anchor_flush(struct api_anchor *an);
+
+/* api_anchor_disarm - stop anchoring into the store being closed (until the next verify). */
+void api_anchor_disarm(struct api_anchor *an);
+
+/* api_anchor_evidence - the last failed verify's evidence as a new JSON object (no secrets:
+ * seqs, offsets, a hash prefix, the reason), or NULL if the last verify passed or none ran. */
+json_t *api_anchor_evidence(struct api_anchor *an);
+
+#endif
