@@ -210,16 +210,23 @@ void api_core_seal(struct api *api, enum enc_reason reason)
 {
     struct store *st;
 
-    /* the last durable audit lines go into the store while it is still open (best effort) */
-    api_anchor_flush(api->anchor);
-    api_anchor_disarm(api->anchor);
     pthread_mutex_lock(&api->lock);
+    while (api->closing && api->store) /* another seal is anchoring: it closes the store */
+        pthread_cond_wait(&api->idle, &api->lock);
     api->closing = true;
     while (api->refs)
         pthread_cond_wait(&api->idle, &api->lock);
     st = api->store;
+    pthread_mutex_unlock(&api->lock);
+    /* No call holds the store nor can take it: the audit lines of those that did become durable
+     * and the last of them goes into the store (best effort) while it is still open and
+     * published, so an unseal meanwhile finds it open rather than opening it again. */
+    api_anchor_flush(api->anchor, st);
+    api_anchor_disarm(api->anchor);
+    pthread_mutex_lock(&api->lock);
     api->store = NULL;
     mounts_clear_locked(api);
+    pthread_cond_broadcast(&api->idle);
     pthread_mutex_unlock(&api->lock);
     /* no call holds the store any more (refs is 0), so nothing can put an entry of it again */
     api_cache_clear(api->cache);

@@ -80,15 +80,17 @@ static void call_finish(struct api_call *c, struct api_resp *resp, struct api_au
     api_done_fn done = c->done;
     void *arg = c->done_arg;
     /* Release the store reference before the answer leaves: a sys/seal waiting for idle must
-     * not wait for the network (nor for the audit sync). */
-    call_free(c);
+     * not wait for the network (nor for the audit sync). But only once the line is written or
+     * queued: that seal then finds it and anchors it (api_anchor_flush). */
     if (!line) {
+        call_free(c);
         done(arg, resp);
         return;
     }
     if (!(h = malloc(sizeof(*h)))) {
         /* No memory to hold it: write and wait here rather than let it leave unaudited (rare). */
         int rc = api_audit_line_write(audit, line, &seq);
+        call_free(c);
         done(arg, resp_after_audit(resp, rc == TR_OK ? api_audit_wait(audit, seq) : rc));
         return;
     }
@@ -96,6 +98,7 @@ static void call_finish(struct api_call *c, struct api_resp *resp, struct api_au
     /* The event-loop thread goes on serving: the sync thread writes the line with the others
      * queued meanwhile, syncs them, and then answers. */
     api_audit_line_queue(audit, line, held_release, h);
+    call_free(c);
 }
 
 static const char *const op_names[] = {"read", "list", "create", "update", "patch", "delete"};

@@ -42,6 +42,8 @@ struct api_audit {
     pthread_cond_t synced_cond; /* wakes blocked waiters: a group sync ended */
     pthread_t syncer;
     int fd;
+    /* What fd was opened as: api_audit_head_check tells a file swapped under the server. */
+    char path[PATH_MAX];
     uint64_t seq;                     /* seq of the last line in the file, 0 when empty */
     uint64_t end;                     /* the file's size: where the line after seq starts */
     uint64_t synced;                  /* every line up to this seq is on stable storage */
@@ -542,6 +544,8 @@ static void *sync_main(void *arg)
         if (!work_needed(a))
             break; /* closing, and every line is written and durable (or never can be) */
         struct waiter *failed = write_queue(a);
+        if (failed) /* no sync follows them: wake api_audit_drain, which waits for the queue */
+            pthread_cond_broadcast(&a->synced_cond);
         if (sync_needed(a))
             sync_once(a);
         struct waiter *done = take_decided(a);
@@ -843,6 +847,7 @@ int api_audit_open(const char *path, struct api_audit **out)
     if ((rc = templates_make(a)) != TR_OK)
         goto out;
     a->fd = fd;
+    snprintf(a->path, sizeof(a->path), "%s", path);
     if ((rc = sync_start(a)) != TR_OK)
         goto out;
     fd = -1; /* owned by a now */
@@ -869,21 +874,48 @@ void api_audit_head_get(struct api_audit *a, struct api_audit_head *out)
     pthread_mutex_unlock(&a->mu);
 }
 
+void api_audit_drain(struct api_audit *a)
+{
+    pthread_mutex_lock(&a->mu);
+    /* the sync thread writes what is queued, syncs, and broadcasts synced_cond (or breaks) */
+    while (!a->broken && (atomic_load(&a->incoming) || a->synced < a->seq)) {
+        want_locked(a, a->seq);
+        pthread_cond_signal(&a->work_cond);
+        pthread_cond_wait(&a->synced_cond, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
 int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h, char *why,
                          size_t whylen)
 {
     struct tr_audit_link link;
+    struct stat fst, pst;
     uint64_t end;
-    int rc;
+    int rc, err;
 
     if (!a || !h || !why || whylen == 0)
         return TR_E_INVAL;
     why[0] = '\0';
-    if (h->seq == 0)
-        return TR_OK; /* nothing was anchored: any file continues it */
+    /* The file as it is, not as this device left it: it may have been cut or swapped while the
+     * server ran sealed. Writes (and the cut of a short one) hold the mutex, so the file is never
+     * shorter than end unless something else cut it; then the device's chain head is stale too. */
     pthread_mutex_lock(&a->mu);
     end = a->end;
+    err = fstat(a->fd, &fst) == 0 ? 0 : errno;
     pthread_mutex_unlock(&a->mu);
+    if (err)
+        return TR_E_IO;
+    if (stat(a->path, &pst) != 0 || pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino) {
+        snprintf(why, whylen, "the file was replaced under the running server");
+        return TR_E_TAMPER;
+    }
+    if ((uint64_t)fst.st_size < end) {
+        snprintf(why, whylen, "the file was cut under the running server");
+        return TR_E_TAMPER;
+    }
+    if (h->seq == 0)
+        return TR_OK; /* nothing was anchored: any file continues it */
     if (h->end > end) {
         snprintf(why, whylen, "the file ends before the anchored line");
         return TR_E_TAMPER;

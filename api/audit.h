@@ -268,12 +268,21 @@ TR_MUST_CHECK int api_audit_hash(const char *in, size_t len, char out[API_AUDIT_
 void api_audit_head_get(struct api_audit *a, struct api_audit_head *out);
 
 /*
+ * api_audit_drain - block until every line written or queued so far is on stable storage (its
+ * waiters released), or the device broke. Only ends once nothing queues lines any more.
+ * In:  a, not NULL.
+ */
+void api_audit_drain(struct api_audit *a);
+
+/*
  * api_audit_head_check - does the file still hold line h->seq, with hash h->hash, ending at byte
- * h->end? (h->seq 0 always passes.) Only that line is read: the chain links it to every line
- * before it, which `tresor audit verify` checks offline.
+ * h->end? (h->seq 0 passes unless the file changed under the device.) Only that line is read:
+ * the chain links it to every line before it, which `tresor audit verify` checks offline. The
+ * file is the one at the device's path now: not the opened one (swapped, deleted), or shorter
+ * than the device wrote it (cut), fails whatever h is, as the device's own head is then stale.
  * Out: why (whylen > 0 bytes) receives a short, data-free reason on TR_E_TAMPER, else "".
- * Errors: TR_E_TAMPER (the file is shorter, or another line is there), TR_E_INVAL, TR_E_IO,
- *      TR_E_NOMEM.
+ * Errors: TR_E_TAMPER (the file is shorter, or another line is there, or it changed under the
+ *      device), TR_E_INVAL, TR_E_IO, TR_E_NOMEM.
  */
 TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h,
                                        char *why, size_t whylen);

@@ -83,22 +83,26 @@ static int head_get(struct store *st, struct api_audit_head *out)
     return rc;
 }
 
-/* Anchor the durable head if it moved past the anchored one. Serialised by put_mu. */
-static void anchor_once(struct api_anchor *an)
+/* Anchor the durable head if it moved past the anchored one, into closing (a store no call
+ * holds, once every line is durable) or else the open store. Serialised by put_mu. */
+static void anchor_once(struct api_anchor *an, struct store *closing)
 {
     struct api_audit_head h;
-    struct store *st;
+    struct store *st = closing;
     int rc;
 
     pthread_mutex_lock(&an->put_mu);
+    if (closing)
+        api_audit_drain(an->api->audit);
     api_audit_head_get(an->api->audit, &h);
     pthread_mutex_lock(&an->mu);
     bool due = an->armed && h.seq > an->anchored.seq;
     pthread_mutex_unlock(&an->mu);
-    if (!due || !(st = api_core_store_ref(an->api)))
+    if (!due || (!st && !(st = api_core_store_ref(an->api))))
         goto out;
     rc = head_put(st, &h);
-    api_core_store_unref(an->api, st);
+    if (!closing)
+        api_core_store_unref(an->api, st);
     pthread_mutex_lock(&an->mu);
     if (rc == TR_OK && an->armed)
         an->anchored = h;
@@ -133,7 +137,7 @@ static void *anchor_main(void *arg)
         if (an->stop)
             break;
         pthread_mutex_unlock(&an->mu);
-        anchor_once(an);
+        anchor_once(an, NULL);
         pthread_mutex_lock(&an->mu);
     }
     pthread_mutex_unlock(&an->mu);
@@ -228,7 +232,17 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     }
     api_audit_head_get(an->api->audit, &file);
     if (adopt) {
-        /* the recovery quorum accepts the file as it is now */
+        /* The recovery quorum accepts the file as it is now, which must be what the device
+         * holds as its head: a file cut or swapped under the running server is only read anew
+         * (and its chain continued) by a restart. */
+        if ((rc = api_audit_head_check(an->api->audit, &file, why, sizeof(why))) != TR_OK) {
+            if (rc == TR_E_TAMPER) {
+                refuse(an, &want, &file, why);
+                tr_log_error("audit anchor: the file changed under the running server, which "
+                             "cannot adopt it: restart the server, then recover");
+            }
+            return rc;
+        }
         if ((rc = head_put(st, &file)) != TR_OK)
             return rc;
         tr_log_warn("audit anchor: storage recovery adopted the audit file as it is (line %" PRIu64
@@ -250,10 +264,10 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     return TR_OK;
 }
 
-void api_anchor_flush(struct api_anchor *an)
+void api_anchor_flush(struct api_anchor *an, struct store *st)
 {
-    if (an)
-        anchor_once(an);
+    if (an && st)
+        anchor_once(an, st);
 }
 
 void api_anchor_disarm(struct api_anchor *an)

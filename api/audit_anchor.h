@@ -11,7 +11,7 @@
  * (api_opts.audit_anchor_interval_ms) and writes it when it moved. That write joins whatever
  * batch the store is committing, so it costs at most one counter increment per interval, only
  * when there were audited requests, and never delays an answer. api_anchor_flush writes it at
- * once (operator seal, shutdown). Lines written since the last anchor (at most one interval's
+ * once, every line included, as the store closes (operator seal, shutdown). Lines written since the last anchor (at most one interval's
  * worth before a crash) are not covered: cutting those is not detected.
  *
  * Check: api_anchor_verify runs when a store opens, before it serves. The file must still hold
@@ -58,9 +58,11 @@ void api_anchor_stop(struct api_anchor *an);
  */
 TR_MUST_CHECK int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt);
 
-/* api_anchor_flush - anchor the durable head now if it moved (blocks for one store commit; not
- * for event-loop threads). Best effort: a failure is logged. NULL-safe. */
-void api_anchor_flush(struct api_anchor *an);
+/* api_anchor_flush - for st, the store about to close that no call holds any more: wait until
+ * every audit line written or queued so far is durable (those calls' lines too), then anchor the
+ * head into st if it moved (blocks for an fdatasync and a store commit; not for event-loop
+ * threads). Best effort: a failure is logged. NULL-safe (an, st). */
+void api_anchor_flush(struct api_anchor *an, struct store *st);
 
 /* api_anchor_disarm - stop anchoring into the store being closed (until the next verify). */
 void api_anchor_disarm(struct api_anchor *an);
