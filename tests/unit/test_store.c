@@ -407,17 +407,90 @@ static int child_job_run(const struct child_job *j)
     return mrc;
 }
 
+/* The attacker's job runs in a new process image (fork, then exec of this binary with
+ * --child-job): other threads of this one may hold a lock (the allocator's, under ASan) at the
+ * fork, and a forked child that allocates would then wait for it forever. Everything the child
+ * needs goes in argv, built before the fork. */
+#define CHILD_ARGC 13
+
+static const char *opt_str(const char *s)
+{
+    return s ? s : "";
+}
+
 static void in_child(const struct child_job *j)
 {
+    char flip[24], flags[4], huge[24], hmap[24];
+    char *hex = calloc(1, j->val_len * 2 + 1);
     int status = 0;
+
+    assert_non_null(hex);
+    for (size_t i = 0; i < j->val_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->val[i]);
+    snprintf(flip, sizeof(flip), "%d", j->flip_at);
+    snprintf(flags, sizeof(flags), "%c%c%c", j->del ? 'd' : '-', j->ghost ? 'g' : '-',
+             j->corrupt_page ? 'c' : '-');
+    snprintf(huge, sizeof(huge), "%zu", j->huge);
+    snprintf(hmap, sizeof(hmap), "%zu", j->huge_map);
+    char *const argv[CHILD_ARGC + 1] = {"test_store",
+                                        "--child-job",
+                                        (char *)j->dir,
+                                        (char *)j->table,
+                                        (char *)j->key,
+                                        (char *)opt_str(j->src_key),
+                                        flip,
+                                        flags,
+                                        huge,
+                                        hmap,
+                                        (char *)opt_str(j->save),
+                                        (char *)opt_str(j->load),
+                                        j->val ? hex : "-",
+                                        NULL};
     pid_t pid = fork();
 
     assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(child_job_run(j) == 0 ? 0 : 1);
+    if (pid == 0) {
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    free(hex);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The exec'd side of in_child: argv as built there. */
+static int child_main(char **argv)
+{
+    struct child_job j = {.dir = argv[2], .table = argv[3], .key = argv[4]};
+    const char *hex = argv[12];
+    uint8_t *val = NULL;
+    int rc;
+
+    j.src_key = *argv[5] ? argv[5] : NULL;
+    j.flip_at = (int)strtol(argv[6], NULL, 10);
+    j.del = argv[7][0] == 'd';
+    j.ghost = argv[7][1] == 'g';
+    j.corrupt_page = argv[7][2] == 'c';
+    j.huge = (size_t)strtoull(argv[8], NULL, 10);
+    j.huge_map = (size_t)strtoull(argv[9], NULL, 10);
+    j.save = *argv[10] ? argv[10] : NULL;
+    j.load = *argv[11] ? argv[11] : NULL;
+    if (strcmp(hex, "-") != 0) {
+        j.val_len = strlen(hex) / 2;
+        if (!(val = calloc(1, j.val_len + 1)))
+            return 1;
+        for (size_t i = 0; i < j.val_len; i++) {
+            unsigned x;
+            if (sscanf(hex + 2 * i, "%2x", &x) != 1)
+                return 1;
+            val[i] = (uint8_t)x;
+        }
+        j.val = val;
+    }
+    rc = child_job_run(&j) == 0 ? 0 : 1;
+    free(val);
+    return rc;
 }
 
 static int copy_file(const char *from, const char *to)
@@ -2418,8 +2491,10 @@ static void test_store_counter_answer_lost(void **state)
     assert_int_equal(s.counter, counter_now());
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == CHILD_ARGC && strcmp(argv[1], "--child-job") == 0)
+        return child_main(argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_open_creates_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_empty_without_create_is_rollback, setup,
