@@ -34,8 +34,12 @@ int api_new(const struct api_opts *opts, struct api **out)
             free(api);
             return rc;
         }
-        uint32_t iv = opts->audit_anchor_interval_ms ? opts->audit_anchor_interval_ms : 1000;
-        if ((rc = api_anchor_start(api, iv, &api->anchor)) != TR_OK) {
+        struct api_anchor_cfg ac = {
+            .interval_ms = opts->audit_anchor_interval_ms ? opts->audit_anchor_interval_ms : 1000,
+            .rotate_bytes = opts->audit_rotate_bytes,
+            .rotate_keep = opts->audit_rotate_keep,
+        };
+        if ((rc = api_anchor_start(api, &ac, &api->anchor)) != TR_OK) {
             api_audit_close(api->audit);
             api_cache_free(api->cache);
             free(api);
@@ -65,6 +69,12 @@ void api_free(struct api *api)
     pthread_mutex_destroy(&api->lock);
     pthread_cond_destroy(&api->idle);
     free(api);
+}
+
+void api_audit_rotate_request(struct api *api)
+{
+    if (api)
+        api_anchor_rotate_request(api->anchor);
 }
 
 void api_resp_free(struct api_resp *resp)

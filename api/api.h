@@ -65,6 +65,8 @@ struct api_opts {
     bool dev;                          /* -dev: mount secret/ (KV v2) at first start */
     const char *audit_path;            /* file audit device, or NULL (static config only) */
     uint32_t audit_anchor_interval_ms; /* how often the audit head is anchored (0: 1000) */
+    uint64_t audit_rotate_bytes;       /* rotate the audit file at this size (0: only on request) */
+    uint32_t audit_rotate_keep;        /* rotated audit files kept (0: all) */
 };
 
 /* api_new - create the handler set; opens the audit file when configured.
@@ -84,6 +86,10 @@ TR_MUST_CHECK int api_start(struct api *api, char **out_root_token, char **out_s
 /* api_handle - answer req; done(arg, resp) is called exactly once with a response owned by the
  * callee (release it with api_resp_free). */
 void api_handle(struct api *api, const struct api_req *req, api_done_fn done, void *arg);
+
+/* api_audit_rotate_request - ask for the audit file to be rotated soon (SIGHUP); never blocks.
+ * Logged: done, nothing to rotate, or why not. Nothing happens without an audit device. */
+void api_audit_rotate_request(struct api *api);
 
 /* api_method_parse - map an HTTP method name ("GET", "LIST", ...) to an api_method. */
 enum api_method api_method_parse(const char *name);

@@ -1,6 +1,8 @@
 #include "audit.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -49,10 +51,13 @@ struct api_audit {
     uint64_t synced;                  /* every line up to this seq is on stable storage */
     struct api_audit_head durable;    /* line synced: its end and hash (api_audit_head_get) */
     uint64_t wanted;                  /* highest seq somebody waits for */
+    uint64_t rotated_at;              /* the marker the last rotation wrote (0: none since open) */
     char prev[TR_AUDIT_HASH_HEX + 1]; /* SHA-256 of that line's bytes, or the genesis value */
     bool broken;                      /* a sync failed: what is on disk is unknown */
     bool closing;                     /* api_audit_close: sync what is left, then stop */
-    struct waiter *waiters;           /* callbacks not yet released, newest first */
+    bool syncing; /* sync_once is in fdatasync without the mutex: fd must not change meanwhile */
+    bool release_due;       /* a rotation synced lines: their callbacks wait for the sync thread */
+    struct waiter *waiters; /* callbacks not yet released, newest first */
     /* Lines handed over (api_audit_line_queue), newest first: pushed without the mutex so that
      * handing a line over never waits for a write or another writer. */
     _Atomic(struct waiter *) incoming;
@@ -487,9 +492,12 @@ static void sync_once(struct api_audit *a)
     struct api_audit_head upto = {.seq = a->seq, .end = a->end};
 
     memcpy(upto.hash, a->prev, sizeof(upto.hash));
+    int fd = a->fd;
+    a->syncing = true;
     pthread_mutex_unlock(&a->mu);
-    int err = fdatasync(a->fd) == 0 ? 0 : errno;
+    int err = fdatasync(fd) == 0 ? 0 : errno;
     pthread_mutex_lock(&a->mu);
+    a->syncing = false;
     if (err == 0) {
         a->synced = upto.seq;
         a->durable = upto;
@@ -517,7 +525,7 @@ static bool fail_needed(const struct api_audit *a)
 
 static bool work_needed(struct api_audit *a)
 {
-    return atomic_load(&a->incoming) || sync_needed(a) || fail_needed(a);
+    return atomic_load(&a->incoming) || sync_needed(a) || fail_needed(a) || a->release_due;
 }
 
 /* Sleep until there is work or the device closes. Called and returns with a->mu held. */
@@ -549,6 +557,7 @@ static void *sync_main(void *arg)
         if (sync_needed(a))
             sync_once(a);
         struct waiter *done = take_decided(a);
+        a->release_due = false;
         uint64_t synced = a->synced;
         pthread_mutex_unlock(&a->mu);
         release(failed, 0);
@@ -623,19 +632,26 @@ static int check_file(const char *path, int fd, bool created)
     return TR_OK;
 }
 
+/* dir receives the directory part of path ("." for a bare name). */
+static void dir_of(const char *path, char dir[PATH_MAX])
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        snprintf(dir, PATH_MAX, ".");
+    else if (slash == path)
+        snprintf(dir, PATH_MAX, "/");
+    else
+        snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path);
+}
+
 /* A new file's name must survive a crash as well as its lines. */
 static int sync_dir(const char *path)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
     int fd, rc = TR_OK;
 
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    dir_of(path, dir);
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return open_error(dir, errno);
     if (fsync(fd) != 0) {
@@ -823,6 +839,30 @@ static int templates_make(struct api_audit *a)
     return rc;
 }
 
+/* A rotation killed half way (api_audit_rotate) leaves <path>.next, the new file with its marker:
+ * if the old file was already moved to its rotated name, finish by moving the new one in; if the
+ * old file is still at path, the attempt never took effect and the leftover goes. */
+static int finish_rotation(const char *path)
+{
+    char next[PATH_MAX + 8];
+    struct stat st;
+
+    if (snprintf(next, sizeof(next), "%s.next", path) >= (int)sizeof(next))
+        return TR_E_INVAL;
+    if (lstat(next, &st) != 0)
+        return errno == ENOENT ? TR_OK : open_error(next, errno);
+    if (lstat(path, &st) == 0) {
+        tr_log_warn("audit: removing %s, left by a rotation that did not take effect", next);
+        return unlink(next) == 0 ? TR_OK : open_error(next, errno);
+    }
+    if (errno != ENOENT)
+        return open_error(path, errno);
+    if (rename(next, path) != 0)
+        return open_error(next, errno);
+    tr_log_warn("audit: finished a rotation that was interrupted: %s is the current file", path);
+    return sync_dir(path);
+}
+
 int api_audit_open(const char *path, struct api_audit **out)
 {
     struct api_audit *a = NULL;
@@ -832,6 +872,8 @@ int api_audit_open(const char *path, struct api_audit **out)
     if (out)
         *out = NULL;
     if (!out || !path || !*path || strlen(path) >= PATH_MAX)
+        goto out;
+    if ((rc = finish_rotation(path)) != TR_OK)
         goto out;
     if ((rc = open_file(path, &fd, &created)) != TR_OK)
         goto out;
@@ -886,49 +928,370 @@ void api_audit_drain(struct api_audit *a)
     pthread_mutex_unlock(&a->mu);
 }
 
+/* The file's first line, checked on its own (the marker of a rotated-into file, or line 1 of a
+ * chain). TR_E_NOTFOUND for an empty file. */
+static int first_line(int fd, uint64_t size, struct tr_audit_link *out, char *why, size_t whylen)
+{
+    size_t n = size < TR_AUDIT_LINE_MAX + 1 ? (size_t)size : TR_AUDIT_LINE_MAX + 1;
+    const char *nl;
+    char *buf = NULL;
+    int rc = TR_E_NOTFOUND;
+
+    if (n == 0)
+        return rc;
+    rc = TR_E_NOMEM;
+    if (!(buf = malloc(n)))
+        goto out;
+    if ((rc = pread_all(fd, buf, n, 0)) != TR_OK)
+        goto out;
+    rc = TR_E_TAMPER;
+    if (!(nl = memchr(buf, '\n', n))) {
+        snprintf(why, whylen, "the file's first line is torn or too long");
+        goto out;
+    }
+    rc = tr_audit_line_check(buf, (size_t)(nl - buf), out, why, whylen);
+    if (rc == TR_E_INVAL || rc == TR_E_TOO_LARGE)
+        rc = TR_E_TAMPER;
+out:
+    free(buf);
+    return rc;
+}
+
+/* Is line seq with hash hash the one ending at byte end of fd? */
+static int line_is(int fd, uint64_t end, uint64_t seq, const char *hash, char *why, size_t whylen)
+{
+    struct tr_audit_link link;
+    int rc = line_before(fd, (size_t)end, &link, why, whylen);
+
+    if (rc != TR_OK)
+        return rc;
+    if (link.seq != seq || strcmp(link.line_hash, hash) != 0) {
+        snprintf(why, whylen, "the line at the anchored place is not the anchored line");
+        return TR_E_TAMPER;
+    }
+    return TR_OK;
+}
+
+/* The anchored line h is not in the file at the device's path (fd, size bytes): it may be in the
+ * file this one continues, if a rotation happened after h was stored (a crash before the next
+ * anchoring). That is so only if this file starts with a rotation marker that follows h, and the
+ * file it names (in the same directory) is exactly what was rotated: it still ends where the
+ * marker says, with the line the marker links to, and holds h. TR_E_NOTFOUND: this file does
+ * not continue one that could hold h (the caller reports its own reason). */
+static int check_rotated(const struct api_audit *a, int fd, uint64_t size,
+                         const struct api_audit_head *h, char *why, size_t whylen)
+{
+    char dir[PATH_MAX], prev[PATH_MAX + TR_AUDIT_ROT_FILE_MAX + 2];
+    struct tr_audit_link first;
+    struct stat st;
+    int pfd = -1, rc;
+
+    if ((rc = first_line(fd, size, &first, why, whylen)) != TR_OK)
+        return rc == TR_E_TAMPER ? TR_E_NOTFOUND : rc;
+    if (!first.rotation || first.rot_seq < h->seq)
+        return TR_E_NOTFOUND;
+    dir_of(a->path, dir);
+    snprintf(prev, sizeof(prev), "%s/%s", dir, first.rot_file);
+    rc = TR_E_TAMPER;
+    if ((pfd = open(prev, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) < 0) {
+        snprintf(why, whylen, "the rotated file this one continues is missing");
+        goto out;
+    }
+    if (fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != first.rot_end) {
+        snprintf(why, whylen, "the rotated file this one continues changed after rotation");
+        goto out;
+    }
+    if (line_is(pfd, first.rot_end, first.rot_seq, first.prev_hash, why, whylen) != TR_OK) {
+        snprintf(why, whylen, "the rotated file does not end with the line this file follows");
+        goto out;
+    }
+    if (h->end > first.rot_end || line_is(pfd, h->end, h->seq, h->hash, why, whylen) != TR_OK) {
+        snprintf(why, whylen, "the rotated file does not hold the anchored line");
+        goto out;
+    }
+    rc = TR_OK;
+out:
+    if (pfd >= 0)
+        close(pfd);
+    return rc;
+}
+
 int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h, char *why,
                          size_t whylen)
 {
-    struct tr_audit_link link;
     struct stat fst, pst;
+    char why2[96];
     uint64_t end;
-    int rc, err;
+    int fd, rc, err = 0;
 
     if (!a || !h || !why || whylen == 0)
         return TR_E_INVAL;
     why[0] = '\0';
     /* The file as it is, not as this device left it: it may have been cut or swapped while the
      * server ran sealed. Writes (and the cut of a short one) hold the mutex, so the file is never
-     * shorter than end unless something else cut it; then the device's chain head is stale too. */
+     * shorter than end unless something else cut it; then the device's chain head is stale too.
+     * A duplicate of the descriptor: a rotation may replace the device's own meanwhile. */
     pthread_mutex_lock(&a->mu);
     end = a->end;
-    err = fstat(a->fd, &fst) == 0 ? 0 : errno;
+    fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0 || fstat(fd, &fst) != 0)
+        err = errno;
     pthread_mutex_unlock(&a->mu);
+    rc = TR_E_IO;
     if (err)
-        return TR_E_IO;
+        goto out;
+    rc = TR_E_TAMPER;
     if (stat(a->path, &pst) != 0 || pst.st_dev != fst.st_dev || pst.st_ino != fst.st_ino) {
         snprintf(why, whylen, "the file was replaced under the running server");
-        return TR_E_TAMPER;
+        goto out;
     }
     if ((uint64_t)fst.st_size < end) {
         snprintf(why, whylen, "the file was cut under the running server");
-        return TR_E_TAMPER;
+        goto out;
     }
+    rc = TR_OK;
     if (h->seq == 0)
-        return TR_OK; /* nothing was anchored: any file continues it */
-    if (h->end > end) {
-        snprintf(why, whylen, "the file ends before the anchored line");
-        return TR_E_TAMPER;
-    }
+        goto out; /* nothing was anchored: any file continues it */
     /* The file only grows while the device is open (O_APPEND), so what lies before end can be
      * read without the mutex. */
-    if ((rc = line_before(a->fd, (size_t)h->end, &link, why, whylen)) != TR_OK)
-        return rc == TR_E_TAMPER ? TR_E_TAMPER : rc;
-    if (link.seq != h->seq || strcmp(link.line_hash, h->hash) != 0) {
-        snprintf(why, whylen, "the line at the anchored place is not the anchored line");
-        return TR_E_TAMPER;
+    if (h->end > end) {
+        snprintf(why, whylen, "the file ends before the anchored line");
+        rc = TR_E_TAMPER;
+    } else {
+        rc = line_is(fd, h->end, h->seq, h->hash, why, whylen);
+    }
+    if (rc != TR_E_TAMPER)
+        goto out;
+    /* Not in this file: in the one it continues, if a rotation came after the anchoring. */
+    why2[0] = '\0';
+    int prc = check_rotated(a, fd, end, h, why2, sizeof(why2));
+    if (prc == TR_E_NOTFOUND)
+        goto out; /* keep this file's reason */
+    rc = prc;
+    if (rc == TR_E_TAMPER)
+        snprintf(why, whylen, "%s", why2);
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- rotation ------------------------------------------------------------------------------ */
+
+/* A new file for the next part of the chain, at a temporary name, holding its marker line. A
+ * leftover of an earlier attempt (or anything planted there) is removed first. */
+static int next_file(const char *next, const char *line, size_t len, int *out_fd)
+{
+    const int flags = O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+    struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
+    ssize_t w;
+    int fd, rc = TR_E_IO;
+
+    if (unlink(next) != 0 && errno != ENOENT)
+        return open_error(next, errno);
+    if ((fd = open(next, flags, 0600)) < 0)
+        return open_error(next, errno);
+    do
+        w = writev(fd, iov, 2);
+    while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)(len + 1) || fchmod(fd, 0600) != 0 || fdatasync(fd) != 0) {
+        tr_log_error("audit: cannot write %s: %s", next, w < 0 ? strerror(errno) : "short write");
+        goto out;
+    }
+    *out_fd = fd;
+    fd = -1;
+    rc = TR_OK;
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(next);
+    }
+    return rc;
+}
+
+/* Put the new file in place of the old one, which keeps its lines under its rotated name:
+ * old -> rotated (never over an existing file), then next -> path, then the directory is synced
+ * before any line goes to the new file (its name must survive a crash, or acknowledged lines
+ * would vanish with it). A failure after the first step puts the old file back; if even that
+ * fails, the path has no file and the device must stop: the next open finishes the rotation
+ * (api_audit_open). Called with a->mu held. */
+static int swap_in(struct api_audit *a, const char *next, const char *rotated)
+{
+    int rc = TR_E_IO;
+
+    if (renameat2(AT_FDCWD, a->path, AT_FDCWD, rotated, RENAME_NOREPLACE) != 0) {
+        rc = errno == EEXIST ? TR_E_EXISTS : TR_E_IO;
+        tr_log_error("audit: cannot rotate %s to %s: %s", a->path, rotated, strerror(errno));
+        unlink(next);
+        return rc;
+    }
+    if (rename(next, a->path) != 0) {
+        tr_log_error("audit: cannot move %s to %s: %s", next, a->path, strerror(errno));
+        unlink(next);
+        if (renameat2(AT_FDCWD, rotated, AT_FDCWD, a->path, RENAME_NOREPLACE) != 0) {
+            tr_log_error("audit: cannot put %s back: %s; refusing further writes (a restart "
+                         "finishes the rotation)",
+                         a->path, strerror(errno));
+            mark_broken(a);
+        }
+        return rc;
+    }
+    if (sync_dir(a->path) != TR_OK) {
+        tr_log_error("audit: the rotation of %s may not survive a crash; refusing further "
+                     "writes until reopened",
+                     a->path);
+        mark_broken(a);
+        return rc;
     }
     return TR_OK;
+}
+
+/* The rotation proper, with a->mu held (no line is written meanwhile) and no sync in flight. */
+static int rotate_locked(struct api_audit *a, char *rotated, size_t rotlen)
+{
+    char next[PATH_MAX + 8], now[AUDIT_TIME_MAX], hash[TR_AUDIT_HASH_HEX + 1];
+    const char *base;
+    char *line = NULL;
+    size_t len = 0;
+    int nfd = -1, rc = TR_E_IO;
+
+    if (a->broken)
+        goto out;
+    rc = TR_E_NOTFOUND;
+    if (a->seq == 0 || a->end == 0 || a->seq == a->rotated_at)
+        goto out; /* nothing since the last rotation: no empty parts */
+    rc = TR_E_INVAL;
+    if (snprintf(rotated, rotlen, "%s.%" PRIu64, a->path, a->seq) >= (int)rotlen ||
+        snprintf(next, sizeof(next), "%s.next", a->path) >= (int)sizeof(next))
+        goto out;
+    base = strrchr(rotated, '/') ? strrchr(rotated, '/') + 1 : rotated;
+    /* Every line written stays in the rotated file: make them durable first, so that the waiters
+     * the sync thread releases next (their lines are covered) need nothing from the new file. */
+    rc = TR_E_IO;
+    if (fdatasync(a->fd) != 0) {
+        tr_log_error("audit: fdatasync failed: %s; refusing further writes until reopened",
+                     strerror(errno));
+        mark_broken(a);
+        goto out;
+    }
+    a->synced = a->seq;
+    a->durable = (struct api_audit_head){.seq = a->seq, .end = a->end};
+    memcpy(a->durable.hash, a->prev, sizeof(a->durable.hash));
+    a->release_due = true; /* the callbacks of those lines: the sync thread calls them */
+    pthread_cond_broadcast(&a->synced_cond);
+    pthread_cond_signal(&a->work_cond);
+    if ((rc = audit_time_now(now)) != TR_OK)
+        goto out;
+    if ((rc = tr_audit_rotation_line(a->seq, a->prev, now, base, a->end, &line, &len, hash)) !=
+        TR_OK)
+        goto out;
+    if ((rc = next_file(next, line, len, &nfd)) != TR_OK)
+        goto out;
+    if ((rc = swap_in(a, next, rotated)) != TR_OK)
+        goto out;
+    if (close(a->fd) != 0)
+        tr_log_warn("audit: close failed: %s", strerror(errno));
+    a->fd = nfd;
+    nfd = -1;
+    a->seq++;
+    a->end = len + 1;
+    memcpy(a->prev, hash, sizeof(a->prev));
+    a->synced = a->seq; /* next_file synced the marker */
+    a->durable = (struct api_audit_head){.seq = a->seq, .end = a->end};
+    memcpy(a->durable.hash, hash, sizeof(a->durable.hash));
+    a->rotated_at = a->seq;
+    rc = TR_OK;
+out:
+    if (nfd >= 0)
+        close(nfd);
+    free(line);
+    return rc;
+}
+
+/* Rotated files are <base>.<seq>: seq, or 0 for any other name. */
+static uint64_t rotated_seq(const char *name, const char *base, size_t blen)
+{
+    const char *p = name + blen + 1;
+    uint64_t v = 0;
+
+    if (strncmp(name, base, blen) != 0 || name[blen] != '.' || *p < '1' || *p > '9')
+        return 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v;
+}
+
+static int cmp_desc(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* Delete the oldest rotated files beyond keep (regular files named <base>.<seq> only). */
+static void prune(const char *path, uint32_t keep)
+{
+    char dir[PATH_MAX];
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t blen = strlen(base), n = 0, cap = 0;
+    uint64_t *seqs = NULL;
+    struct dirent *de;
+    DIR *d;
+
+    dir_of(path, dir);
+    if (!(d = opendir(dir))) {
+        tr_log_warn("audit: cannot list %s to remove old rotated files: %s", dir, strerror(errno));
+        return;
+    }
+    while ((de = readdir(d))) {
+        uint64_t v = rotated_seq(de->d_name, base, blen);
+        struct stat st;
+        if (!v || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            uint64_t *g = realloc(seqs, (cap = cap ? 2 * cap : 16) * sizeof(*seqs));
+            if (!g)
+                goto out;
+            seqs = g;
+        }
+        seqs[n++] = v;
+    }
+    qsort(seqs, n, sizeof(*seqs), cmp_desc);
+    for (size_t i = keep; i < n; i++) {
+        char name[NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s.%" PRIu64, base, seqs[i]);
+        if (unlinkat(dirfd(d), name, 0) == 0)
+            tr_log_info("audit: removed the old rotated file %s/%s (rotate_keep %u)", dir, name,
+                        (unsigned)keep);
+        else
+            tr_log_warn("audit: cannot remove %s/%s: %s", dir, name, strerror(errno));
+    }
+out:
+    free(seqs);
+    closedir(d);
+}
+
+int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated, size_t rotlen)
+{
+    int rc;
+
+    if (!a || !rotated || rotlen == 0)
+        return TR_E_INVAL;
+    rotated[0] = '\0';
+    pthread_mutex_lock(&a->mu);
+    while (a->syncing) /* the sync thread is in fdatasync on the current descriptor */
+        pthread_cond_wait(&a->synced_cond, &a->mu);
+    rc = rotate_locked(a, rotated, rotlen);
+    pthread_mutex_unlock(&a->mu);
+    if (rc != TR_OK)
+        rotated[0] = '\0';
+    else if (keep)
+        prune(a->path, keep);
+    return rc;
 }
 
 void api_audit_close(struct api_audit *a)

@@ -86,6 +86,15 @@
  * for the caller to keep in the rollback-protected store; api_audit_head_check tells, after a
  * restart, whether the file still holds that line at that place (and so, through the chain,
  * every line before it).
+ *
+ * Rotation (api_audit_rotate). The file at the path is renamed to <path>.<seq of its last line>
+ * and a new file takes its place, starting with a rotation marker (common/tr_audit.h): the
+ * chain goes on across files (the marker's seq and prev_hash follow the rotated file's last
+ * line, and it names that file and its size). Nothing is ever written to a rotated file again.
+ * Every written line is made durable first; the new file (marker included) and the directory
+ * are synced before any line goes to it, so each step survives a crash, and api_audit_open
+ * finishes or undoes a rotation a crash interrupted (a leftover <path>.next). An anchored head
+ * may then be a line of the rotated file: api_audit_head_check follows the marker to it.
  * Must never know: HTTP, storage, or any key (MACs come from the core).
  */
 #ifndef API_AUDIT_H
@@ -280,12 +289,31 @@ void api_audit_drain(struct api_audit *a);
  * the chain links it to every line before it, which `tresor audit verify` checks offline. The
  * file is the one at the device's path now: not the opened one (swapped, deleted), or shorter
  * than the device wrote it (cut), fails whatever h is, as the device's own head is then stale.
+ * If h is not in the file but the file starts with a rotation marker that follows h, h is looked
+ * for in the rotated file the marker names (beside it), which must be exactly as rotated: its
+ * size and last line as the marker says, and h at h->end (one rotation back at most: the
+ * anchoring follows every rotation).
  * Out: why (whylen > 0 bytes) receives a short, data-free reason on TR_E_TAMPER, else "".
  * Errors: TR_E_TAMPER (the file is shorter, or another line is there, or it changed under the
  *      device), TR_E_INVAL, TR_E_IO, TR_E_NOMEM.
  */
 TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_audit_head *h,
                                        char *why, size_t whylen);
+
+/*
+ * api_audit_rotate - rotate the file (see above) and then, if keep > 0, delete the oldest rotated
+ * files beyond the newest keep (regular files named <base>.<digits> beside it only).
+ * Blocks every writer for two fdatasyncs, two renames and a directory sync: call it from a
+ * thread that may block (not an event loop), rarely.
+ * Out: rotated (rotlen bytes) receives the rotated file's path on success, else "".
+ * Errors: TR_E_NOTFOUND (nothing written since the file was started: no rotation), TR_E_EXISTS
+ *      (a file already has the rotated name: nothing changed), TR_E_INVAL (a name too long),
+ *      TR_E_IO (nothing changed, or, if the old file could not be put back or the directory not
+ *      synced, the device refuses writes like after a failed sync: a restart finishes the
+ *      rotation), TR_E_NOMEM, TR_E_INTERNAL.
+ */
+TR_MUST_CHECK int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated,
+                                   size_t rotlen);
 
 /*
  * api_audit_close - make every written line durable, release every waiter, stop the sync thread,

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,12 @@
 
 struct api_anchor {
     struct api *api; /* borrowed: outlives us */
-    uint32_t interval_ms;
+    struct api_anchor_cfg cfg;
     pthread_t thread;
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     bool stop;
+    bool rotate;                    /* a rotation was asked for (api_anchor_rotate_request) */
     bool armed;                     /* a verified store is open: anchoring into it is allowed */
     struct api_audit_head anchored; /* what the open store holds */
     int last_rc;                    /* the last anchoring's result: log each new failure once */
@@ -84,14 +86,13 @@ static int head_get(struct store *st, struct api_audit_head *out)
 }
 
 /* Anchor the durable head if it moved past the anchored one, into closing (a store no call
- * holds, once every line is durable) or else the open store. Serialised by put_mu. */
-static void anchor_once(struct api_anchor *an, struct store *closing)
+ * holds, once every line is durable) or else the open store. Called with put_mu held. */
+static void anchor_locked(struct api_anchor *an, struct store *closing)
 {
     struct api_audit_head h;
     struct store *st = closing;
     int rc;
 
-    pthread_mutex_lock(&an->put_mu);
     if (closing)
         api_audit_drain(an->api->audit);
     api_audit_head_get(an->api->audit, &h);
@@ -115,6 +116,53 @@ static void anchor_once(struct api_anchor *an, struct store *closing)
     else if (rc == TR_OK && last != TR_OK)
         tr_log_info("audit anchor: the audit head is anchored again (line %" PRIu64 ")", h.seq);
 out:
+    return;
+}
+
+/* Serialised by put_mu: the head never goes backwards, and a rotation sits between two anchorings. */
+static void anchor_once(struct api_anchor *an, struct store *closing)
+{
+    pthread_mutex_lock(&an->put_mu);
+    anchor_locked(an, closing);
+    pthread_mutex_unlock(&an->put_mu);
+}
+
+/* Rotate the audit file if asked to or if it reached rotate_bytes, and anchor the new file's
+ * marker at once: an anchored head is then never more than one rotation back, which is as far
+ * as api_audit_head_check looks. Only while a verified store is open (a sealed server writes no
+ * lines; an asked-for rotation is then dropped, with a message). */
+static void rotate_once(struct api_anchor *an)
+{
+    struct api_audit_head h;
+    char rotated[PATH_MAX + 32];
+    bool asked, armed;
+    int rc;
+
+    pthread_mutex_lock(&an->mu);
+    asked = an->rotate;
+    an->rotate = false;
+    armed = an->armed;
+    pthread_mutex_unlock(&an->mu);
+    api_audit_head_get(an->api->audit, &h);
+    if (!asked && !(an->cfg.rotate_bytes && h.end >= an->cfg.rotate_bytes))
+        return;
+    if (!armed) {
+        if (asked)
+            tr_log_warn("audit: rotation not done: the server is sealed (nothing is written "
+                        "while sealed; ask again once unsealed)");
+        return;
+    }
+    pthread_mutex_lock(&an->put_mu);
+    rc = api_audit_rotate(an->api->audit, an->cfg.rotate_keep, rotated, sizeof(rotated));
+    if (rc == TR_OK) {
+        tr_log_info("audit: rotated the log to %s (lines up to %" PRIu64 ")", rotated, h.seq);
+        anchor_locked(an, NULL);
+    } else if (rc == TR_E_NOTFOUND) {
+        if (asked)
+            tr_log_info("audit: rotation not done: nothing was written since the last one");
+    } else {
+        tr_log_error("audit: rotation failed: %s", tr_strerror(rc));
+    }
     pthread_mutex_unlock(&an->put_mu);
 }
 
@@ -126,37 +174,39 @@ static void *anchor_main(void *arg)
     pthread_mutex_lock(&an->mu);
     while (!an->stop) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += an->interval_ms / 1000;
-        ts.tv_nsec += (long)(an->interval_ms % 1000) * 1000000L;
+        ts.tv_sec += an->cfg.interval_ms / 1000;
+        ts.tv_nsec += (long)(an->cfg.interval_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        while (!an->stop && pthread_cond_timedwait(&an->cond, &an->mu, &ts) != ETIMEDOUT)
+        while (!an->stop && !an->rotate &&
+               pthread_cond_timedwait(&an->cond, &an->mu, &ts) != ETIMEDOUT)
             ;
         if (an->stop)
             break;
         pthread_mutex_unlock(&an->mu);
         anchor_once(an, NULL);
+        rotate_once(an);
         pthread_mutex_lock(&an->mu);
     }
     pthread_mutex_unlock(&an->mu);
     return NULL;
 }
 
-int api_anchor_start(struct api *api, uint32_t interval_ms, struct api_anchor **out)
+int api_anchor_start(struct api *api, const struct api_anchor_cfg *cfg, struct api_anchor **out)
 {
     struct api_anchor *an;
     pthread_condattr_t ca;
 
     if (out)
         *out = NULL;
-    if (!api || !api->audit || interval_ms == 0 || !out)
+    if (!api || !api->audit || !cfg || cfg->interval_ms == 0 || !out)
         return TR_E_INVAL;
     if (!(an = calloc(1, sizeof(*an))))
         return TR_E_NOMEM;
     an->api = api;
-    an->interval_ms = interval_ms;
+    an->cfg = *cfg;
     pthread_mutex_init(&an->mu, NULL);
     pthread_mutex_init(&an->put_mu, NULL);
     pthread_condattr_init(&ca);
@@ -268,6 +318,16 @@ void api_anchor_flush(struct api_anchor *an, struct store *st)
 {
     if (an && st)
         anchor_once(an, st);
+}
+
+void api_anchor_rotate_request(struct api_anchor *an)
+{
+    if (!an)
+        return;
+    pthread_mutex_lock(&an->mu);
+    an->rotate = true;
+    pthread_cond_signal(&an->cond);
+    pthread_mutex_unlock(&an->mu);
 }
 
 void api_anchor_disarm(struct api_anchor *an)

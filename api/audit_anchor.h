@@ -20,6 +20,10 @@
  * with reason tamper_detected. The only way on is storage recovery authorised by the recovery
  * quorum, which adopts the file as it is (adopt = true) and logs what it replaced.
  *
+ * Rotation: the same thread rotates the audit file (api_audit_rotate) when asked or when it
+ * reached its configured size, and anchors the new file's first line right after, under the
+ * same lock as every anchoring; so a stored head is at most one rotation behind the file.
+ *
  * Thread-safety: every verb may be called from any thread; api_anchor_stop once no other runs.
  * Must never know: HTTP, the audit file's format (audit.h does), any key.
  */
@@ -38,13 +42,26 @@
 struct api;
 struct api_anchor;
 
+struct api_anchor_cfg {
+    uint32_t interval_ms;  /* > 0: how often the head is anchored when it moved */
+    uint64_t rotate_bytes; /* rotate the audit file once it is this large (0: never by size) */
+    uint32_t rotate_keep;  /* rotated files kept after a rotation (0: all) */
+};
+
 /*
- * api_anchor_start - start anchoring api->audit's head (not NULL) every interval_ms (> 0) while a
- * verified store is open.
+ * api_anchor_start - start anchoring api->audit's head (not NULL) every cfg->interval_ms while a
+ * verified store is open, and rotating the audit file when asked (api_anchor_rotate_request) or
+ * when it reaches cfg->rotate_bytes (looked at once per interval).
  * Out: *out, owned by the caller (api_anchor_stop); NULL on failure.
  * Errors: TR_E_INVAL, TR_E_NOMEM (also: the thread could not be started).
  */
-TR_MUST_CHECK int api_anchor_start(struct api *api, uint32_t interval_ms, struct api_anchor **out);
+TR_MUST_CHECK int api_anchor_start(struct api *api, const struct api_anchor_cfg *cfg,
+                                   struct api_anchor **out);
+
+/* api_anchor_rotate_request - ask the anchoring thread to rotate the audit file soon (SIGHUP).
+ * Never blocks. The rotation runs between two anchorings, only while unsealed, and is logged
+ * (done, nothing to rotate, or why not). NULL-safe. */
+void api_anchor_rotate_request(struct api_anchor *an);
 
 /* api_anchor_stop - stop the thread and free; NULL-safe. Nothing is anchored by it: flush first. */
 void api_anchor_stop(struct api_anchor *an);

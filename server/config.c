@@ -103,6 +103,9 @@ static const struct cfg_field counter_fields[] = {
 static const struct cfg_field audit_fields[] = {
     {"path", CFG_STR, OFF(audit_path), NULL, true, 0, 0, NULL},
     {"anchor_interval_ms", CFG_INT, OFF(audit_anchor_interval_ms), NULL, false, 100, 600000, NULL},
+    /* 0 = never by size; 1 TiB is beyond any sane single log file */
+    {"rotate_bytes", CFG_INT, OFF(audit_rotate_bytes), NULL, false, 0, 1099511627776LL, NULL},
+    {"rotate_keep", CFG_INT, OFF(audit_rotate_keep), NULL, false, 0, 100000, NULL},
     END,
 };
 
@@ -320,6 +323,11 @@ static int cfg_check(struct cfg_ctx *c)
                         "");
     if (strcmp(cfg->counter_type, "tpm2") == 0 && !cfg->counter_tpm2_tcti)
         return cfg_fail(c, NULL, "counter.type is tpm2 but counter.tpm2.tcti is missing%s%s", "",
+                        "");
+    /* Smaller files would rotate more often than the anchoring can follow them usefully, and a
+     * marker line alone would fill a tiny one. */
+    if (cfg->audit_rotate_bytes && cfg->audit_rotate_bytes < 1048576)
+        return cfg_fail(c, NULL, "audit.rotate_bytes must be 0 (off) or at least 1048576%s%s", "",
                         "");
     return TR_OK;
 }

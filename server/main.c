@@ -1,6 +1,7 @@
 /*
  * tresord - the Tresor server: parse flags and config, harden the process, start the TLS HTTP
- * workers and wait for signals (SIGTERM/SIGINT drain and exit 0, SIGHUP reloads certificates).
+ * workers and wait for signals (SIGTERM/SIGINT drain and exit 0, SIGHUP reloads certificates and
+ * rotates the audit log).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -38,21 +39,35 @@ struct srv {
 
 static int ensure_private_dir(const char *path);
 
-/* Exit 0 when the chain holds, 1 with the first bad line otherwise. */
-static int audit_verify(const char *path)
+/* Exit 0 when the chain holds across the n files (a rotation series, oldest first), 1 with the
+ * first bad file and line otherwise. */
+static int audit_verify(const char *const *paths, size_t n)
 {
-    uint64_t lines = 0, bad = 0;
-    char err[256] = "";
-    int rc = tr_audit_verify_file(path, &lines, &bad, err, sizeof(err));
+    struct tr_audit_report rep;
+    int rc = tr_audit_verify_files(paths, n, &rep);
 
     if (rc == TR_OK) {
-        printf("%s: %llu line(s), hash chain intact\n", path, (unsigned long long)lines);
+        printf("%zu file(s), %llu line(s) (seq %llu..%llu), hash chain intact\n", n,
+               (unsigned long long)rep.entries, (unsigned long long)rep.first_seq,
+               (unsigned long long)rep.last_seq);
+        if (rep.continues) { /* the name comes from the file: escaped */
+            printf("note: %s continues ", paths[0]);
+            tr_audit_print_name(stdout, rep.first.rot_file);
+            printf(" (line %llu): its link to that file was not checked\n",
+                   (unsigned long long)rep.first.rot_seq);
+        }
         return 0;
     }
-    if (bad)
-        fprintf(stderr, "%s:%llu: %s\n", path, (unsigned long long)bad, err);
-    else
-        fprintf(stderr, "%s: %s\n", path, err[0] ? err : tr_strerror(rc));
+    if (rc == TR_E_TAMPER || rc == TR_E_IO) {
+        if (rep.bad_line)
+            fprintf(stderr, "%s:%llu: %s\n", paths[rep.bad_file], (unsigned long long)rep.bad_line,
+                    rep.reason);
+        else
+            fprintf(stderr, "%s: %s\n", paths[rep.bad_file],
+                    rep.reason[0] ? rep.reason : tr_strerror(rc));
+    } else {
+        fprintf(stderr, "tresord: audit verify: %s\n", tr_strerror(rc));
+    }
     return 1;
 }
 
@@ -62,7 +77,8 @@ static void usage(FILE *fp)
                 "       tresord -dev [-dev-dir DIR] [-dev-listen ADDR]\n"
                 "                                run the embedded dev server (dev seal, data in\n"
                 "                                ./tresor-data, self-signed TLS, 127.0.0.1:8200)\n"
-                "       tresord -audit-verify FILE   check an audit log's hash chain\n"
+                "       tresord -audit-verify FILE...  check an audit log's hash chain\n"
+                "                                (rotated files oldest first, the current last)\n"
                 "       tresord -version\n");
 }
 
@@ -147,6 +163,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
     (void)sig;
     (void)what;
+    if (s->cfg->audit_path) { /* like Vault's SIGHUP for its file device, done by the server */
+        tr_log_info("SIGHUP: audit log rotation requested");
+        api_audit_rotate_request(s->api);
+    }
     if (srv_tls_ctx_new(s->cfg->tls_cert_file, s->cfg->tls_key_file, s->cfg->tls_client_ca_file,
                         s->cfg->tls_profile, &ctx, err, sizeof(err)) != TR_OK) {
         tr_log_error("SIGHUP: certificate reload failed, keeping the old ones: %s", err);
@@ -167,8 +187,9 @@ static int run_server(struct srv *s)
                              .scrub_interval_ms = (uint32_t)s->cfg->scrub_interval_s * 1000u,
                              .dev = s->cfg->dev_mode,
                              .audit_path = s->cfg->audit_path,
-                             .audit_anchor_interval_ms =
-                                 (uint32_t)s->cfg->audit_anchor_interval_ms};
+                             .audit_anchor_interval_ms = (uint32_t)s->cfg->audit_anchor_interval_ms,
+                             .audit_rotate_bytes = (uint64_t)s->cfg->audit_rotate_bytes,
+                             .audit_rotate_keep = (uint32_t)s->cfg->audit_rotate_keep};
     char *root = NULL, *share = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -271,8 +292,8 @@ int main(int argc, char **argv)
             dev_dir = argv[++i];
         else if (!strcmp(a, "-dev-listen") && has_val)
             dev_listen = argv[++i];
-        else if (!strcmp(a, "-audit-verify") && has_val)
-            return audit_verify(argv[++i]);
+        else if (!strcmp(a, "-audit-verify") && has_val) /* every argument after it is a file */
+            return audit_verify((const char *const *)argv + i + 1, (size_t)(argc - i - 1));
         else if (!strcmp(a, "-version") || !strcmp(a, "--version")) {
             printf("tresord %s\n", TRESOR_VERSION);
             return 0;

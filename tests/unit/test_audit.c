@@ -2,9 +2,11 @@
  * real files in a temporary directory and a real, unsealed trusted core (devkey seal). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1770,6 +1772,375 @@ static void test_audit_open_refuses_bad_tail(void **state)
     free(buf);
 }
 
+/* ---- rotation ------------------------------------------------------------------------------ */
+
+/* The one line of a file, or its line n (1-based), parsed. */
+static json_t *line_json(const char *path, int n)
+{
+    static char *lines[8192];
+    char *buf;
+    size_t len;
+    json_t *o;
+
+    buf = slurp(path, &len);
+    assert_true(split_lines(buf, len, lines, 8192) >= n);
+    o = json_loads(lines[n - 1], 0, NULL);
+    assert_non_null(o);
+    free(buf);
+    return o;
+}
+
+static int count_lines(const char *path)
+{
+    size_t len;
+    char *buf = slurp(path, &len);
+    int n = (int)count_of(buf, len, "\n");
+
+    free(buf);
+    return n;
+}
+
+/* The hash of a file's last line (any number of lines). */
+static void last_line_head(const char *path, struct api_audit_head *out)
+{
+    size_t len;
+    char *buf = slurp(path, &len), *start;
+
+    assert_true(len > 0 && buf[len - 1] == '\n');
+    buf[len - 1] = '\0';
+    start = strrchr(buf, '\n') ? strrchr(buf, '\n') + 1 : buf;
+    out->end = len;
+    assert_int_equal(tr_audit_sha256_hex(start, strlen(start), out->hash), TR_OK);
+    free(buf);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0;
+}
+
+static void test_audit_rotate_continues_chain(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_head h3, h;
+    char rotated[PATH_MAX], want[PATH_MAX], why[96];
+    json_t *m;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 3);
+    head_of_line(f->path, 3, &h3);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    snprintf(want, sizeof(want), "%s.3", f->path);
+    assert_string_equal(rotated, want);
+    /* the rotated file is the old one, whole, and nothing more */
+    assert_chain_ok(rotated, 3);
+    assert_int_equal((uint64_t)file_size(rotated), h3.end);
+    assert_int_equal(file_size(rotated) > 0, 1);
+    /* the new file starts with the marker that links to it */
+    assert_int_equal(count_lines(f->path), 1);
+    m = line_json(f->path, 1);
+    assert_string_equal(json_string_value(json_object_get(m, "type")), "rotation");
+    assert_int_equal(json_integer_value(json_object_get(m, "seq")), 4);
+    assert_string_equal(json_string_value(json_object_get(m, "prev_hash")), h3.hash);
+    json_t *r = json_object_get(m, "rotation");
+    assert_string_equal(json_string_value(json_object_get(r, "file")), "audit.log.3");
+    assert_int_equal(json_integer_value(json_object_get(r, "seq")), 3);
+    assert_int_equal(json_integer_value(json_object_get(r, "end")), (json_int_t)h3.end);
+    json_decref(m);
+    assert_int_equal(file_size(f->path) > 0, 1);
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    /* the head is the marker, durable; the chain goes on in the new file */
+    api_audit_head_get(f->a, &h);
+    assert_int_equal(h.seq, 4);
+    assert_int_equal(h.end, (uint64_t)file_size(f->path));
+    assert_int_equal(api_audit_head_check(f->a, &h, why, sizeof(why)), TR_OK);
+    log_n(f->a, 3, 2);
+    m = line_json(f->path, 3);
+    assert_int_equal(json_integer_value(json_object_get(m, "seq")), 6);
+    json_decref(m);
+    assert_chain_ok(f->path, 3); /* a continuation file verifies on its own */
+    /* nothing since the marker: no rotation into an empty part */
+    api_audit_close(f->a);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    api_audit_head_get(f->a, &h);
+    assert_int_equal(h.seq, 6); /* reopened: the chain's head is the new file's last line */
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_E_NOTFOUND);
+    assert_string_equal(rotated, "");
+    snprintf(want, sizeof(want), "%s.6", f->path);
+    assert_true(exists(want));
+    log_n(f->a, 5, 1);
+    m = line_json(f->path, 2);
+    assert_int_equal(json_integer_value(json_object_get(m, "seq")), 8);
+    json_decref(m);
+    snprintf(want, sizeof(want), "%s.next", f->path);
+    assert_false(exists(want));
+}
+
+static void test_audit_rotate_head_check_follows_marker(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_head h3, h5, bad;
+    char rotated[PATH_MAX], moved[PATH_MAX + 8], why[96];
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 5);
+    head_of_line(f->path, 3, &h3);
+    head_of_line(f->path, 5, &h5);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    /* anchored before the rotation (a crash before the next anchoring): found one file back */
+    assert_int_equal(api_audit_head_check(f->a, &h5, why, sizeof(why)), TR_OK);
+    assert_int_equal(api_audit_head_check(f->a, &h3, why, sizeof(why)), TR_OK);
+    bad = h5;
+    memcpy(bad.hash, h3.hash, sizeof(bad.hash));
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the rotated file does not hold the anchored line");
+    /* the rotated file must stay as it was rotated */
+    snprintf(moved, sizeof(moved), "%s.moved", rotated);
+    assert_int_equal(rename(rotated, moved), 0);
+    assert_int_equal(api_audit_head_check(f->a, &h5, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the rotated file this one continues is missing");
+    assert_int_equal(truncate(moved, (off_t)h3.end), 0);
+    assert_int_equal(rename(moved, rotated), 0);
+    assert_int_equal(api_audit_head_check(f->a, &h3, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the rotated file this one continues changed after rotation");
+    api_audit_close(f->a);
+    f->a = NULL;
+    /* restart with an intact pair: still found after a reopen */
+    rm_rf(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 5);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    api_audit_close(f->a);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    head_of_line(rotated, 5, &h5);
+    assert_int_equal(api_audit_head_check(f->a, &h5, why, sizeof(why)), TR_OK);
+    /* two rotations since the anchoring is more than the anchoring ever lets happen */
+    log_n(f->a, 5, 1);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    assert_int_equal(api_audit_head_check(f->a, &h5, why, sizeof(why)), TR_E_TAMPER);
+    assert_string_equal(why, "the rotated file does not hold the anchored line");
+    /* a file that does not start with a marker keeps its own reason */
+    bad = h5;
+    bad.seq = 99;
+    bad.end = 1;
+    assert_int_equal(api_audit_head_check(f->a, &bad, why, sizeof(why)), TR_E_TAMPER);
+}
+
+static void test_audit_rotate_keep_prunes(void **state)
+{
+    struct fixture *f = *state;
+    char rotated[PATH_MAX], name[PATH_MAX + 16];
+    uint64_t last[5];
+
+    snprintf(name, sizeof(name), "%s.old", f->path);
+    spit(name, "x\n", 2);
+    snprintf(name, sizeof(name), "%s.07", f->path);
+    spit(name, "x\n", 2);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (int i = 0; i < 5; i++) {
+        log_n(f->a, i * 2, 2);
+        assert_int_equal(api_audit_rotate(f->a, 2, rotated, sizeof(rotated)), TR_OK);
+        struct api_audit_head h;
+        api_audit_head_get(f->a, &h);
+        last[i] = h.seq - 1;
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "%s.%llu", f->path, (unsigned long long)last[i]);
+        assert_int_equal(exists(name), i >= 3);
+    }
+    snprintf(name, sizeof(name), "%s.old", f->path);
+    assert_true(exists(name));
+    snprintf(name, sizeof(name), "%s.07", f->path);
+    assert_true(exists(name));
+}
+
+static void test_audit_rotate_refuses_taken_name(void **state)
+{
+    struct fixture *f = *state;
+    char rotated[PATH_MAX], name[PATH_MAX + 16];
+
+    snprintf(name, sizeof(name), "%s.2", f->path);
+    spit(name, "not ours\n", 9);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 2);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_E_EXISTS);
+    assert_string_equal(rotated, "");
+    /* nothing moved, nothing left over, and the device goes on writing the same file */
+    snprintf(name, sizeof(name), "%s.next", f->path);
+    assert_false(exists(name));
+    log_n(f->a, 2, 1);
+    assert_chain_ok(f->path, 3);
+    assert_int_equal(api_audit_rotate(NULL, 0, rotated, sizeof(rotated)), TR_E_INVAL);
+}
+
+static void test_audit_open_finishes_interrupted_rotation(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_head h3;
+    char next[PATH_MAX + 8], rotated[PATH_MAX + 8], hash[TR_AUDIT_HASH_HEX + 1], *line = NULL;
+    size_t len = 0;
+    json_t *m;
+
+    write_lines(f, 3);
+    head_of_line(f->path, 3, &h3);
+    /* killed after the new file was written and the old one moved, before the new one moved in */
+    snprintf(next, sizeof(next), "%s.next", f->path);
+    snprintf(rotated, sizeof(rotated), "%s.3", f->path);
+    assert_int_equal(tr_audit_rotation_line(3, h3.hash, "2026-11-23T00:00:00Z", "audit.log.3",
+                                            h3.end, &line, &len, hash),
+                     TR_OK);
+    spit(next, line, len);
+    FILE *fp = fopen(next, "ab");
+    assert_non_null(fp);
+    fputc('\n', fp);
+    fclose(fp);
+    assert_int_equal(chmod(next, 0600), 0);
+    assert_int_equal(rename(f->path, rotated), 0);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_false(exists(next));
+    log_n(f->a, 3, 1);
+    m = line_json(f->path, 2);
+    assert_int_equal(json_integer_value(json_object_get(m, "seq")), 5);
+    json_decref(m);
+    char why[96];
+    assert_int_equal(api_audit_head_check(f->a, &h3, why, sizeof(why)), TR_OK);
+    api_audit_close(f->a);
+    f->a = NULL;
+    /* killed before the old file moved: the leftover goes, the old file stays current */
+    spit(next, line, len);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    assert_false(exists(next));
+    log_n(f->a, 4, 1);
+    assert_int_equal(count_lines(f->path), 3);
+    assert_chain_ok(f->path, 3);
+    free(line);
+}
+
+struct rot_worker {
+    struct api_audit *a;
+    int id;
+    int failures;
+};
+
+static void *rot_worker_run(void *arg)
+{
+    struct rot_worker *w = arg;
+
+    for (int i = 0; i < 150; i++) {
+        json_t *e = entry_new(w->id * 1000 + i);
+        if (!e || api_audit_log(w->a, i % 2 ? "response" : "request", e) != TR_OK)
+            w->failures++;
+        json_decref(e);
+    }
+    return NULL;
+}
+
+/* Rotations while 4 threads write: every line lands once, in order, and the files chain. */
+static void test_audit_rotate_concurrent_writers(void **state)
+{
+    struct fixture *f = *state;
+    struct rot_worker w[4];
+    pthread_t th[4];
+    char rotated[PATH_MAX], files[64][PATH_MAX];
+    int nfiles = 0, markers = 0, total = 0;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct rot_worker){.a = f->a, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, rot_worker_run, &w[i]), 0);
+    }
+    for (int r = 0; r < 40 && nfiles < 63; r++) {
+        int rc = api_audit_rotate(f->a, 0, rotated, sizeof(rotated));
+        assert_true(rc == TR_OK || rc == TR_E_NOTFOUND);
+        if (rc == TR_OK)
+            snprintf(files[nfiles++], PATH_MAX, "%s", rotated);
+        usleep(2000);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    snprintf(files[nfiles++], PATH_MAX, "%s", f->path);
+    assert_true(nfiles >= 3);
+    /* each file verifies alone; each later one's marker links to the earlier one's last line */
+    for (int i = 0; i < nfiles; i++) {
+        int n = count_lines(files[i]);
+        assert_chain_ok(files[i], (uint64_t)n);
+        total += n;
+        if (i == 0)
+            continue;
+        struct api_audit_head prev;
+        last_line_head(files[i - 1], &prev);
+        json_t *m = line_json(files[i], 1);
+        assert_string_equal(json_string_value(json_object_get(m, "type")), "rotation");
+        assert_string_equal(json_string_value(json_object_get(m, "prev_hash")), prev.hash);
+        json_t *last = line_json(files[i - 1], count_lines(files[i - 1]));
+        assert_int_equal(json_integer_value(json_object_get(m, "seq")),
+                         json_integer_value(json_object_get(last, "seq")) + 1);
+        json_decref(last);
+        json_decref(m);
+        markers++;
+    }
+    assert_int_equal(total - markers, 4 * 150);
+}
+
+struct rot_async {
+    struct api_audit *a;
+    int id;
+    struct rec r[100];
+};
+
+static void *rot_async_run(void *arg)
+{
+    struct rot_async *w = arg;
+
+    for (int i = 0; i < 100; i++) {
+        (void)log_async(w->a, w->id * 1000 + i, &w->r[i]);
+        if (i % 10 == 0)
+            usleep(500);
+    }
+    return NULL;
+}
+
+/* Event-loop style waiters (callbacks) while rotations run: each is called once, with TR_OK,
+ * without any later activity to push it out (a rotation syncs lines itself, and the sync thread
+ * must still release their callbacks). */
+static void test_audit_rotate_async_waiters_released(void **state)
+{
+    struct fixture *f = *state;
+    static struct rot_async w[3];
+    pthread_t th[3];
+    char rotated[PATH_MAX];
+
+    cb_reset();
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (int i = 0; i < 3; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].a = f->a;
+        w[i].id = i;
+        assert_int_equal(pthread_create(&th[i], NULL, rot_async_run, &w[i]), 0);
+    }
+    for (int r = 0; r < 30; r++) {
+        int rc = api_audit_rotate(f->a, 0, rotated, sizeof(rotated));
+        assert_true(rc == TR_OK || rc == TR_E_NOTFOUND);
+        usleep(1000);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    cb_wait(300); /* the device stays open: nothing but the sync thread can call them */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 100; j++) {
+            assert_int_equal(w[i].r[j].calls, 1);
+            assert_int_equal(w[i].r[j].rc, TR_OK);
+        }
+}
+
 /* ---- tr_audit_verify_file ----------------------------------------------------------------- */
 
 static void test_audit_verify_file_edited_middle_line(void **state)
@@ -1949,6 +2320,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_open_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_refuses_unsafe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_refuses_bad_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_continues_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_head_check_follows_marker, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_keep_prunes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_refuses_taken_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_open_finishes_interrupted_rotation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_async_waiters_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_verify_file_edited_middle_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_verify_file_deleted_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_verify_file_deleted_first_line, setup, teardown),

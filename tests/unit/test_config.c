@@ -60,6 +60,8 @@ static void test_config_load_good(void **state)
     assert_int_equal(cfg->counter_tpm2_nv_index, 0x01500016);
     assert_string_equal(cfg->tls_profile, "modern"); /* default */
     assert_int_equal(cfg->max_request_bytes, 1048576);
+    assert_int_equal(cfg->audit_rotate_bytes, 0); /* rotation only on SIGHUP by default */
+    assert_int_equal(cfg->audit_rotate_keep, 0);
     struct enc_config ecfg;
     assert_int_equal(srv_config_enclave(cfg, &ecfg), TR_OK);
     assert_int_equal(ecfg.seal_type, ENC_SEAL_TPM2);
@@ -102,6 +104,12 @@ static void test_config_load_errors_name_key_and_line(void **state)
         {"listener: {address: x, tls_cert_file: a, tls_key_file: b}\nstorage: {path: /x}\n"
          "seal: {type: shamir, allow_insecure: maybe}\n",
          "must be true or false"},
+        {"listener: {address: x, tls_cert_file: a, tls_key_file: b}\nstorage: {path: /x}\n"
+         "seal: {type: shamir}\naudit: {path: /a, rotate_bytes: 4096}\n",
+         "audit.rotate_bytes must be 0 (off) or at least 1048576"},
+        {"listener: {address: x, tls_cert_file: a, tls_key_file: b}\nstorage: {path: /x}\n"
+         "seal: {type: shamir}\naudit: {path: /a, rotate_keep: -1}\n",
+         "out of range"},
     };
     (void)state;
 
@@ -113,6 +121,21 @@ static void test_config_load_errors_name_key_and_line(void **state)
         if (!strstr(err, cases[i].expect))
             fail_msg("case %zu: error '%s' lacks '%s'", i, err, cases[i].expect);
     }
+}
+
+static void test_config_load_audit_rotation(void **state)
+{
+    struct srv_config *cfg = NULL;
+    char err[256] = "";
+    (void)state;
+
+    assert_int_equal(load(GOOD "audit: {path: /a, rotate_bytes: 268435456, rotate_keep: 4}\n", &cfg,
+                          err, sizeof(err)),
+                     TR_OK);
+    assert_string_equal(cfg->audit_path, "/a");
+    assert_int_equal(cfg->audit_rotate_bytes, 268435456);
+    assert_int_equal(cfg->audit_rotate_keep, 4);
+    srv_config_free(cfg);
 }
 
 static void test_config_load_missing_file(void **state)
@@ -171,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_load_good),
         cmocka_unit_test(test_config_load_errors_name_key_and_line),
+        cmocka_unit_test(test_config_load_audit_rotation),
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_json_parse_limits),
         cmocka_unit_test(test_json_coercion),
