@@ -151,25 +151,108 @@ static int cluster_load(struct api *api, struct store *st)
     return rc;
 }
 
-/* Open the store and everything the api keeps from it; adopt: see api_anchor_verify. */
-static int core_open(struct api *api, bool allow_create, bool adopt)
+/*
+ * The store's lifecycle steps: the open after an unseal (core_open_locked), a seal (operator,
+ * init, shutdown) and a storage recovery run one at a time, each whole, from its first look at
+ * api->store to its last enc_seal (api->transition). Without that, found by
+ * tests/unit/test_core_race.c:
+ *  - two sys/unseal requests whose shares both went in before either saw the core unsealed each
+ *    found no store and opened one; the second failed on path/tresor.lock (TR_E_BUSY) and sealed
+ *    the core as fatal_error;
+ *  - a second seal found the store already unpublished by a first one still closing it, sealed
+ *    the core and returned: an unseal then opened the directory while the first still held it;
+ *  - a recovery re-anchored while a seal was closing the store, or an unseal opened the store in
+ *    the middle of a recovery's re-anchor: one of them failed on the lock (the quorum's
+ *    authorisation lost, or the core sealed as fatal).
+ * The lock file turned each into TR_E_BUSY rather than two LMDB environments on one directory, but
+ * the server ended sealed or the recovery failed. Order: a step first, then api->lock inside it;
+ * never start a step while holding a store reference (a step waits for every reference).
+ */
+static void transition_begin(struct api *api)
+{
+    pthread_mutex_lock(&api->lock);
+    while (api->transition)
+        pthread_cond_wait(&api->idle, &api->lock);
+    api->transition = true;
+    pthread_mutex_unlock(&api->lock);
+}
+
+static void transition_end(struct api *api)
+{
+    pthread_mutex_lock(&api->lock);
+    api->transition = false;
+    pthread_cond_broadcast(&api->idle);
+    pthread_mutex_unlock(&api->lock);
+}
+
+static bool core_unsealed(void)
+{
+    struct enc_status es;
+
+    enc_status_get(&es);
+    return es.state == ENC_UNSEALED;
+}
+
+/* Close the published store, if any (within a step). */
+static void core_close_locked(struct api *api)
+{
+    struct store *st;
+
+    pthread_mutex_lock(&api->lock);
+    api->closing = true; /* new calls see "sealed" */
+    while (api->refs)
+        pthread_cond_wait(&api->idle, &api->lock);
+    st = api->store;
+    pthread_mutex_unlock(&api->lock);
+    /* No call holds the store nor can take it: the audit lines of those that did become durable
+     * and the last of them goes into the store (best effort) before it closes. */
+    api_anchor_flush(api->anchor, st);
+    api_anchor_disarm(api->anchor);
+    pthread_mutex_lock(&api->lock);
+    api->store = NULL;
+    api->closing = false;
+    mounts_clear_locked(api);
+    pthread_mutex_unlock(&api->lock);
+    /* no call holds the store any more (refs is 0), so nothing can put an entry of it again */
+    api_cache_clear(api->cache);
+    store_close(st);
+}
+
+/* Open the store and everything the api keeps from it (within a step); adopt: see
+ * api_anchor_verify. */
+static int core_open_locked(struct api *api, bool allow_create, bool adopt)
 {
     struct store_opts so = {.path = api->opts.data_dir,
                             .allow_create = allow_create,
                             .min_interval_ms = api->opts.counter_min_interval_ms,
                             .scrub_interval_ms = api->opts.scrub_interval_ms};
+    struct store_stats ss;
     struct store *st = NULL;
     int rc;
 
+    /* The step this one waited for may have sealed the core (an operator seal, an open that
+     * failed): there is nothing to open for, and store_open would refuse anyway. */
+    if (!core_unsealed())
+        return TR_E_SEALED;
     pthread_mutex_lock(&api->lock);
-    bool open = api->store != NULL;
+    st = api->store;
     pthread_mutex_unlock(&api->lock);
-    if (open)
-        return TR_OK;
+    if (st) {
+        /* A request that completed the same unseal opened it first: serve from it. Unless it
+         * refuses writes: then the core was sealed behind its back (the counter moved) or a
+         * commit could not be anchored, and after an unseal store.h wants it closed and opened
+         * again, which verifies the directory instead of serving it as it was left. */
+        store_stats_get(st, &ss);
+        if (ss.fail_rc == TR_OK)
+            return TR_OK;
+        tr_log_warn("the open store refuses writes (%s): closing it to verify it again",
+                    tr_strerror(ss.fail_rc));
+        core_close_locked(api);
+        st = NULL;
+    }
     /* A new store: the cache must start empty, as record versions are only unique within one
-     * store. (A core sealed behind an open store's back keeps the cache: same store, same
-     * versions, and no call gets past the token's enc_mac while the core is sealed.) No call
-     * holds a store here, so nothing can be put between this clear and the store's publication. */
+     * store. No call holds a store here (none is published), so nothing can be put between this
+     * clear and the store's publication. */
     api_cache_clear(api->cache);
     if ((rc = store_open(&so, &st)) != TR_OK) {
         /* store_open sealed the core itself on rollback/tamper; anything else seals too, so
@@ -203,36 +286,21 @@ static int core_open(struct api *api, bool allow_create, bool adopt)
 
 int api_core_after_unseal(struct api *api, bool allow_create)
 {
-    return core_open(api, allow_create, false);
+    transition_begin(api);
+    int rc = core_open_locked(api, allow_create, false);
+    transition_end(api);
+    return rc;
 }
 
 void api_core_seal(struct api *api, enum enc_reason reason)
 {
-    struct store *st;
-
-    pthread_mutex_lock(&api->lock);
-    while (api->closing && api->store) /* another seal is anchoring: it closes the store */
-        pthread_cond_wait(&api->idle, &api->lock);
-    api->closing = true;
-    while (api->refs)
-        pthread_cond_wait(&api->idle, &api->lock);
-    st = api->store;
-    pthread_mutex_unlock(&api->lock);
-    /* No call holds the store nor can take it: the audit lines of those that did become durable
-     * and the last of them goes into the store (best effort) while it is still open and
-     * published, so an unseal meanwhile finds it open rather than opening it again. */
-    api_anchor_flush(api->anchor, st);
-    api_anchor_disarm(api->anchor);
-    pthread_mutex_lock(&api->lock);
-    api->store = NULL;
-    mounts_clear_locked(api);
-    pthread_cond_broadcast(&api->idle);
-    pthread_mutex_unlock(&api->lock);
-    /* no call holds the store any more (refs is 0), so nothing can put an entry of it again */
-    api_cache_clear(api->cache);
-    store_close(st);
+    transition_begin(api);
+    core_close_locked(api);
+    /* Sealed before the step ends: an unseal's step waiting for this one must find the core
+     * sealed, not open the store again and leave it published under a sealed core. */
     if (reason != ENC_REASON_NONE)
         enc_seal(reason);
+    transition_end(api);
 }
 
 int api_mount_create(struct api *api, struct store *st, const char *path, const char *json_text)
@@ -271,11 +339,22 @@ int api_core_recover(struct api *api)
                             .scrub_interval_ms = api->opts.scrub_interval_ms};
     int rc;
 
-    api_core_seal(api, ENC_REASON_NONE); /* closes a store that might still be open */
+    /* One step from the close to the open: no unseal may open the store between them, nor
+     * during the re-anchor. */
+    transition_begin(api);
+    core_close_locked(api); /* closes a store that might still be open */
+    if (!core_unsealed()) {
+        rc = TR_E_SEALED; /* sealed while this waited (an operator seal came first) */
+        tr_log_warn("storage recovery not done: the core was sealed meanwhile");
+        goto out;
+    }
     tr_log_warn("storage recovery: re-anchoring the on-disk state as authorised by the quorum");
     if ((rc = store_recover_reanchor(&so)) != TR_OK) {
         tr_log_error("storage recovery failed: %s", tr_strerror(rc));
-        return rc;
+        goto out;
     }
-    return core_open(api, false, true); /* the quorum also accepts the audit file as it is */
+    rc = core_open_locked(api, false, true); /* the quorum also accepts the audit file as it is */
+out:
+    transition_end(api);
+    return rc;
 }

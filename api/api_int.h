@@ -56,10 +56,11 @@ struct api_token; /* api_token.c */
 struct api {
     struct api_opts opts;
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t idle;  /* signalled when refs drops to 0 */
+    pthread_cond_t idle;  /* signalled when refs drops to 0 and when a transition ends */
     struct store *store;  /* NULL while sealed */
     unsigned refs;        /* calls holding the store */
-    bool closing;         /* seal in progress: new calls see "sealed" */
+    bool closing;         /* the published store is being closed: new calls see "sealed" */
+    bool transition;      /* a store open, seal or recovery runs (api_core.c: one at a time) */
     struct api_mount mounts[API_MOUNTS_MAX];
     size_t nmounts;
     char cluster_name[64];
@@ -162,8 +163,13 @@ TR_MUST_CHECK int api_put_json(struct api_call *c, const char *table, const char
                                uint64_t expect_version);
 
 /* ---- core lifecycle (api_core.c) -------------------------------------------------------- */
-/* api_core_recover - after enc_recovery_submit authorised: re-anchor storage, open it and adopt
- * the audit file as it is (api_anchor_verify). */
+/* The transitions (api_core_after_unseal, api_core_seal, api_core_recover) run one at a time,
+ * each whole: one that comes while another runs waits for it, so the store is never opened twice
+ * in the process nor re-anchored while open. They block for store commits, and a seal or a
+ * recovery waits for every in-flight call: never call one while holding a store reference. */
+/* api_core_recover - after enc_recovery_submit authorised: close the store, re-anchor storage,
+ * open it and adopt the audit file as it is (api_anchor_verify). Errors: TR_E_SEALED (the core
+ * was sealed before this got its turn), store_recover_reanchor's, as api_core_after_unseal. */
 int api_core_recover(struct api *api);
 /* api_mount_create - store a new mount (json text of {type, options, description}) and reload
  * the table. Errors: TR_E_EXISTS (path in use), TR_E_INVAL. */
@@ -172,10 +178,13 @@ TR_MUST_CHECK int api_mount_create(struct api *api, struct store *st, const char
 /* api_core_after_unseal - the core just unsealed: open storage, load the mount table and check
  * the audit file against the anchored head. A rollback/tamper verdict (the store's, or an audit
  * file without its anchored line) seals the core again with its reason. allow_create only right
- * after init. Errors: as store_open and api_anchor_verify. */
+ * after init. A store already open (a request that completed the same unseal opened it) is kept,
+ * unless it refuses writes (the core was sealed behind it, or a commit was not anchored): it is
+ * then closed and opened again, i.e. verified. Errors: TR_E_SEALED (the core was sealed again
+ * before this got its turn), as store_open and api_anchor_verify. */
 int api_core_after_unseal(struct api *api, bool allow_create);
-/* api_core_seal - anchor the audit head, stop new calls, wait for in-flight ones, close storage,
- * seal the core. Blocks for a store commit: not for event-loop threads. */
+/* api_core_seal - stop new calls, wait for in-flight ones, anchor the audit head, close storage,
+ * then (reason not ENC_REASON_NONE) seal the core. */
 void api_core_seal(struct api *api, enum enc_reason reason);
 /* api_core_store_ref - take a reference on the open store (NULL when sealed). */
 struct store *api_core_store_ref(struct api *api);
