@@ -438,6 +438,9 @@ static int commit_counter(struct store *st, uint64_t expect)
         ev.counter = v;
         ev.anchor_counter = expect;
         store_evidence_put(&ev);
+        /* Refuse writes before sealing: an unseal that lands in between must find this store
+         * failed (api_core reopens and verifies a failed store) rather than serve it. */
+        store_fail(st, TR_E_TAMPER);
         enc_seal(ENC_REASON_TAMPER);
         return TR_E_TAMPER;
     }
