@@ -11,6 +11,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_token_role.h"
 
 int api_new(const struct api_opts *opts, struct api **out)
 {
@@ -240,6 +241,8 @@ static enum api_acl_op method_op(struct api_call *c, bool kv_target)
             return api_kv_existence(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
         if (c->mount.kind == API_MOUNT_TRANSIT && c->rel)
             return api_transit_existence(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
+        if (!strncmp(c->path, "auth/token/roles/", 17)) /* Vault checks a role's existence */
+            return api_token_role_exists(c) ? API_ACL_OP_UPDATE : API_ACL_OP_CREATE;
         return API_ACL_OP_UPDATE;
     }
 }

@@ -202,6 +202,13 @@ int api_mounts_reload(struct api *api, struct store *st);
  * TR_E_IO, TR_E_TAMPER. */
 TR_MUST_CHECK int api_token_authenticate(struct api_call *c, const char *raw);
 void api_token_free(struct api_token *t);
+/* api_token_lookup - the token a call asks about rather than authenticates with (sys/capabilities,
+ * sys/capabilities-accessor): by the raw token raw, else by accessor; a reference in *out while
+ * it could authenticate (not expired, its auth mount and ancestors live). Bound CIDRs are not
+ * checked (no request comes from it, as Vault) and no use is spent. Errors: TR_E_NOTFOUND (no
+ * such accessor), TR_E_DENIED (unknown or dead token), TR_E_SEALED, TR_E_IO, TR_E_TAMPER. */
+TR_MUST_CHECK int api_token_lookup(struct api_call *c, const char *raw, const char *accessor,
+                                   struct api_token **out);
 /* api_token_has_uses - the token is limited-use (num_uses > 0). */
 bool api_token_has_uses(const struct api_token *t);
 /* api_token_spend_use - spend one use (pool thread; check-and-set). TR_E_DENIED on a race. */

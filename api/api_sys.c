@@ -12,6 +12,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_caps.h"
 
 /* ---- seal ------------------------------------------------------------------------------- */
 
@@ -500,91 +501,7 @@ static void sys_policies(struct api_call *c)
     }
 }
 
-/* ---- capabilities, key status, rotate, metrics, backup -------------------------------- */
-
-static json_t *caps_names(unsigned caps)
-{
-    const char *names[16];
-    size_t n = api_policy_cap_names(caps, names, 16);
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(names[i]));
-    return a;
-}
-
-/* Vault's comma-string-slice coercion: an array of strings, or one string of comma-separated
- * items (trimmed, empty ones dropped). NULL when v is neither (or holds a non-string). */
-static json_t *comma_list(const json_t *v)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *x;
-
-    if (!out)
-        return NULL;
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, x)
-        {
-            if (!json_is_string(x)) {
-                json_decref(out);
-                return NULL;
-            }
-            json_array_append(out, x);
-        }
-        return out;
-    }
-    const char *s = json_string_value(v);
-    if (!s) {
-        json_decref(out);
-        return NULL;
-    }
-    while (*s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        size_t a = 0;
-        while (a < n && (s[a] == ' ' || s[a] == '\t'))
-            a++;
-        while (n > a && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (n > a)
-            json_array_append_new(out, json_stringn(s + a, n - a));
-        s = e ? e + 1 : s + strlen(s);
-    }
-    return out;
-}
-
-static void sys_capabilities_self(struct api_call *c)
-{
-    json_t *b, *paths = NULL, *data = NULL;
-
-    if (!api_body_object(c, &b))
-        return;
-    /* "paths", or the deprecated "path" (the Go client sends one path there) */
-    paths = comma_list(json_object_get(b, "paths"));
-    if (!paths || !json_array_size(paths)) {
-        json_decref(paths);
-        paths = comma_list(json_object_get(b, "path"));
-    }
-    if (!paths || !json_array_size(paths)) {
-        json_decref(paths);
-        api_reply_error(c, 400, "paths must be supplied");
-        return;
-    }
-    data = json_object();
-    size_t i;
-    json_t *p;
-    json_array_foreach(paths, i, p)
-    {
-        json_t *names = caps_names(api_acl_capabilities(c->acl, json_string_value(p)));
-        json_object_set_new(data, json_string_value(p), names);
-    }
-    /* the old single-path field, as Vault adds it: only when one path was asked */
-    if (json_array_size(paths) == 1)
-        json_object_set(data, "capabilities",
-                        json_object_get(data, json_string_value(json_array_get(paths, 0))));
-    json_decref(paths);
-    api_reply_data_top(c, data);
-}
+/* ---- key status, rotate, metrics, backup ---------------------------------------------- */
 
 static void sys_key_status(struct api_call *c)
 {
@@ -696,8 +613,8 @@ void api_sys_handle(struct api_call *c)
         api_sys_auth(c);
     else if (!strncmp(p, "sys/policies/acl", 16) || !strncmp(p, "sys/policy", 10))
         sys_policies(c);
-    else if (!strcmp(p, "sys/capabilities-self") && c->method == API_PUT)
-        sys_capabilities_self(c);
+    else if (api_caps_is_path(p) && c->method == API_PUT)
+        api_caps_handle(c); /* api_caps.c */
     else if (!strcmp(p, "sys/key-status") && c->method == API_GET)
         sys_key_status(c);
     else if (!strcmp(p, "sys/rotate") && c->method == API_PUT)

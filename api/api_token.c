@@ -8,6 +8,7 @@
  * only while the mount's live key exists. Bound CIDRs ("bound_cidrs") are checked against the
  * caller's address on every use; children inherit them, so a child cannot escape its parent's
  * network binding. */
+#include "api_token_role.h"
 #include "auth_int.h"
 
 #include <sodium.h>
@@ -396,6 +397,43 @@ int api_token_authenticate(struct api_call *c, const char *raw)
     return TR_OK;
 }
 
+int api_token_lookup(struct api_call *c, const char *raw, const char *accessor,
+                     struct api_token **out)
+{
+    char hash[TOKEN_HASH_HEX];
+    struct enc_secret *v = NULL;
+    struct api_token *t = NULL;
+    int rc;
+
+    *out = NULL;
+    if (raw) {
+        if ((rc = token_hash(raw, hash)) != TR_OK)
+            return rc == TR_E_SEALED ? rc : TR_E_DENIED;
+    } else {
+        if (!accessor || !*accessor || strlen(accessor) > 64)
+            return TR_E_NOTFOUND;
+        rc = store_get(c->store, API_T_ACCESSOR, (const uint8_t *)accessor, strlen(accessor), &v,
+                       NULL);
+        if (rc != TR_OK)
+            return rc;
+        snprintf(hash, sizeof(hash), "%.*s", (int)enc_secret_len(v), enc_secret_data(v));
+        enc_secret_free(v);
+    }
+    if ((rc = token_get(c, hash, &t)) != TR_OK)
+        return rc;
+    /* as api_token_authenticate, less the caller's address: no request comes from t */
+    if (token_expired(t) || t->num_uses < 0)
+        rc = TR_E_DENIED;
+    else if ((rc = mount_live(c->store, t->mount)) == TR_OK)
+        rc = token_chain_live(c, t);
+    if (rc != TR_OK) {
+        api_token_free(t);
+        return rc;
+    }
+    *out = t;
+    return TR_OK;
+}
+
 bool api_token_has_uses(const struct api_token *t)
 {
     return t->num_uses > 0;
@@ -648,6 +686,8 @@ static json_t *lookup_json(const json_t *e, const char *raw)
                     "type", "service", "period", (json_int_t)entry_int(e, "period"));
     if (out && json_array_size(cidrs)) /* Vault shows them only when set */
         json_object_set_new(out, "bound_cidrs", json_deep_copy(cidrs));
+    if (out && json_string_value(json_object_get(e, "role"))) /* tokens made through a role */
+        json_object_set_new(out, "role", json_deep_copy(json_object_get(e, "role")));
     return out;
 }
 
@@ -783,8 +823,72 @@ static json_t *meta_strings(const json_t *in, bool *bad)
 
 /* Build the child's entry from the request; NULL and *err set when the request is invalid.
  * Capping a TTL adds a warning to warnings, as Vault does. */
-static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *warnings,
-                            const char **err)
+/* The role's settings on top of the request's (Vault: the lesser period and explicit max TTL,
+ * the role's num_uses when lower, never renewable when the role says so). */
+static void role_apply(const json_t *role, int64_t *period, int64_t *max, int64_t *uses,
+                       bool *renewable, json_t *warnings)
+{
+    int64_t rp = entry_int(role, "token_period"), rm = entry_int(role, "token_explicit_max_ttl");
+    int64_t ru = entry_int(role, "token_num_uses");
+    char msg[160];
+
+    if (rp > 0 && *period > 0) {
+        *period = rp < *period ? rp : *period;
+        snprintf(msg, sizeof(msg),
+                 "Period specified both during creation call and in role; using the lesser value "
+                 "of %lld seconds",
+                 (long long)*period);
+        warn(warnings, msg);
+    } else if (rp > 0) {
+        *period = rp;
+    }
+    if (rm > 0 && *max > 0) {
+        *max = rm < *max ? rm : *max;
+        snprintf(msg, sizeof(msg),
+                 "Explicit max TTL specified both during creation call and in role; using the "
+                 "lesser value of %lld seconds",
+                 (long long)*max);
+        warn(warnings, msg);
+    } else if (rm > 0) {
+        *max = rm;
+    }
+    if (ru > 0 && (*uses == 0 || ru < *uses))
+        *uses = ru;
+    if (!json_is_true(json_object_get(role, "renewable")))
+        *renewable = false;
+}
+
+/* The policies of a token made through role (it constrains them): Vault's rules, then
+ * no_default_policy. NULL and *err (in rerr) on refusal. */
+static json_t *role_policies(struct api_call *c, const json_t *role, json_t *want, bool nodef,
+                             char *rerr, const char **err)
+{
+    json_t *out = NULL;
+    int rc = api_token_role_policies(role, want, nodef, api_token_policies(c->token), &out, rerr,
+                                     API_TOKEN_ROLE_ERR_MAX);
+
+    json_decref(want);
+    if (rc != TR_OK) {
+        *err = rc == TR_E_INVAL ? rerr : "internal error";
+        return NULL;
+    }
+    for (size_t i = json_array_size(out); nodef && i-- > 0;)
+        if (!strcmp(json_string_value(json_array_get(out, i)), "default"))
+            json_array_remove(out, i);
+    return out;
+}
+
+/* "auth/token/create/<role>[/<path_suffix>]" into out. */
+static void role_path(const json_t *role, char *out, size_t cap)
+{
+    const char *sfx = json_string_value(json_object_get(role, "path_suffix"));
+
+    snprintf(out, cap, "auth/token/create/%s%s%s", json_string_value(json_object_get(role, "name")),
+             sfx && *sfx ? "/" : "", sfx ? sfx : "");
+}
+
+static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const json_t *role,
+                            json_t *warnings, char *rerr, const char **err)
 {
     json_t *asked = string_list(json_object_get(b, "policies"));
     json_t *want = NULL, *meta = NULL;
@@ -829,7 +933,10 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
     /* a limited-use token would escape its limit through children that have none */
     if (!*err && c->token->num_uses != 0)
         *err = "restricted use token cannot generate child tokens";
-    if (!*err && noparent && !orphan && !sudo)
+    const char *alias = tr_json_get_str(b, "entity_alias");
+    if (!*err && role && alias && *alias) /* no role can allow one: Tresor has no identities */
+        *err = "invalid 'entity_alias' value";
+    if (!*err && noparent && !orphan && !sudo && !role) /* a role decides orphans itself */
         *err = "root or sudo privileges required to create orphan token";
     if (!*err && period && !sudo)
         *err = "root or sudo privileges required to create periodic token";
@@ -840,13 +947,23 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
         goto fail;
     size_t i;
     json_t *p;
-    if (json_array_size(want) == 0) /* copies: mine may be shared with other requests */
+    if (role) {
+        nodef = nodef || json_is_true(json_object_get(role, "token_no_default_policy"));
+        noparent = json_is_true(json_object_get(role, "orphan"));
+        orphan = false;
+        role_apply(role, &period, &max, &uses, &renewable, warnings);
+    }
+    /* a role with allowed/disallowed lists replaces the subset-of-parent rule (as Vault) */
+    bool by_role = role && api_token_role_constrains(role);
+    if (by_role && !(want = role_policies(c, role, want, nodef, rerr, err)))
+        goto fail;
+    if (!by_role && json_array_size(want) == 0) /* copies: mine may be shared with others */
         json_array_foreach(mine, i, p)
             json_array_append_new(want, json_string(json_string_value(p)));
     json_array_foreach(want, i, p)
     {
         /* a child never gets more than its parent, unless the parent is root */
-        if (!c->token->root && !list_has(mine, json_string_value(p)) &&
+        if (!by_role && !c->token->root && !list_has(mine, json_string_value(p)) &&
             strcmp(json_string_value(p), "default") != 0) {
             *err = "child policies must be subset of parent";
             goto fail;
@@ -856,7 +973,7 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
         *err = "root tokens may only be created by a root token";
         goto fail;
     }
-    if (!nodef && !list_has(want, "default") && !list_has(want, "root"))
+    if (!by_role && !nodef && !list_has(want, "default") && !list_has(want, "root"))
         json_array_append_new(want, json_string("default"));
     /* As Vault: a root-policy token asked for without any TTL never expires and is not
      * renewable (`vault token create` as root shows token_duration ∞); an expiring root token
@@ -892,19 +1009,66 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, json_t *
         ttl = max;
         warn(warnings, "requested TTL is higher than the explicit max TTL; value is capped");
     }
-    char name[160];
+    char name[160], path[API_TOKEN_ROLE_NAME_MAX * 2 + 32];
     display_name(tr_json_get_str(b, "display_name"), name, sizeof(name));
     int64_t now = now_s();
-    return json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:o}", "policies",
-                     want, "path", orphan ? "auth/token/create-orphan" : "auth/token/create",
-                     "display_name", name, "creation_time", (json_int_t)now, "creation_ttl",
-                     (json_int_t)ttl, "expire_time", (json_int_t)(ttl ? now + ttl : 0),
-                     "explicit_max_ttl", (json_int_t)max, "period", (json_int_t)period, "num_uses",
-                     (json_int_t)uses, "renewable", renewable, "orphan", orphan || noparent, "meta",
-                     meta);
+    if (role)
+        role_path(role, path, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "%s",
+                 orphan ? "auth/token/create-orphan" : "auth/token/create");
+    json_t *e = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:o}",
+                          "policies", want, "path", path, "display_name", name, "creation_time",
+                          (json_int_t)now, "creation_ttl", (json_int_t)ttl, "expire_time",
+                          (json_int_t)(ttl ? now + ttl : 0), "explicit_max_ttl", (json_int_t)max,
+                          "period", (json_int_t)period, "num_uses", (json_int_t)uses, "renewable",
+                          renewable, "orphan", orphan || noparent, "meta", meta);
+    if (e && role)
+        json_object_set_new(e, "role",
+                            json_string(json_string_value(json_object_get(role, "name"))));
+    return e;
 fail:
     json_decref(want);
     json_decref(meta);
+    return NULL;
+}
+
+/* The role of create/<name> into *out (NULL for the other create paths); false when the call
+ * has been answered (unknown role: Vault's 400). */
+static bool create_role(struct api_call *c, json_t **out)
+{
+    const char *prefix = "auth/token/create/";
+    char msg[API_TOKEN_ROLE_NAME_MAX + 32];
+    int rc;
+
+    *out = NULL;
+    if (strncmp(c->path, prefix, strlen(prefix)) != 0)
+        return true;
+    rc = api_token_role_load(c, c->path + strlen(prefix), out);
+    if (rc == TR_E_NOTFOUND) {
+        snprintf(msg, sizeof(msg), "unknown role %.*s", API_TOKEN_ROLE_NAME_MAX,
+                 c->path + strlen(prefix));
+        api_reply_error(c, 400, msg);
+    } else if (rc != TR_OK) {
+        api_reply_err(c, rc);
+    }
+    return rc == TR_OK;
+}
+
+/* The child's network binding. It keeps its parent's (stricter than Vault, which lets a bound
+ * token mint unbound children); a role's token_bound_cidrs apply instead when they lie within
+ * the parent's, and are refused otherwise, so a role never widens where a token works. */
+static const char *create_cidrs(struct api_call *c, const json_t *role, json_t *e)
+{
+    const json_t *rc = role ? json_object_get(role, "token_bound_cidrs") : NULL;
+    const json_t *pc = c->token->bound_cidrs;
+
+    if (json_array_size(rc) && pc && !auth_cidrs_subset(rc, pc))
+        return "the role's token_bound_cidrs are not within the calling token's bound CIDRs";
+    if (json_array_size(rc))
+        json_object_set_new(e, "bound_cidrs", json_deep_copy(rc));
+    else if (pc)
+        json_object_set_new(e, "bound_cidrs", json_deep_copy(pc));
     return NULL;
 }
 
@@ -912,39 +1076,44 @@ static void token_create(struct api_call *c)
 {
     bool orphan = strcmp(c->path, "auth/token/create-orphan") == 0;
     const char *err = NULL;
-    char *raw = NULL;
-    json_t *b = c->body, *warnings = json_array();
-    json_t *e = warnings ? create_entry(c, b, orphan, warnings, &err) : NULL;
+    char *raw = NULL, rerr[API_TOKEN_ROLE_ERR_MAX];
+    json_t *b = c->body, *warnings = NULL, *role = NULL, *e = NULL, *auth = NULL;
+    int rc;
 
-    if (!e) {
-        json_decref(warnings);
-        api_reply_error(c, 400, err ? err : "internal error");
+    if (!create_role(c, &role))
         return;
+    if ((warnings = json_array()))
+        e = create_entry(c, b, orphan, role, warnings, rerr, &err);
+    if (e && (err = create_cidrs(c, role, e)) != NULL) {
+        json_decref(e);
+        e = NULL;
+    }
+    if (!e) {
+        api_reply_error(c, 400, err ? err : "internal error");
+        goto out;
     }
     bool noparent = json_is_true(json_object_get(e, "orphan"));
-    /* A child keeps its parent's network binding (stricter than Vault, which lets a bound token
-     * mint unbound children), and a child that dies with its parent also depends on the
-     * parent's auth mount, so a disable interrupted half way leaves none of them usable. */
-    if (c->token->bound_cidrs)
-        json_object_set_new(e, "bound_cidrs", json_deep_copy(c->token->bound_cidrs));
+    /* a child that dies with its parent also depends on the parent's auth mount, so a disable
+     * interrupted half way leaves none of them usable */
     if (!noparent && c->token->mount[0])
         json_object_set_new(e, "auth_mount", json_string(c->token->mount));
-    int rc = token_mint(c->store, e, noparent ? NULL : c->token->hash, &raw);
-    if (rc != TR_OK) {
-        json_decref(e);
-        json_decref(warnings);
+    if ((rc = token_mint(c->store, e, noparent ? NULL : c->token->hash, &raw)) != TR_OK) {
         api_reply_err(c, rc);
-        return;
+        goto out;
     }
-    json_t *auth = auth_json(e, raw, entry_int(e, "creation_ttl"));
+    auth = auth_json(e, raw, entry_int(e, "creation_ttl"));
     sodium_memzero(raw, strlen(raw));
     free(raw);
-    json_decref(e);
     if (!json_array_size(warnings)) {
         json_decref(warnings);
         warnings = NULL;
     }
     api_reply_envelope(c, 200, NULL, auth, warnings);
+    warnings = NULL;
+out:
+    json_decref(e);
+    json_decref(role);
+    json_decref(warnings);
 }
 
 /* ---- lookup / renew / revoke --------------------------------------------------------------- */
@@ -1377,11 +1546,74 @@ static void token_revoke(struct api_call *c, const char *what)
     }
 }
 
+/* Whether the token of entry e could authenticate now (not expired, its auth mount live, every
+ * ancestor alive): what LIST accessors reports. */
+static bool accessor_live(struct api_call *c, const char *hash)
+{
+    struct api_token *t = NULL;
+    bool live = token_load(c->store, hash, &t) == TR_OK && !entry_expired(t->entry) &&
+                mount_live(c->store, t->mount) == TR_OK && token_chain_live(c, t) == TR_OK;
+
+    api_token_free(t);
+    return live;
+}
+
+/* LIST auth/token/accessors (sudo, checked by the pipeline): the accessor of every live token,
+ * never a token or its hash. The accessor index is walked page by page; each entry's token is
+ * read to leave out expired and dead ones, which Vault removes in the background. */
+static void token_accessors_list(struct api_call *c)
+{
+    uint8_t after[STORE_KEY_MAX];
+    size_t after_len = 0;
+    json_t *keys = json_array();
+    int rc = keys ? TR_OK : TR_E_NOMEM;
+
+    while (rc == TR_OK) {
+        struct store_list *l = NULL;
+        struct store_list_opts lo = {
+            .start_after = after_len ? after : NULL, .start_after_len = after_len, .limit = 1000};
+        if ((rc = store_list(c->store, API_T_ACCESSOR, &lo, &l)) != TR_OK)
+            break;
+        for (size_t i = 0; rc == TR_OK && i < l->n; i++) {
+            char acc[65], hash[TOKEN_HASH_HEX];
+            struct enc_secret *v = NULL;
+            after_len = l->e[i].key_len; /* <= STORE_KEY_MAX */
+            memcpy(after, l->e[i].key, after_len);
+            if (after_len >= sizeof(acc))
+                continue; /* not an accessor of ours */
+            snprintf(acc, sizeof(acc), "%.*s", (int)after_len, (const char *)after);
+            rc = store_get(c->store, API_T_ACCESSOR, after, after_len, &v, NULL);
+            if (rc == TR_E_NOTFOUND) { /* revoked while we walk */
+                rc = TR_OK;
+                continue;
+            }
+            if (rc != TR_OK)
+                break;
+            snprintf(hash, sizeof(hash), "%.*s", (int)enc_secret_len(v),
+                     (const char *)enc_secret_data(v));
+            enc_secret_free(v);
+            if (accessor_live(c, hash))
+                json_array_append_new(keys, json_string(acc));
+        }
+        bool more = l->truncated && l->n;
+        store_list_free(l);
+        if (!more)
+            break;
+    }
+    if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else if (!json_array_size(keys))
+        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
+    else
+        api_reply_data(c, 200, json_pack("{s:O}", "keys", keys));
+    json_decref(keys);
+}
+
 static void token_dispatch_pool(struct api_call *c)
 {
     const char *op = c->path + strlen("auth/token/");
 
-    if (!strcmp(op, "create") || !strcmp(op, "create-orphan"))
+    if (!strcmp(op, "create") || !strcmp(op, "create-orphan") || !strncmp(op, "create/", 7))
         token_create(c);
     else if (!strcmp(op, "renew-self"))
         token_renew(c, "self");
@@ -1406,7 +1638,13 @@ void api_token_handle(struct api_call *c)
 
     if (!api_body_object(c, &b))
         return;
-    if (!strcmp(op, "lookup-self") && (c->method == API_GET || c->method == API_PUT))
+    if (!strncmp(op, "roles", 5) && (op[5] == '\0' || op[5] == '/'))
+        api_token_role_handle(c, op);
+    else if (!strcmp(op, "accessors/") && c->method == API_LIST)
+        api_defer(c, token_accessors_list); /* one read per token: not on the event thread */
+    else if (!strcmp(op, "accessors"))
+        api_reply_error(c, 405, "unsupported operation");
+    else if (!strcmp(op, "lookup-self") && (c->method == API_GET || c->method == API_PUT))
         token_lookup(c, "self");
     else if (!strcmp(op, "lookup") && c->method == API_PUT)
         token_lookup(c, "token");

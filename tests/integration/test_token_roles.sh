@@ -1,0 +1,284 @@
+#!/bin/sh
+# Token roles and LIST auth/token/accessors (vault-api.md §4.6) against a real `tresord -dev` over
+# TLS with curl, then the node-vault commands for them (tokenRoles, addTokenRole, getTokenRole,
+# removeTokenRole, tokenCreateRole, tokenAccessors).
+. "$(dirname "$0")/lib.sh"
+
+for c in jq curl; do
+    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
+done
+
+D=$(tmpdir)
+start_dev "$D" || exit 1
+ROOT=$(sed -n 's/.*Root Token: *//p' "$LOG" | head -1)
+check "root token from the dev log" test -n "$ROOT"
+
+V="$ADDR/v1"
+api() { # METHOD PATH [BODY] [TOKEN]: body of the answer
+    hcurl -X "$1" -H "X-Vault-Token: ${4:-$ROOT}" ${3:+-d "$3"} "$V/$2"
+}
+code() { # METHOD PATH [BODY] [TOKEN]: status of the answer
+    status_of -X "$1" -H "X-Vault-Token: ${4:-$ROOT}" ${3:+-d "$3"} "$V/$2"
+}
+err0() { jq -r '.errors[0] // empty'; }
+
+# -- before any role: LIST is an empty 404, an unknown role's create is Vault's 400
+expect_eq "LIST roles with none: 404" "$(code LIST auth/token/roles)" 404
+expect_eq "create/<unknown>: 400" "$(code POST auth/token/create/nope '{}')" 400
+expect_eq "create/<unknown>: Vault's message" \
+    "$(api POST auth/token/create/nope '{}' | err0)" "unknown role nope"
+
+# -- policies the tokens will carry (names only matter for the role rules)
+for p in web db admin team-a team-b; do
+    code PUT "sys/policies/acl/$p" '{"policy":"path \"secret/*\" { capabilities = [\"read\"] }"}' \
+        >/dev/null
+done
+
+# -- CRUD
+expect_eq "role write: 204" "$(code POST auth/token/roles/app \
+    '{"allowed_policies":"web, DB","orphan":false,"renewable":true}')" 204
+R=$(api GET auth/token/roles/app)
+expect_eq "role read: allowed_policies lower-cased and sorted" \
+    "$(echo "$R" | jq -c .data.allowed_policies)" '["db","web"]'
+expect_eq "role read: Vault's defaults" \
+    "$(echo "$R" | jq -c '.data | [.name, .orphan, .renewable, .path_suffix, .token_type,
+        .token_period, .period, .token_explicit_max_ttl, .explicit_max_ttl,
+        .disallowed_policies, .allowed_policies_glob, .disallowed_policies_glob,
+        .token_no_default_policy, has("token_num_uses"), has("token_bound_cidrs")]')" \
+    '["app",false,true,"","default-service",0,0,0,0,[],[],[],false,false,false]'
+expect_eq "role update keeps the fields not sent" \
+    "$(code PUT auth/token/roles/app '{"path_suffix":"v1x"}')" 204
+expect_eq "... allowed_policies kept, path_suffix set" \
+    "$(api GET auth/token/roles/app | jq -c '[.data.allowed_policies, .data.path_suffix]')" \
+    '[["db","web"],"v1x"]'
+code POST auth/token/roles/orph '{"orphan":true}' >/dev/null
+code POST auth/token/roles/life '{"period":"1h","explicit_max_ttl":7200,"token_num_uses":3,"renewable":false}' >/dev/null
+code POST auth/token/roles/deny '{"disallowed_policies":"admin"}' >/dev/null
+code POST auth/token/roles/glob '{"allowed_policies_glob":"team-*","disallowed_policies_glob":"*-b"}' \
+    >/dev/null
+expect_eq "LIST roles (verb)" "$(api LIST auth/token/roles | jq -c .data.keys)" \
+    '["app","deny","glob","life","orph"]'
+expect_eq "LIST roles (GET ?list=true)" \
+    "$(hcurl -H "X-Vault-Token: $ROOT" "$V/auth/token/roles?list=true" | jq -c .data.keys)" \
+    '["app","deny","glob","life","orph"]'
+L=$(api GET auth/token/roles/life)
+expect_eq "deprecated period / explicit_max_ttl fill the token_ fields" \
+    "$(echo "$L" | jq -c '.data | [.period, .token_period, .explicit_max_ttl,
+        .token_explicit_max_ttl, .token_num_uses, .renewable]')" '[3600,3600,7200,7200,3,false]'
+W=$(api POST auth/token/roles/both '{"token_period":60,"period":120}')
+expect_contains "both token_period and period: Vault's warning" "$(echo "$W" | jq -r '.warnings[0]')" \
+    "Both 'token_period' and deprecated 'period' value supplied"
+expect_eq "... token_period wins" \
+    "$(api GET auth/token/roles/both | jq -c '[.data.token_period, .data.period]')" '[60,0]'
+expect_eq "role delete: 204" "$(code DELETE auth/token/roles/both)" 204
+expect_eq "deleted role reads 404" "$(code GET auth/token/roles/both)" 404
+expect_eq "delete of an absent role: 204" "$(code DELETE auth/token/roles/both)" 204
+
+# -- bad names and bad values: 400 with the reason
+expect_eq "role name with a bad character: 400" "$(code POST 'auth/token/roles/a$b' '{}')" 400
+expect_eq "role name too long: 400" \
+    "$(code POST "auth/token/roles/$(head -c 200 /dev/zero | tr '\0' a)" '{}')" 400
+expect_eq "role name with a '/': 400" "$(code POST auth/token/roles/a/b '{}')" 400
+bad() { # DESC BODY WANT-MESSAGE-PART
+    b=$(api POST auth/token/roles/bad "$2")
+    expect_contains "$1" "$(printf '%s' "$b" | err0)" "$3"
+}
+bad "token_type batch refused" '{"token_type":"batch"}' "batch tokens are not supported by Tresor"
+bad "token_type default-batch refused" '{"token_type":"default-batch"}' "batch tokens are not supported"
+bad "token_type junk" '{"token_type":"x"}' "invalid 'token_type' value \"x\""
+bad "negative token_num_uses" '{"token_num_uses":-1}' "'token_num_uses' cannot be negative"
+bad "negative token_period" '{"token_period":-5}' "'token_period' cannot be negative"
+bad "bad CIDR" '{"token_bound_cidrs":"10.0.0.0/99"}' "invalid CIDR block"
+bad "allowed_entity_aliases refused" '{"allowed_entity_aliases":"x"}' "allowed_entity_aliases is not supported"
+bad "path_suffix with '/'" '{"path_suffix":"a/b/c"}' "given role path suffix contains invalid characters"
+bad "path_suffix with '..'" '{"path_suffix":"a..b"}' "parent references"
+bad "orphan not a bool" '{"orphan":"maybe"}' "Field validation failed"
+expect_eq "a refused write stores nothing" "$(code GET auth/token/roles/bad)" 404
+expect_eq "token_type service accepted" "$(code POST auth/token/roles/svc '{"token_type":"service"}')" 204
+
+# -- create/<role>: allowed policies
+T=$(api POST auth/token/create/app '{}')
+expect_eq "create/app without policies: the role's allowed + default" \
+    "$(echo "$T" | jq -c .auth.policies)" '["db","default","web"]'
+TK=$(echo "$T" | jq -r .auth.client_token)
+LK=$(api GET auth/token/lookup-self "" "$TK")
+expect_eq "lookup: path with role and suffix, role name" \
+    "$(echo "$LK" | jq -c '[.data.path, .data.role, .data.orphan]')" \
+    '["auth/token/create/app/v1x","app",false]'
+expect_eq "create/app with a subset: 200" \
+    "$(api POST auth/token/create/app '{"policies":["web"]}' | jq -c .auth.policies)" '["default","web"]'
+expect_eq "create/app outside the allowed policies: 400" \
+    "$(code POST auth/token/create/app '{"policies":["admin"]}')" 400
+expect_eq "... Vault's message" "$(api POST auth/token/create/app '{"policies":["admin"]}' | err0)" \
+    "token policies ([\"admin\" \"default\"]) must be subset of the role's allowed policies ([\"db\" \"default\" \"web\"]) or glob policies ([])"
+
+# a token holding only 'web' may not create a 'db' token directly, but may through the role (as
+# Vault: allowed_policies replace the subset-of-parent rule); it needs update on create/app
+code PUT sys/policies/acl/maker \
+    '{"policy":"path \"auth/token/create/app\" { capabilities = [\"update\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }"}' >/dev/null
+MK=$(api POST auth/token/create '{"policies":["maker","web"]}' | jq -r .auth.client_token)
+expect_eq "direct create beyond the parent's policies: 400" \
+    "$(code POST auth/token/create '{"policies":["db"]}' "$MK")" 400
+expect_eq "through the role: 200" \
+    "$(api POST auth/token/create/app '{"policies":["db"]}' "$MK" | jq -c .auth.policies)" '["db","default"]'
+expect_eq "create/<role> without update on its path: 403" \
+    "$(code POST auth/token/create/orph '{}' "$MK")" 403
+expect_eq "role CRUD without a policy for it: 403" \
+    "$(code POST auth/token/roles/evil '{"allowed_policies":"root"}' "$MK")" 403
+code POST auth/token/roles/rooty '{"allowed_policies":"root"}' >/dev/null
+code PUT sys/policies/acl/maker2 \
+    '{"policy":"path \"auth/token/create/rooty\" { capabilities = [\"update\"] }"}' >/dev/null
+MK2=$(api POST auth/token/create '{"policies":["maker2"]}' | jq -r .auth.client_token)
+expect_eq "a role allowing root cannot make a root token for a non-root caller" \
+    "$(code POST auth/token/create/rooty '{"policies":["root"]}' "$MK2")" 400
+
+# -- disallowed policies and globs
+expect_eq "create/deny with a disallowed policy: 400" \
+    "$(api POST auth/token/create/deny '{"policies":["web","admin"]}' | err0)" \
+    'token policy "admin" is disallowed by this role'
+expect_eq "create/deny with other policies: 200" \
+    "$(api POST auth/token/create/deny '{"policies":["web"]}' | jq -c .auth.policies)" '["default","web"]'
+expect_eq "glob role: a matching policy" \
+    "$(api POST auth/token/create/glob '{"policies":["team-a"]}' | jq -c .auth.policies)" \
+    '["default","team-a"]'
+expect_eq "glob role: a policy outside the glob: 400" \
+    "$(code POST auth/token/create/glob '{"policies":["web"]}')" 400
+expect_eq "glob role: disallowed by glob" \
+    "$(api POST auth/token/create/glob '{"policies":["team-b"]}' | err0)" \
+    'token policy "team-b" is disallowed by this role'
+
+# -- orphan role: the child survives its parent's revocation
+PT=$(api POST auth/token/create '{"policies":["web"]}' | jq -r .auth.client_token)
+code PUT sys/policies/acl/orphmaker \
+    '{"policy":"path \"auth/token/create/orph\" { capabilities = [\"update\"] }"}' >/dev/null
+PT=$(api POST auth/token/create '{"policies":["orphmaker","web"]}' | jq -r .auth.client_token)
+OT=$(api POST auth/token/create/orph '{}' "$PT" | jq -r .auth.client_token)
+NT=$(api POST auth/token/create '{}' "$PT" | jq -r .auth.client_token)
+expect_eq "orphan role: lookup shows orphan" \
+    "$(api GET auth/token/lookup-self "" "$OT" | jq -c '[.data.orphan, .data.path]')" \
+    '[true,"auth/token/create/orph"]'
+code POST auth/token/revoke "{\"token\":\"$PT\"}" >/dev/null
+expect_eq "orphan role token survives its parent's revocation" \
+    "$(code GET auth/token/lookup-self "" "$OT")" 200
+expect_eq "an ordinary child does not" "$(code GET auth/token/lookup-self "" "$NT")" 403
+
+# -- period, explicit max TTL, num_uses, renewable applied
+LT=$(api POST auth/token/create/life '{}')
+expect_eq "life role: auth block" \
+    "$(echo "$LT" | jq -c '[.auth.renewable, .auth.num_uses, .auth.lease_duration]')" '[false,3,3600]'
+LTK=$(echo "$LT" | jq -r .auth.client_token)
+expect_eq "life role: lookup shows period, explicit_max_ttl, num_uses (one spent)" \
+    "$(api GET auth/token/lookup-self "" "$LTK" | jq -c '[.data.period, .data.explicit_max_ttl, .data.num_uses, .data.renewable]')" \
+    '[3600,7200,2,false]'
+LT2=$(api POST auth/token/create/life '{"num_uses":5,"explicit_max_ttl":"1h"}')
+expect_eq "request and role: the lesser num_uses and explicit max TTL" \
+    "$(echo "$LT2" | jq -c '[.auth.num_uses, (.warnings | length > 0)]')" '[3,true]'
+expect_contains "... with Vault's warning" "$(echo "$LT2" | jq -r '.warnings | join("|")')" \
+    "Explicit max TTL specified both during creation call and in role; using the lesser value of 3600 seconds"
+code PUT sys/policies/acl/lifemaker \
+    '{"policy":"path \"auth/token/create/life\" { capabilities = [\"update\"] }"}' >/dev/null
+LM=$(api POST auth/token/create '{"policies":["lifemaker"]}' | jq -r .auth.client_token)
+expect_eq "a periodic role needs no sudo from its caller" \
+    "$(api POST auth/token/create/life '{}' "$LM" | jq -c '[.auth.lease_duration, .auth.num_uses]')" \
+    '[3600,3]'
+
+# -- bound CIDRs of a role apply to its tokens
+code POST auth/token/roles/net '{"token_bound_cidrs":"10.9.9.0/24"}' >/dev/null
+expect_eq "role read shows token_bound_cidrs" \
+    "$(api GET auth/token/roles/net | jq -c .data.token_bound_cidrs)" '["10.9.9.0/24"]'
+CT=$(api POST auth/token/create/net '{}' | jq -r .auth.client_token)
+expect_eq "a token bound to another network is refused from 127.0.0.1" \
+    "$(code GET auth/token/lookup-self "" "$CT")" 403
+
+# -- the request's entity_alias cannot be honoured
+expect_eq "entity_alias on create/<role>: 400" \
+    "$(api POST auth/token/create/app '{"entity_alias":"bob"}' | err0)" "invalid 'entity_alias' value"
+
+# -- LIST accessors: sudo only, live tokens only
+NEW=$(api POST auth/token/create '{"policies":["web"]}')
+NACC=$(echo "$NEW" | jq -r .auth.accessor)
+NTOK=$(echo "$NEW" | jq -r .auth.client_token)
+A=$(api LIST auth/token/accessors)
+expect_eq "LIST accessors: 200 with keys" "$(echo "$A" | jq -r '.data.keys | length > 3')" true
+expect_eq "LIST accessors has the new token's accessor" \
+    "$(echo "$A" | jq --arg a "$NACC" '.data.keys | index($a) != null')" true
+expect_eq "LIST accessors never shows a token" "$(echo "$A" | grep -c "$NTOK")" 0
+expect_eq "GET ?list=true works too" \
+    "$(hcurl -H "X-Vault-Token: $ROOT" "$V/auth/token/accessors?list=true" | jq --arg a "$NACC" '.data.keys | index($a) != null')" true
+expect_eq "revoked parent's child accessor gone, orphan's kept" \
+    "$(echo "$A" | jq -c --arg o "$(api GET auth/token/lookup-self "" "$OT" | jq -r .data.accessor)" '.data.keys | index($o) != null')" true
+code POST auth/token/revoke "{\"token\":\"$NTOK\"}" >/dev/null
+expect_eq "after revoke the accessor is gone" \
+    "$(api LIST auth/token/accessors | jq --arg a "$NACC" '.data.keys | index($a) != null')" false
+SHORT=$(api POST auth/token/create '{"ttl":"1s"}')
+SACC=$(echo "$SHORT" | jq -r .auth.accessor)
+sleep 2
+expect_eq "an expired token's accessor is left out" \
+    "$(api LIST auth/token/accessors | jq --arg a "$SACC" '.data.keys | index($a) != null')" false
+expect_eq "a token without sudo: 403" "$(code LIST auth/token/accessors "" "$MK")" 403
+code PUT sys/policies/acl/lister \
+    '{"policy":"path \"auth/token/accessors/\" { capabilities = [\"list\"] }"}' >/dev/null
+LS=$(api POST auth/token/create '{"policies":["lister"]}' | jq -r .auth.client_token)
+expect_eq "list capability without sudo: 403" "$(code LIST auth/token/accessors "" "$LS")" 403
+code PUT sys/policies/acl/sudoer \
+    '{"policy":"path \"auth/token/accessors/\" { capabilities = [\"list\", \"sudo\"] }"}' >/dev/null
+SU=$(api POST auth/token/create '{"policies":["sudoer"]}' | jq -r .auth.client_token)
+expect_eq "list + sudo: 200" "$(code LIST auth/token/accessors "" "$SU")" 200
+expect_eq "GET accessors without list: 405" "$(code GET auth/token/accessors)" 405
+
+# -- ACL on roles uses create vs update (Vault's existence check)
+code PUT sys/policies/acl/rolecreate \
+    '{"policy":"path \"auth/token/roles/*\" { capabilities = [\"create\", \"read\"] }"}' >/dev/null
+RC=$(api POST auth/token/create '{"policies":["rolecreate"]}' | jq -r .auth.client_token)
+expect_eq "create capability: a new role may be written" \
+    "$(code POST auth/token/roles/fresh '{}' "$RC")" 204
+expect_eq "create capability: an existing role may not be updated" \
+    "$(code POST auth/token/roles/fresh '{"orphan":true}' "$RC")" 403
+
+# -- roles survive a restart (stored like policies and tokens)
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+start_dev "$D" || exit 1
+ROOT2=$(sed -n 's/.*Root Token: *//p' "$LOG" | head -1)
+[ -n "$ROOT2" ] && ROOT=$ROOT2
+V="$ADDR/v1"
+expect_eq "roles after a restart" "$(api LIST auth/token/roles | jq -r '.data.keys | index("app") != null')" true
+
+# -- node-vault's commands, when it is installed
+NODE_DIR="$(cd "$(dirname "$0")/../node" && pwd)"
+if [ -d "$NODE_DIR/node_modules/node-vault" ] && command -v node >/dev/null 2>&1; then
+    OUT=$(VAULT_ADDR="$ADDR" NODE_EXTRA_CA_CERTS="$CA" NODE_DIR="$NODE_DIR" ROOT="$ROOT" node - <<'JSEOF'
+'use strict';
+const vaultLib = require(`${process.env.NODE_DIR}/node_modules/node-vault`);
+const as = (token) => vaultLib({ apiVersion: 'v1', endpoint: process.env.VAULT_ADDR, token });
+async function main() {
+  const R = as(process.env.ROOT);
+  const out = {};
+  await R.addTokenRole({ role_name: 'nv', allowed_policies: 'web', orphan: true, period: 600 });
+  out.get = (await R.getTokenRole({ role_name: 'nv' })).data;
+  out.roles = (await R.tokenRoles()).data.keys;
+  // tokenCreateRole is a "token source": the client switches to the new token afterwards
+  const t = await as(process.env.ROOT).tokenCreateRole({ role_name: 'nv' });
+  out.auth = [t.auth.policies, t.auth.orphan, t.auth.lease_duration];
+  out.acc = (await R.tokenAccessors()).data.keys.includes(t.auth.accessor);
+  await R.removeTokenRole({ role_name: 'nv' });
+  try { await R.getTokenRole({ role_name: 'nv' }); out.gone = 'still there'; }
+  catch (e) { out.gone = e.response ? e.response.statusCode : e.message; }
+  console.log(JSON.stringify(out));
+}
+main().catch((e) => { console.log(JSON.stringify({ error: e.message })); });
+JSEOF
+)
+    echo "# node-vault: $OUT"
+    expect_eq "node-vault addTokenRole + getTokenRole" \
+        "$(echo "$OUT" | jq -c '.get | [.allowed_policies, .orphan, .token_period]')" '[["web"],true,600]'
+    expect_eq "node-vault tokenRoles (GET ?list=true)" \
+        "$(echo "$OUT" | jq -r '.roles | index("nv") != null')" true
+    expect_eq "node-vault tokenCreateRole" "$(echo "$OUT" | jq -c .auth)" '[["default","web"],true,600]'
+    expect_eq "node-vault tokenAccessors" "$(echo "$OUT" | jq -r .acc)" true
+    expect_eq "node-vault removeTokenRole" "$(echo "$OUT" | jq -r .gone)" 404
+else
+    echo "# node-vault not installed: its part skipped"
+fi
+
+finish
