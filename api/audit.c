@@ -51,10 +51,12 @@ struct api_audit {
     uint64_t synced;                  /* every line up to this seq is on stable storage */
     struct api_audit_head durable;    /* line synced: its end and hash (api_audit_head_get) */
     uint64_t wanted;                  /* highest seq somebody waits for */
-    uint64_t rotated_at;              /* the marker the last rotation wrote (0: none since open) */
     char prev[TR_AUDIT_HASH_HEX + 1]; /* SHA-256 of that line's bytes, or the genesis value */
-    bool broken;                      /* a sync failed: what is on disk is unknown */
-    bool closing;                     /* api_audit_close: sync what is left, then stop */
+    /* The marker the last rotation wrote, or the file's last line at open if it is a marker (0:
+     * neither): while seq equals it the file holds nothing but its marker. */
+    uint64_t rotated_at;
+    bool broken;  /* a sync failed: what is on disk is unknown */
+    bool closing; /* api_audit_close: sync what is left, then stop */
     bool syncing; /* sync_once is in fdatasync without the mutex: fd must not change meanwhile */
     bool release_due;       /* a rotation synced lines: their callbacks wait for the sync thread */
     struct waiter *waiters; /* callbacks not yet released, newest first */
@@ -794,6 +796,10 @@ static int recover_head(struct api_audit *a, int fd)
         return rc;
     a->seq = last.seq;
     memcpy(a->prev, last.line_hash, sizeof(a->prev));
+    /* A file holding only its marker (a rotation, then a restart): nothing to rotate yet, or a
+     * SIGHUP would make a part with no line but its marker. */
+    if (last.rotation)
+        a->rotated_at = last.seq;
     return TR_OK;
 }
 
@@ -981,7 +987,8 @@ static int line_is(int fd, uint64_t end, uint64_t seq, const char *hash, char *w
 static int check_rotated(const struct api_audit *a, int fd, uint64_t size,
                          const struct api_audit_head *h, char *why, size_t whylen)
 {
-    char dir[PATH_MAX], prev[PATH_MAX + TR_AUDIT_ROT_FILE_MAX + 2];
+    char dir[PATH_MAX], prev[PATH_MAX + TR_AUDIT_ROT_FILE_MAX + 2], name[PATH_MAX + 32];
+    const char *base = strrchr(a->path, '/') ? strrchr(a->path, '/') + 1 : a->path;
     struct tr_audit_link first;
     struct stat st;
     int pfd = -1, rc;
@@ -990,9 +997,16 @@ static int check_rotated(const struct api_audit *a, int fd, uint64_t size,
         return rc == TR_E_TAMPER ? TR_E_NOTFOUND : rc;
     if (!first.rotation || first.rot_seq < h->seq)
         return TR_E_NOTFOUND;
+    rc = TR_E_TAMPER;
+    /* Only the name a rotation gives (<base>.<its last seq>): a marker is no more than a line
+     * anyone can write, and must not send the check to a file of the writer's choosing. */
+    snprintf(name, sizeof(name), "%s.%" PRIu64, base, first.rot_seq);
+    if (strcmp(first.rot_file, name) != 0) {
+        snprintf(why, whylen, "the rotation marker names a file no rotation would have made");
+        goto out;
+    }
     dir_of(a->path, dir);
     snprintf(prev, sizeof(prev), "%s/%s", dir, first.rot_file);
-    rc = TR_E_TAMPER;
     if ((pfd = open(prev, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) < 0) {
         snprintf(why, whylen, "the rotated file this one continues is missing");
         goto out;
@@ -1231,8 +1245,12 @@ static int cmp_desc(const void *x, const void *y)
     return a < b ? 1 : a > b ? -1 : 0;
 }
 
-/* Delete the oldest rotated files beyond keep (regular files named <base>.<seq> only). */
-static void prune(const char *path, uint32_t keep)
+/* Delete the oldest rotated files beyond keep: keep the file just rotated, <base>.<newest>, and
+ * the keep - 1 newest before it. Only regular files of ours named <base>.<seq> with seq below
+ * newest count: a higher seq is no older part of this chain but one of an earlier chain (the log
+ * was started anew, e.g. an emptied file adopted by a storage recovery), and counting it would
+ * delete the file just rotated, lines and all. Such files are left alone. */
+static void prune(const char *path, uint32_t keep, uint64_t newest)
 {
     char dir[PATH_MAX];
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -1249,8 +1267,8 @@ static void prune(const char *path, uint32_t keep)
     while ((de = readdir(d))) {
         uint64_t v = rotated_seq(de->d_name, base, blen);
         struct stat st;
-        if (!v || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode))
+        if (!v || v >= newest || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
             continue;
         if (n == cap) {
             uint64_t *g = realloc(seqs, (cap = cap ? 2 * cap : 16) * sizeof(*seqs));
@@ -1260,8 +1278,9 @@ static void prune(const char *path, uint32_t keep)
         }
         seqs[n++] = v;
     }
-    qsort(seqs, n, sizeof(*seqs), cmp_desc);
-    for (size_t i = keep; i < n; i++) {
+    if (n > 1) /* seqs is NULL when n is 0, which qsort must not be given */
+        qsort(seqs, n, sizeof(*seqs), cmp_desc);
+    for (size_t i = keep - 1; i < n; i++) {
         char name[NAME_MAX + 1];
         snprintf(name, sizeof(name), "%s.%" PRIu64, base, seqs[i]);
         if (unlinkat(dirfd(d), name, 0) == 0)
@@ -1277,6 +1296,7 @@ out:
 
 int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated, size_t rotlen)
 {
+    uint64_t newest;
     int rc;
 
     if (!a || !rotated || rotlen == 0)
@@ -1286,11 +1306,12 @@ int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated, size_t r
     while (a->syncing) /* the sync thread is in fdatasync on the current descriptor */
         pthread_cond_wait(&a->synced_cond, &a->mu);
     rc = rotate_locked(a, rotated, rotlen);
+    newest = rc == TR_OK ? a->rotated_at - 1 : 0; /* the rotated file's: the marker's seq - 1 */
     pthread_mutex_unlock(&a->mu);
     if (rc != TR_OK)
         rotated[0] = '\0';
     else if (keep)
-        prune(a->path, keep);
+        prune(a->path, keep, newest);
     return rc;
 }
 

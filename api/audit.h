@@ -290,9 +290,10 @@ void api_audit_drain(struct api_audit *a);
  * file is the one at the device's path now: not the opened one (swapped, deleted), or shorter
  * than the device wrote it (cut), fails whatever h is, as the device's own head is then stale.
  * If h is not in the file but the file starts with a rotation marker that follows h, h is looked
- * for in the rotated file the marker names (beside it), which must be exactly as rotated: its
+ * for in the rotated file the marker names (beside it), which must bear the name a rotation gives
+ * (<base>.<the marker's rotation.seq>, a regular file, no symlink) and be exactly as rotated: its
  * size and last line as the marker says, and h at h->end (one rotation back at most: the
- * anchoring follows every rotation).
+ * anchoring follows every rotation, and the next one waits for it).
  * Out: why (whylen > 0 bytes) receives a short, data-free reason on TR_E_TAMPER, else "".
  * Errors: TR_E_TAMPER (the file is shorter, or another line is there, or it changed under the
  *      device), TR_E_INVAL, TR_E_IO, TR_E_NOMEM.
@@ -302,7 +303,10 @@ TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_aud
 
 /*
  * api_audit_rotate - rotate the file (see above) and then, if keep > 0, delete the oldest rotated
- * files beyond the newest keep (regular files named <base>.<digits> beside it only).
+ * files beyond the newest keep: the file just rotated and the keep - 1 newest before it. Only
+ * regular files of the server's user named <base>.<digits> beside it, with a seq below the one
+ * just rotated, are counted or deleted (a higher seq is an earlier chain's, e.g. from before a
+ * storage recovery adopted an emptied file: left alone).
  * Blocks every writer for two fdatasyncs, two renames and a directory sync: call it from a
  * thread that may block (not an event loop), rarely.
  * Out: rotated (rotlen bytes) receives the rotated file's path on success, else "".

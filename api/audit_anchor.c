@@ -22,9 +22,12 @@ struct api_anchor {
     bool rotate;                    /* a rotation was asked for (api_anchor_rotate_request) */
     bool armed;                     /* a verified store is open: anchoring into it is allowed */
     struct api_audit_head anchored; /* what the open store holds */
-    int last_rc;                    /* the last anchoring's result: log each new failure once */
-    json_t *evidence;               /* the last failed verify's, or NULL */
-    pthread_mutex_t put_mu;         /* one anchoring at a time: the head never goes backwards */
+    /* No rotation until anchored.seq reaches this: the head right after the last rotation (or the
+     * file's head when the store was opened), so the store holds a line of the current file. */
+    uint64_t rotate_after;
+    int last_rc;            /* the last anchoring's result: log each new failure once */
+    json_t *evidence;       /* the last failed verify's, or NULL */
+    pthread_mutex_t put_mu; /* one anchoring at a time: the head never goes backwards */
 };
 
 static json_t *head_json(const struct api_audit_head *h)
@@ -85,15 +88,16 @@ static int head_get(struct store *st, struct api_audit_head *out)
     return rc;
 }
 
-/* Anchor the durable head if it moved past the anchored one, into closing (a store no call
- * holds, once every line is durable) or else the open store. Called with put_mu held. */
-static void anchor_locked(struct api_anchor *an, struct store *closing)
+/* Anchor the durable head if it moved past the anchored one, into held (a store the caller holds:
+ * a closing one no call holds, after every line is made durable if drain, or a reference) or else
+ * the open store. Called with put_mu held. */
+static void anchor_locked(struct api_anchor *an, struct store *held, bool drain)
 {
     struct api_audit_head h;
-    struct store *st = closing;
+    struct store *st = held;
     int rc;
 
-    if (closing)
+    if (drain)
         api_audit_drain(an->api->audit);
     api_audit_head_get(an->api->audit, &h);
     pthread_mutex_lock(&an->mu);
@@ -102,7 +106,7 @@ static void anchor_locked(struct api_anchor *an, struct store *closing)
     if (!due || (!st && !(st = api_core_store_ref(an->api))))
         goto out;
     rc = head_put(st, &h);
-    if (!closing)
+    if (!held)
         api_core_store_unref(an->api, st);
     pthread_mutex_lock(&an->mu);
     if (rc == TR_OK && an->armed)
@@ -123,46 +127,69 @@ out:
 static void anchor_once(struct api_anchor *an, struct store *closing)
 {
     pthread_mutex_lock(&an->put_mu);
-    anchor_locked(an, closing);
+    anchor_locked(an, closing, closing != NULL);
     pthread_mutex_unlock(&an->put_mu);
 }
 
 /* Rotate the audit file if asked to or if it reached rotate_bytes, and anchor the new file's
  * marker at once: an anchored head is then never more than one rotation back, which is as far
- * as api_audit_head_check looks. Only while a verified store is open (a sealed server writes no
- * lines; an asked-for rotation is then dropped, with a message). */
+ * as api_audit_head_check looks. Only while the store is open and serving (a sealed server writes
+ * no lines; an asked-for rotation is then dropped, with a message). */
 static void rotate_once(struct api_anchor *an)
 {
     struct api_audit_head h;
     char rotated[PATH_MAX + 32];
-    bool asked, armed;
+    struct store *st = NULL;
+    bool asked, behind;
     int rc;
 
     pthread_mutex_lock(&an->mu);
     asked = an->rotate;
     an->rotate = false;
-    armed = an->armed;
     pthread_mutex_unlock(&an->mu);
     api_audit_head_get(an->api->audit, &h);
     if (!asked && !(an->cfg.rotate_bytes && h.end >= an->cfg.rotate_bytes))
         return;
-    if (!armed) {
+    pthread_mutex_lock(&an->put_mu);
+    /* A reference for the rotation and its anchoring: a seal (operator, shutdown, recovery) waits
+     * for it before its last anchoring, so no rotation slips in after that one (armed, read
+     * before a seal began, could still say unsealed). */
+    if (!(st = api_core_store_ref(an->api))) {
         if (asked)
             tr_log_warn("audit: rotation not done: the server is sealed (nothing is written "
                         "while sealed; ask again once unsealed)");
-        return;
+        goto out;
     }
-    pthread_mutex_lock(&an->put_mu);
+    pthread_mutex_lock(&an->mu);
+    behind = !an->armed || an->anchored.seq < an->rotate_after;
+    pthread_mutex_unlock(&an->mu);
+    if (behind) {
+        /* The store holds no line of the current file yet (the last rotation's marker could not
+         * be anchored, e.g. its disk is full): another rotation would leave the anchored line
+         * two files back, further than the check looks, and a crash would then read as
+         * tampering. Wait for an anchoring (each interval retries). */
+        if (asked)
+            tr_log_warn("audit: rotation not done: the last rotation is not anchored in the "
+                        "store yet (see the anchoring errors; ask again once it is)");
+        goto out;
+    }
     rc = api_audit_rotate(an->api->audit, an->cfg.rotate_keep, rotated, sizeof(rotated));
     if (rc == TR_OK) {
         tr_log_info("audit: rotated the log to %s (lines up to %" PRIu64 ")", rotated, h.seq);
-        anchor_locked(an, NULL);
+        api_audit_head_get(an->api->audit, &h); /* the marker, or a line after it */
+        pthread_mutex_lock(&an->mu);
+        an->rotate_after = h.seq;
+        pthread_mutex_unlock(&an->mu);
+        anchor_locked(an, st, false);
     } else if (rc == TR_E_NOTFOUND) {
         if (asked)
             tr_log_info("audit: rotation not done: nothing was written since the last one");
     } else {
         tr_log_error("audit: rotation failed: %s", tr_strerror(rc));
     }
+out:
+    if (st)
+        api_core_store_unref(an->api, st);
     pthread_mutex_unlock(&an->put_mu);
 }
 
@@ -306,6 +333,7 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     }
     pthread_mutex_lock(&an->mu);
     an->anchored = want;
+    an->rotate_after = file.seq; /* want may be one rotation back: anchor the file first */
     an->armed = true;
     an->last_rc = TR_OK;
     json_decref(an->evidence);

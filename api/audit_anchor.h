@@ -22,7 +22,11 @@
  *
  * Rotation: the same thread rotates the audit file (api_audit_rotate) when asked or when it
  * reached its configured size, and anchors the new file's first line right after, under the
- * same lock as every anchoring; so a stored head is at most one rotation behind the file.
+ * same lock as every anchoring and holding a reference to the open store (so a seal's last
+ * anchoring comes after it, and no rotation happens while sealed). A rotation waits until the
+ * store holds a line of the current file (the last rotation's anchoring may have failed, e.g. on
+ * a full disk, or the store was opened one rotation behind): a stored head is then at most one
+ * rotation behind the file.
  *
  * Thread-safety: every verb may be called from any thread; api_anchor_stop once no other runs.
  * Must never know: HTTP, the audit file's format (audit.h does), any key.

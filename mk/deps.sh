@@ -25,7 +25,7 @@ done
 for m in cc:gcc make:make pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
          tpm2_startup:tpm2-tools curl:curl jq:jq clang-format:clang-format cppcheck:cppcheck \
          objcopy:binutils nm:binutils openssl:openssl mdb_stat:lmdb-utils pgrep:procps \
-         node:nodejs npm:npm python3:python3 clang:clang; do
+         node:nodejs npm:npm python3:python3 clang:clang strace:strace; do
     command -v "${m%%:*}" >/dev/null 2>&1 || need "${m#*:}"
 done
 # libFuzzer's runtime (make fuzz; the fuzz replay step of make test) is only a Recommends of clang

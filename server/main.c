@@ -315,6 +315,10 @@ int main(int argc, char **argv)
     setenv("TSS2_LOG", "all+none", 0);
     check_memlock();
     signal(SIGPIPE, SIG_IGN);
+    /* SIGHUP (reload: certificates, audit rotation) is handled only while the event loop runs;
+     * before that (the store opening) and after (the last anchoring, the store closing) its
+     * default action would kill the server mid-way. libevent puts this back when it stops. */
+    signal(SIGHUP, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "tresord: cannot enable libevent threading\n");
         return 1;
