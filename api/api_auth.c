@@ -627,12 +627,7 @@ void auth_reply_list(struct api_call *c, const char *prefix)
         json_array_append_new(keys,
                               json_stringn((const char *)l->e[i].key + n, l->e[i].key_len - n));
     store_list_free(l);
-    if (!json_array_size(keys)) {
-        json_decref(keys);
-        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
-        return;
-    }
-    api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+    api_reply_keys(c, keys);
 }
 
 int auth_mac_hex(const char *const *parts, size_t n, char out[AUTH_MAC_HEX])

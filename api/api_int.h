@@ -114,6 +114,9 @@ void api_reply_text(struct api_call *c, int status, const char *ctype, const cha
                     size_t len);
 /* api_reply_data - the Vault envelope with data (stolen; may be NULL) and status. */
 void api_reply_data(struct api_call *c, int status, json_t *data);
+/* api_reply_keys - a LIST answer {"keys": keys} (stolen, an array); an empty LIST is a 404 with
+ * no body, as Vault (trap 3). */
+void api_reply_keys(struct api_call *c, json_t *keys);
 /* api_reply_envelope - the envelope with data, auth and warnings (each stolen, may be NULL). */
 void api_reply_envelope(struct api_call *c, int status, json_t *data, json_t *auth,
                         json_t *warnings);

@@ -271,6 +271,16 @@ void api_reply_data(struct api_call *c, int status, json_t *data)
     api_reply_envelope(c, status, data, NULL, NULL);
 }
 
+void api_reply_keys(struct api_call *c, json_t *keys)
+{
+    if (!json_array_size(keys)) {
+        json_decref(keys);
+        api_reply_error(c, 404, NULL);
+        return;
+    }
+    api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+}
+
 void api_reply_data_top(struct api_call *c, json_t *data)
 {
     json_t *o =

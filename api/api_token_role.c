@@ -580,13 +580,12 @@ static void role_list(struct api_call *c)
         if (!more)
             break;
     }
-    if (rc != TR_OK)
+    if (rc != TR_OK) {
+        json_decref(keys);
         api_reply_err(c, rc);
-    else if (!json_array_size(keys))
-        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
-    else
-        api_reply_data(c, 200, json_pack("{s:O}", "keys", keys));
-    json_decref(keys);
+    } else {
+        api_reply_keys(c, keys);
+    }
 }
 
 void api_token_role_handle(struct api_call *c, const char *op)

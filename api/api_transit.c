@@ -380,11 +380,8 @@ static void keys_list(struct api_call *c)
     if (rc != TR_OK) {
         json_decref(keys);
         api_reply_err(c, rc);
-    } else if (!json_array_size(keys)) {
-        json_decref(keys);
-        api_reply_error(c, 404, NULL); /* an empty LIST is a 404 (trap 3) */
     } else {
-        api_reply_data(c, 200, json_pack("{s:o}", "keys", keys));
+        api_reply_keys(c, keys);
     }
 }
 
