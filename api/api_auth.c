@@ -12,6 +12,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_mount_cfg.h"
 
 struct auth_method {
     const char *type;
@@ -161,20 +162,37 @@ void api_auth_handle(struct api_call *c)
 
 /* ---- sys/auth ------------------------------------------------------------------------------ */
 
-static json_t *mount_json(const char *type, const char *desc, const char *acc, const char *uuid)
+/* An auth mount as Vault's sys/auth shows it; rec is its stored record (borrowed; NULL or
+ * without config: untuned), the source of config and options. */
+static json_t *mount_json(const char *type, const char *desc, const char *acc, const char *uuid,
+                          const json_t *rec)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:b, s:s}, s:n, s:b, s:b, s:b}", "type",
-                     type, "description", desc, "accessor", acc, "uuid", uuid, "config",
-                     "default_lease_ttl", 0, "max_lease_ttl", 0, "force_no_cache", 0, "token_type",
-                     "default-service", "options", "local", 0, "seal_wrap", 0,
-                     "external_entropy_access", 0);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:b}", "type", type, "description",
+                     desc, "accessor", acc, "uuid", uuid, "config",
+                     api_mount_cfg_list_json(rec, true), "options", api_mount_cfg_options_json(rec),
+                     "local", 0, "seal_wrap", 0, "external_entropy_access", 0);
 }
 
 static json_t *stored_mount_json(const json_t *o)
 {
     const char *d = tr_json_get_str(o, "description");
     return mount_json(tr_json_get_str(o, "type"), d ? d : "", tr_json_get_str(o, "accessor"),
-                      tr_json_get_str(o, "uuid"));
+                      tr_json_get_str(o, "uuid"), o);
+}
+
+/* The built-in auth/token/ with its tuning (API_MOUNT_TOKEN_KEY; none: untuned). */
+static int token_mount_json(struct api_call *c, json_t **out)
+{
+    json_t *rec = NULL;
+    int rc = api_get_json(c, API_T_SYS, API_MOUNT_TOKEN_KEY, &rec, NULL);
+    const char *d = tr_json_get_str(rec, "description");
+
+    *out = NULL;
+    if (rc != TR_OK && rc != TR_E_NOTFOUND)
+        return rc;
+    *out = mount_json("token", d ? d : "token based credentials", "auth_token", "token", rec);
+    json_decref(rec);
+    return *out ? TR_OK : TR_E_NOMEM;
 }
 
 static void auth_list(struct api_call *c)
@@ -189,8 +207,14 @@ static void auth_list(struct api_call *c)
         api_reply_err(c, rc != TR_OK ? rc : TR_E_NOMEM);
         return;
     }
-    json_object_set_new(data, "token/",
-                        mount_json("token", "token based credentials", "auth_token", "token"));
+    json_t *tok = NULL;
+    if ((rc = token_mount_json(c, &tok)) != TR_OK) {
+        store_list_free(l);
+        json_decref(data);
+        api_reply_err(c, rc);
+        return;
+    }
+    json_object_set_new(data, "token/", tok);
     for (size_t i = 0; i < l->n; i++) {
         char key[80];
         json_t *o = NULL;
@@ -334,11 +358,43 @@ static int mount_clear_stale(struct store *st, const char *key)
     return stale ? mount_disable(st, key) : TR_E_CAS;
 }
 
+/* The record of a new auth mount of type from an enable body, without uuid and accessor:
+ * {type, description, config, options} after Vault's checks. NULL with err (cap bytes) set when
+ * refused, err "" on OOM. */
+static json_t *auth_record_new(const json_t *body, const char *type, char *err, size_t cap)
+{
+    const json_t *dj = json_object_get(body, "description");
+    struct api_mount_kind_info k = {.auth = true, .type = type};
+    json_t *cfg = NULL, *opts = NULL;
+
+    *err = '\0';
+    if (api_mount_cfg_enable(json_object_get(body, "config"), &k, &cfg, err, cap) != TR_OK ||
+        api_mount_opts_parse(json_object_get(body, "options"), &opts, err, cap) != TR_OK)
+        goto fail;
+    if (json_string_length(json_object_get(opts, "version")) > 0) {
+        snprintf(err, cap, "auth method \"%s\" does not allow setting a version", type);
+        goto fail;
+    }
+    json_object_del(opts, "version");
+    if (dj && !json_is_null(dj) &&
+        (!json_is_string(dj) || json_string_length(dj) > API_MOUNT_DESC_MAX ||
+         memchr(json_string_value(dj), '\0', json_string_length(dj)))) {
+        snprintf(err, cap, "description must be a string of at most %d bytes", API_MOUNT_DESC_MAX);
+        goto fail;
+    }
+    return json_pack("{s:s, s:s, s:o, s:o}", "type", type, "description",
+                     json_is_string(dj) ? json_string_value(dj) : "", "config", cfg, "options",
+                     opts);
+fail:
+    json_decref(cfg);
+    json_decref(opts);
+    return NULL;
+}
+
 static void auth_enable(struct api_call *c, const char *key)
 {
     const char *type = tr_json_get_str(c->body, "type");
-    const char *desc = tr_json_get_str(c->body, "description");
-    char uuid[37], acc[40], msg[128];
+    char uuid[37], acc[40], msg[API_MOUNT_ERR_MAX];
     int rc = TR_E_CAS;
 
     if (!type || !*type) {
@@ -352,10 +408,15 @@ static void auth_enable(struct api_call *c, const char *key)
                             : "plugin not found in the catalog");
         return;
     }
+    json_t *o = auth_record_new(c->body, type, msg, sizeof(msg));
+    if (!o) {
+        api_reply_error(c, *msg ? 400 : 500, *msg ? msg : "internal error");
+        return;
+    }
     api_uuid(uuid);
     snprintf(acc, sizeof(acc), "auth_%s_%.8s", type, uuid);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "type", type, "uuid", uuid, "accessor", acc,
-                          "description", desc ? desc : "");
+    json_object_set_new(o, "uuid", json_string(uuid));
+    json_object_set_new(o, "accessor", json_string(acc));
     /* token/ is built in and never stored: refuse it before writing anything */
     if (strcmp(key, "token/") != 0) {
         rc = o ? mount_store_new(c->store, key, o, uuid) : TR_E_NOMEM;
@@ -469,8 +530,10 @@ static void auth_read_one(struct api_call *c)
     int rc = sys_auth_key(c, key, sizeof(key)) ? TR_OK : TR_E_NOTFOUND;
 
     if (rc == TR_OK && strcmp(key, "token/") == 0) {
-        api_reply_data_top(c,
-                           mount_json("token", "token based credentials", "auth_token", "token"));
+        if ((rc = token_mount_json(c, &o)) != TR_OK)
+            api_reply_err(c, rc);
+        else
+            api_reply_data_top(c, o);
         return;
     }
     if (rc == TR_OK)
@@ -497,8 +560,10 @@ void api_sys_auth(struct api_call *c)
             auth_list(c);
         else
             api_reply_error(c, 405, "unsupported operation");
+    } else if (api_mount_is_tune_path(c->path + strlen("sys/auth/"))) {
+        api_mount_tune(c); /* api_mount_tune.c (sudo: the pipeline's sys/auth/ rule) */
     } else if (strchr(c->path + strlen("sys/auth/"), '/') && c->path[strlen(c->path) - 1] != '/') {
-        api_reply_error(c, 404, "unsupported path"); /* tune and friends */
+        api_reply_error(c, 404, "unsupported path");
     } else if (c->method == API_GET) {
         auth_read_one(c);
     } else if (c->method == API_PUT || c->method == API_DELETE) {
@@ -872,9 +937,23 @@ void auth_issue(struct api_call *c, const struct auth_mount *m, const struct aut
         api_reply_error(c, 403, "permission denied");
         return;
     }
-    /* without a maximum a renewable login token could be renewed forever */
-    if (max <= 0 || (emax > 0 && emax < max))
-        max = emax > 0 ? emax : AUTH_DEFAULT_MAX;
+    /* Vault's precedence (CalculateTTL): the role's TTL, else the mount's default; at most the
+     * mount's max, lowered by the role's max and explicit max. The mount values are the tuned
+     * ones (sys/auth/<m>/tune), else the system's. There is always a max, so a renewable login
+     * token can never be renewed forever. */
+    char mpath[sizeof(m->path) + 8];
+    int64_t mdef = AUTH_DEFAULT_MAX, mmax = AUTH_DEFAULT_MAX;
+    snprintf(mpath, sizeof(mpath), "auth/%s", m->path);
+    int rc = api_mount_ttls(c, mpath, &mdef, &mmax);
+    if (rc == TR_E_NOTFOUND) { /* disabled meanwhile: as api_token_issue answers that */
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
+    if (rc != TR_OK) {
+        api_reply_err(c, rc);
+        return;
+    }
+    api_ttl_resolve(ttl, max, emax, mdef, mmax, &ttl, &max);
     if (!json_is_array(pol))
         pol = empty = json_array();
     struct api_token_grant tg = {.policies = pol,

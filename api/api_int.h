@@ -30,7 +30,7 @@
 #define API_CACHE_BUDGET (32u << 20)
 
 /* Storage tables used by the API layer. */
-#define API_T_MOUNTS   "mounts"    /* mount path -> JSON {type, uuid, options, description} */
+#define API_T_MOUNTS   "mounts"    /* mount path -> JSON record (api_mount_cfg.h) */
 #define API_T_POLICIES "policies"  /* normalised name -> policy text */
 #define API_T_TOKENS   "tokens"    /* hex(enc_mac(TOKEN, token)) -> JSON token entry */
 #define API_T_ACCESSOR "accessors" /* accessor -> hex token hash */
@@ -196,6 +196,14 @@ void api_core_store_unref(struct api *api, struct store *st);
 bool api_mount_find(struct api *api, const char *path, struct api_mount *out);
 /* api_mounts_reload - rebuild the in-memory mount table from storage. */
 int api_mounts_reload(struct api *api, struct store *st);
+/* api_mount_ttls - the effective default and max lease TTL (seconds) of the mount at mount_path,
+ * exactly as Vault names it ("secret/", "auth/approle/", "auth/token/"): the values tuned on it
+ * (sys/mounts/<p>/tune, sys/auth/<p>/tune), else the system's 768h (api_mount_cfg.h). Secret
+ * mounts come from the in-memory table (no store read); auth mounts and auth/token/ from the
+ * call's store (one read). Out: written only on success. Errors: TR_E_NOTFOUND (no such mount),
+ * as api_get_json. (api_mount_tune.c) */
+TR_MUST_CHECK int api_mount_ttls(struct api_call *c, const char *mount_path, int64_t *out_def,
+                                 int64_t *out_max);
 
 /* ---- tokens (api_token.c) --------------------------------------------------------------- */
 /* api_token_authenticate - look up the raw token (its parsed entry comes from the cache while

@@ -965,7 +965,7 @@ static void kv1_read(struct api_call *c, const char *p)
 {
     char mk[STORE_KEY_MAX + 1];
     json_t *data = NULL;
-    int64_t ttl = 2764800; /* 768h: the mount default TTL Vault reports */
+    int64_t def = 2764800, max = 2764800, ttl = 0; /* untuned: Vault's 768h */
 
     if (!kv_meta_key(c, p, mk, sizeof(mk))) {
         api_reply_error(c, 400, "invalid path");
@@ -976,8 +976,18 @@ static void kv1_read(struct api_call *c, const char *p)
         api_reply_err(c, rc);
         return;
     }
-    bool bad; /* as Vault: "ttl", else "lease" (node-vault's examples); unparsable: default */
-    tr_json_get_duration(data, json_object_get(data, "ttl") ? "ttl" : "lease", &ttl, &bad);
+    /* As Vault: the secret's "ttl", else "lease" (node-vault's examples); absent, 0 or
+     * unparsable: the mount's default TTL; never above the mount's max (both as tuned). */
+    bool bad;
+    if (!tr_json_get_duration(data, json_object_get(data, "ttl") ? "ttl" : "lease", &ttl, &bad) ||
+        ttl <= 0)
+        ttl = 0;
+    if (api_mount_ttls(c, c->mount.path, &def, &max) != TR_OK) /* disabled meanwhile */
+        def = max = 2764800;
+    if (ttl == 0)
+        ttl = def;
+    if (ttl > max)
+        ttl = max;
     json_t *o =
         json_pack("{s:s, s:s, s:b, s:I, s:o, s:n, s:n, s:n, s:s}", "request_id", c->request_id,
                   "lease_id", "", "renewable", 0, "lease_duration", (json_int_t)ttl, "data", data,

@@ -13,6 +13,7 @@
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
 #include "api_caps.h"
+#include "api_mount_cfg.h"
 
 /* ---- seal ------------------------------------------------------------------------------- */
 
@@ -42,15 +43,35 @@ static void sys_seal(struct api_call *c)
 
 /* ---- mounts ----------------------------------------------------------------------------- */
 
-static json_t *mount_json(const struct api_mount *m)
+/* A mount as Vault's mount table shows it; rec is its stored record (borrowed; NULL: as
+ * enabled before config was stored), the source of description, config and options. */
+static json_t *mount_json(const struct api_mount *m, const json_t *rec)
 {
-    bool v2 = m->kind == API_MOUNT_KV2;
-    json_t *opts =
-        m->kind == API_MOUNT_TRANSIT ? json_null() : json_pack("{s:s}", "version", v2 ? "2" : "1");
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i, s:b}, s:o, s:b, s:b, s:b}", "type", m->type,
-                     "description", m->description, "accessor", m->uuid, "uuid", m->uuid, "config",
-                     "default_lease_ttl", 0, "max_lease_ttl", 0, "force_no_cache", 0, "options",
-                     opts, "local", 0, "seal_wrap", 0, "external_entropy_access", 0);
+    const char *desc = tr_json_get_str(rec, "description");
+    json_t *opts = api_mount_cfg_options_json(rec);
+
+    if (json_is_null(opts) && m->kind != API_MOUNT_TRANSIT) { /* KV always shows its version */
+        json_decref(opts);
+        opts = json_pack("{s:s}", "version", m->kind == API_MOUNT_KV2 ? "2" : "1");
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:b}", "type", m->type,
+                     "description", desc ? desc : m->description, "accessor", m->uuid, "uuid",
+                     m->uuid, "config", api_mount_cfg_list_json(rec, false), "options", opts,
+                     "local", 0, "seal_wrap", 0, "external_entropy_access", 0);
+}
+
+/* The mount at exactly path with its record, or NULL when none is there. */
+static json_t *mount_json_at(struct api *api, const char *path)
+{
+    struct api_mount m;
+    json_t *rec, *o = NULL;
+
+    if (!api_mount_find(api, path, &m) || strcmp(m.path, path) != 0)
+        return NULL;
+    rec = api_mount_record_copy(api, m.path);
+    o = mount_json(&m, rec);
+    json_decref(rec);
+    return o;
 }
 
 static void mounts_list(struct api_call *c)
@@ -60,7 +81,8 @@ static void mounts_list(struct api_call *c)
 
     pthread_mutex_lock(&api->lock);
     for (size_t i = 0; i < api->nmounts; i++)
-        json_object_set_new(data, api->mounts[i].path, mount_json(&api->mounts[i]));
+        json_object_set_new(data, api->mounts[i].path,
+                            mount_json(&api->mounts[i], api->mounts[i].config));
     pthread_mutex_unlock(&api->lock);
     json_object_set_new(data, "sys/",
                         json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:n, s:b, s:b}", "type", "system",
@@ -126,39 +148,73 @@ static const char *mount_version(const json_t *opts)
     return NULL;
 }
 
-static void mount_enable(struct api_call *c, const char *path)
+/* The record of a new mount from an enable body: {type, description, options, config}, after
+ * Vault's checks (config first, as Vault). NULL with err (cap bytes) set when refused. */
+static json_t *mount_record_new(const json_t *body, char *err, size_t cap)
 {
-    const char *type = tr_json_get_str(c->body, "type");
-    const char *ver = mount_version(json_object_get(c->body, "options"));
-    const char *desc = tr_json_get_str(c->body, "description");
-    char verr[128];
+    const char *type = tr_json_get_str(body, "type");
+    const char *ver = mount_version(json_object_get(body, "options"));
+    const json_t *dj = json_object_get(body, "description");
+    json_t *cfg = NULL, *opts = NULL;
 
+    if (api_mount_cfg_enable(json_object_get(body, "config"),
+                             &(struct api_mount_kind_info){.auth = false, .type = type ? type : ""},
+                             &cfg, err, cap) != TR_OK)
+        return NULL;
     if (!type || !*type) {
-        api_reply_error(c, 400, "backend type must be specified as a string");
-        return;
+        snprintf(err, cap, "backend type must be specified as a string");
+        goto fail;
     }
     if (!strcmp(type, "kv-v2") || !strcmp(type, "kv-v1")) {
         ver = type[4] == '2' ? "2" : "1"; /* the alias wins over options, as in Vault */
         type = "kv";
     }
     if (strcmp(type, "kv") != 0 && strcmp(type, "transit") != 0) {
-        api_reply_error(c, 400, "plugin not found in the catalog");
-        return;
+        snprintf(err, cap, "plugin not found in the catalog");
+        goto fail;
     }
     /* A version that is not 1 or 2 (or one given to transit) used to give a KV v1 mount
      * silently: the client would then address the wrong paths. */
     if (!ver || (*ver && strcmp(type, "kv") != 0)) {
         if (ver)
-            snprintf(verr, sizeof(verr), "secrets engine \"%s\" does not allow setting a version",
-                     type);
+            snprintf(err, cap, "secrets engine \"%s\" does not allow setting a version", type);
         else
-            snprintf(verr, sizeof(verr), "invalid options.version: must be 1 or 2");
-        api_reply_error(c, 400, verr);
+            snprintf(err, cap, "invalid options.version: must be 1 or 2");
+        goto fail;
+    }
+    if (dj && !json_is_null(dj) &&
+        (!json_is_string(dj) || json_string_length(dj) > API_MOUNT_DESC_MAX ||
+         memchr(json_string_value(dj), '\0', json_string_length(dj)))) {
+        snprintf(err, cap, "description must be a string of at most %d bytes", API_MOUNT_DESC_MAX);
+        goto fail;
+    }
+    if (api_mount_opts_parse(json_object_get(body, "options"), &opts, err, cap) != TR_OK)
+        goto fail;
+    if (!strcmp(type, "kv"))
+        json_object_set_new(opts, "version", json_string(!strcmp(ver, "2") ? "2" : "1"));
+    else
+        json_object_del(opts, "version"); /* "" given to transit: unset */
+    return json_pack("{s:s, s:s, s:o, s:o}", "type", type, "description",
+                     json_is_string(dj) ? json_string_value(dj) : "", "options", opts, "config",
+                     cfg);
+fail:
+    json_decref(cfg);
+    return NULL;
+}
+
+static void mount_enable(struct api_call *c, const char *path)
+{
+    char err[API_MOUNT_ERR_MAX] = "";
+    json_t *o = mount_record_new(c->body, err, sizeof(err));
+
+    if (!o) {
+        if (*err)
+            api_reply_error(c, 400, err);
+        else
+            api_reply_err(c, TR_E_NOMEM);
         return;
     }
-    json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "type", type, "description", desc ? desc : "",
-                          "options", "version", !strcmp(ver, "2") ? "2" : "1");
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *text = json_dumps(o, JSON_COMPACT);
     char used[256];
     int rc;
     json_decref(o);
@@ -248,41 +304,8 @@ static void sys_mounts_pool(struct api_call *c)
         mount_disable(c, path);
 }
 
-/* sys/mounts/<mount>/tune: the mount's effective settings (Vault's untuned defaults: nothing
- * here can be tuned). True, with *m, when c names the tune path of an existing mount. */
-static bool mount_tune_path(struct api_call *c, struct api_mount *m)
-{
-    const char *p = c->path + strlen("sys/mounts/");
-    size_t n = strlen(p);
-    char path[256];
-
-    if (n < 6 || n - 5 >= sizeof(path) || strcmp(p + n - 5, "/tune") != 0)
-        return false;
-    snprintf(path, sizeof(path), "%.*s/", (int)(n - 5), p);
-    return api_mount_find(c->api, path, m) && !strcmp(m->path, path);
-}
-
-static void mount_tune(struct api_call *c, const struct api_mount *m)
-{
-    if (c->method == API_PUT) {
-        api_reply_error(c, 400, "tuning mounts is not supported by Tresor");
-        return;
-    }
-    if (c->method != API_GET) {
-        api_reply_error(c, 405, "unsupported operation");
-        return;
-    }
-    json_t *opts = m->kind == API_MOUNT_TRANSIT
-                       ? json_null()
-                       : json_pack("{s:s}", "version", m->kind == API_MOUNT_KV2 ? "2" : "1");
-    api_reply_data_top(c, json_pack("{s:i, s:i, s:b, s:s, s:o}", "default_lease_ttl", 2764800,
-                                    "max_lease_ttl", 2764800, "force_no_cache", 0, "description",
-                                    m->description, "options", opts));
-}
-
 static void sys_mounts(struct api_call *c)
 {
-    struct api_mount m;
     json_t *b;
 
     if (!api_body_object(c, &b))
@@ -294,14 +317,15 @@ static void sys_mounts(struct api_call *c)
             api_reply_error(c, 405, "unsupported operation");
         return;
     }
-    if (mount_tune_path(c, &m)) {
-        mount_tune(c, &m);
+    if (api_mount_is_tune_path(c->path + strlen("sys/mounts/"))) {
+        api_mount_tune(c); /* api_mount_tune.c; also auth/<name>/tune, as Vault */
     } else if (c->method == API_GET) {
         char path[256];
         const char *p = c->path + strlen("sys/mounts/");
         snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
-        if (api_mount_find(c->api, path, &m) && !strcmp(m.path, path))
-            api_reply_data_top(c, mount_json(&m));
+        json_t *d = mount_json_at(c->api, path);
+        if (d)
+            api_reply_data_top(c, d);
         else
             api_reply_error(c, 400, "no matching mount");
     } else if (c->method == API_PUT || c->method == API_DELETE) {
@@ -313,16 +337,21 @@ static void sys_mounts(struct api_call *c)
 
 /* GET sys/internal/ui/mounts: Vault's shape ({"secret":{...},"auth":{...}}) with only the
  * mounts the token can reach, so that the listing tells a token nothing about mounts it has no
- * access to (the CLI's preflight below refuses those too). */
+ * access to (the CLI's preflight below refuses those too), plus those an operator tuned to
+ * listing_visibility "unauth" (Vault lists them to anyone). */
 static void ui_mounts_list(struct api_call *c)
 {
     json_t *secret = json_object(), *auth = json_object();
     struct api *api = c->api;
 
     pthread_mutex_lock(&api->lock);
-    for (size_t i = 0; i < api->nmounts; i++)
-        if (api_acl_has_mount_access(c->acl, api->mounts[i].path))
-            json_object_set_new(secret, api->mounts[i].path, mount_json(&api->mounts[i]));
+    for (size_t i = 0; i < api->nmounts; i++) {
+        const json_t *rec = api->mounts[i].config;
+        /* as Vault: listing_visibility "unauth" shows a mount to every token */
+        const char *lv = tr_json_get_str(json_object_get(rec, "config"), "listing_visibility");
+        if (api_acl_has_mount_access(c->acl, api->mounts[i].path) || (lv && !strcmp(lv, "unauth")))
+            json_object_set_new(secret, api->mounts[i].path, mount_json(&api->mounts[i], rec));
+    }
     pthread_mutex_unlock(&api->lock);
     if (api_acl_has_mount_access(c->acl, "auth/token/"))
         json_object_set_new(auth, "token/",
@@ -353,7 +382,11 @@ static void sys_ui_mounts(struct api_call *c)
         api_reply_error(c, 403, msg);
         return;
     }
-    json_t *d = mount_json(&m);
+    json_t *d = mount_json_at(c->api, m.path);
+    if (!d) { /* disabled since api_mount_find */
+        api_reply_error(c, 403, "permission denied");
+        return;
+    }
     /* the vault CLI needs path "secret/" and options.version as a *string* (trap 6) */
     json_object_set_new(d, "path", json_string(m.path));
     api_reply_data(c, 200, d);

@@ -83,8 +83,11 @@ def sys_calls(c):
     t = c.sys.read_mount_configuration("kv1")["data"]
     ok(t["default_lease_ttl"] == 2764800 and t["max_lease_ttl"] == 2764800
        and t["force_no_cache"] is False, "read_mount_configuration: effective TTLs as ints")
-    raises(hx.InvalidRequest, "tune_mount_configuration is refused (400, documented)",
-           c.sys.tune_mount_configuration, "kv1", default_lease_ttl="1h")
+    c.sys.tune_mount_configuration("kv1", default_lease_ttl="1h")
+    eq("tune_mount_configuration, then read_mount_configuration",
+       c.sys.read_mount_configuration("kv1")["data"]["default_lease_ttl"], 3600)
+    raises(hx.InvalidRequest, "tune_mount_configuration: a max below the default is 400",
+           c.sys.tune_mount_configuration, "kv1", max_lease_ttl="30m")
     c.sys.create_or_update_policy("p1", 'path "kv1/*" { capabilities = ["read", "list"] }')
     eq("legacy read_policy", c.sys.read_policy("p1")["data"]["name"], "p1")
     acl = c.adapter.get("/v1/sys/policies/acl/p1")["data"]

@@ -93,8 +93,10 @@ T=$(rget sys/mounts/secret/tune)
 expect_eq "tune read (vault secrets tune / kv enable-versioning read it)" \
     "$(echo "$T" | j .data.default_lease_ttl),$(echo "$T" | j .max_lease_ttl),$(echo "$T" | j .data.options.version)" 2764800,2764800,2
 expect_eq "tune DELETE 405" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/mounts/secret/tune")" 405
-expect_eq "tune write is a plain 400, not a 409 mount conflict" \
-    "$(rput sys/mounts/secret/tune '{"default_lease_ttl":"1h"}')" 400
+expect_eq "tune write is a tune (204), not a 409 mount conflict" \
+    "$(rput sys/mounts/secret/tune '{"default_lease_ttl":"1h"}')" 204
+expect_eq "... and reads back (test_mount_tune.sh has the rest)" \
+    "$(rget sys/mounts/secret/tune | j .data.default_lease_ttl)" 3600
 expect_eq "disable a missing mount 204" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/mounts/nothing")" 204
 expect_eq "disable sys/ refused" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/mounts/sys")" 400
 expect_eq "disable a/b/ (no slash)" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/mounts/a/b")" 204
