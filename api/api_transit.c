@@ -109,6 +109,16 @@ static json_t *version_entry(const struct tk *k, int64_t v)
     return json_object_get(json_object_get(k->rec, "versions"), vs);
 }
 
+const json_t *tk_version(const struct tk *k, int64_t v)
+{
+    return v >= 1 && v >= k->min_avail ? version_entry(k, v) : NULL;
+}
+
+const char *tk_version_pubkey(const json_t *e)
+{
+    return json_string_value(json_object_get(e, "public_key"));
+}
+
 int tk_blob(const struct tk *k, int64_t v, uint8_t out[ENC_TRANSIT_BLOB_BYTES])
 {
     const char *b64 = json_string_value(json_object_get(version_entry(k, v), "blob"));
@@ -262,12 +272,13 @@ static json_t *info_versions(const struct tk *k, const json_t *pubs)
             continue;
         }
         char ct[64];
-        json_t *pub = pubs ? json_object_get(pubs, vs) : json_object_get(e, "public_key");
+        const char *pub =
+            pubs ? json_string_value(json_object_get(pubs, vs)) : tk_version_pubkey(e);
         api_time_rfc3339(t, ct, sizeof(ct));
         json_object_set_new(out, vs,
                             json_pack("{s:s, s:s, s:s, s:s}", "name", k->type->curve, "public_key",
-                                      pub ? json_string_value(pub) : "", "creation_time", ct,
-                                      "certificate_chain", ""));
+                                      pub ? pub : "", "creation_time", ct, "certificate_chain",
+                                      ""));
     }
     return out;
 }
@@ -761,6 +772,10 @@ static void dispatch(struct api_call *c, bool on_pool)
 
     if (seg_is(c, 0, "keys")) {
         keys_route(c, on_pool);
+        return;
+    }
+    if (seg_is(c, 0, "export")) {
+        tk_export(c);
         return;
     }
     if (seg_is(c, 0, "random") || seg_is(c, 0, "hash")) {

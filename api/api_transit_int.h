@@ -5,6 +5,7 @@
  * api_transit.c       routing, key records (load, create, rotate), keys/ endpoints
  * api_transit_ops.c   encrypt, decrypt, rewrap, datakey, hmac, sign, verify; batches
  * api_transit_util.c  base64, "vault:v<N>:" strings, hash names, PEM; random/ and hash/
+ * api_transit_export.c  export/ (public keys only; private key material is never exportable)
  *
  * Key records live in table API_T_TRANSIT under "<mount uuid>/<name>" as JSON:
  *   {"type", "derived", "deletion_allowed", "latest_version", "min_decryption_version",
@@ -53,6 +54,13 @@ const struct tk_type *tk_type_find(const char *name);
  * and store_get's errors. On success *out owns a record (tk_free). */
 TR_MUST_CHECK int tk_load(struct api_call *c, const char *name, struct tk *out);
 void tk_free(struct tk *k);
+/* tk_version - version v's entry of k's record, NULL when absent or trimmed. Borrowed from
+ * k->rec: valid until tk_free(k). */
+const json_t *tk_version(const struct tk *k, int64_t v);
+/* tk_version_pubkey - the public key text keys/<k> publishes for a version entry e (ed25519:
+ * base64 of the raw key; ecdsa-p256: PEM with its final newline); NULL for symmetric types and
+ * derived keys (whose public keys depend on a context), or when e is NULL. Borrowed from e. */
+const char *tk_version_pubkey(const json_t *e);
 /* tk_blob - the wrapped key of version v. Errors: TR_E_NOTFOUND (absent or trimmed). */
 TR_MUST_CHECK int tk_blob(const struct tk *k, int64_t v, uint8_t out[ENC_TRANSIT_BLOB_BYTES]);
 /* tk_create - make key name with its first version (pool thread). TR_E_CAS when it exists. */
@@ -75,6 +83,10 @@ void tk_datakey(struct api_call *c, bool on_pool);
 void tk_hmac(struct api_call *c, bool on_pool);
 void tk_sign(struct api_call *c, bool on_pool);
 void tk_verify(struct api_call *c, bool on_pool);
+
+/* ---- api_transit_export.c ---------------------------------------------------------------- */
+/* tk_export - answer GET export/<type>/<name>[/<version>] (any thread: reads only). */
+void tk_export(struct api_call *c);
 
 /* ---- api_transit_util.c ------------------------------------------------------------------ */
 /* tk_b64_decode - standard (padded) or, with url, raw URL-safe base64 into a malloc'd buffer

@@ -37,11 +37,12 @@ fi
 # suite that produced no case line (a crash, a build error) counts as one failure more.
 cases_ok=$(awk '/^CASES: /{s+=$2} END{print s+0}' "$tally")
 cases_bad=$(awk '/^CASES: /{s+=$3} END{print s+0}' "$tally")
+cases_todo=$(awk '/^CASES: /{s+=$4} END{print s+0}' "$tally")
 steps_bad=$(grep -c '^FAIL: ' "$tally")
 echo
 grep '^FAIL: ' "$tally" || true
 rm -f "$tally"
 failed=$cases_bad
 [ "$cases_bad" -eq 0 ] && [ "$steps_bad" -gt 0 ] && failed=$steps_bad
-echo "$cases_ok passed, $failed failed"
+echo "$cases_ok passed, $failed failed, $cases_todo known gaps (TAP TODO: differences from Vault, listed above)"
 [ "$steps_bad" -eq 0 ] && [ $status -eq 0 ]

@@ -38,7 +38,9 @@ for t in tests/integration/test_*.sh; do
     log=$(mktemp)
     timeout 600 sh "$t" >"$log" 2>&1
     rc=$?
-    echo "CASES: $(grep -c '^ok ' "$log") $(grep -c '^not ok ' "$log")" >>"$tally"
+    # TAP: "not ok ... # TODO" is a known gap, reported but not a failure
+    todo=$(grep -c '^not ok .*# TODO' "$log")
+    echo "CASES: $(grep -c '^ok ' "$log") $(($(grep -c '^not ok ' "$log") - todo)) $todo" >>"$tally"
     if [ $rc -eq 0 ]; then
         grep -E '^(ok|not ok) ' "$log" | sed "s|^|  |"
         echo "PASS: $name" | tee -a "$tally"

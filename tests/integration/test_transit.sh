@@ -1,8 +1,8 @@
 #!/bin/sh
 # The transit engine end to end over TLS (vault-api.md §7): every key type and operation,
-# rotation and version policy, derived keys, tampering, batches, upsert and ACLs, known-answer
-# checks of signatures with openssl, and hygiene (no key material in responses, no plaintext in
-# the log).
+# rotation and version policy, derived keys, tampering, batches, upsert and ACLs, export/ (public
+# keys only), known-answer checks of signatures with openssl, and hygiene (no key material in
+# responses, no plaintext in the log).
 . "$(dirname "$0")/lib.sh"
 
 D=$(tmpdir)
@@ -201,6 +201,73 @@ expect_eq "hmac verify other input" "$(post verify/hm "{\"input\":\"$(b64 y)\",\
 expect_contains "hmac with an aes key" "$(post hmac/plain "{\"input\":\"$(b64 "$MSG")\"}" | j .data.hmac)" "vault:v1:"
 expect_eq "hmac of unsupported algorithm" "$(code hmac/hm/md5 "{\"input\":\"$PTB\"}")" 400
 
+# -- export/: public keys of signing keys (Vault's answer even when not exportable); private key
+# material never (400); the keys are the ones keys/<k> publishes
+xget() { hcurl -H "$R" "$T/export/$1"; }
+xcode() { status_of -H "$R" "$T/export/$1"; }
+xerr() { xget "$1" | jq -c .errors; }
+r=$(xget public-key/ed)
+expect_eq "export/public-key ed25519: 200" "$(xcode public-key/ed)" 200
+expect_eq "... name, type and keys only" "$(printf '%s' "$r" | jq -c '.data | keys')" '["keys","name","type"]'
+expect_eq "... name and type" "$(printf '%s' "$r" | jq -r '.data.name + " " + .data.type')" "ed ed25519"
+expect_eq "... base64 of the raw key keys/ed publishes" "$(printf '%s' "$r" | j '.data.keys["1"]')" "$PUB"
+r=$(xget public-key/ec)
+expect_eq "export/public-key ecdsa: PEM without the final newline (Vault's TrimSpace)" \
+    "$(printf '%s' "$r" | jq -r '.data.keys["1"] | endswith("-----END PUBLIC KEY-----")')" true
+expect_eq "... the same PEM keys/ec publishes" "$(printf '%s' "$r" | j '.data.keys["1"]')" "$(cat "$D/ec.pem")"
+printf '%s' "$r" | j '.data.keys["1"]' >"$D/ecx.pem"
+sig=$(post sign/ec "{\"input\":\"$(b64 "$MSG")\"}" | j .data.signature)
+printf '%s' "${sig#vault:v1:}" | base64 -d >"$D/ec.sig"
+expect_eq "... openssl verifies a signature with the exported PEM" \
+    "$(openssl dgst -sha256 -verify "$D/ecx.pem" -signature "$D/ec.sig" "$D/msg.bin" 2>&1)" "Verified OK"
+post keys/ec/rotate '' >/dev/null
+post keys/ec/rotate '' >/dev/null
+r=$(xget public-key/ec)
+expect_eq "every version without a version in the path" "$(printf '%s' "$r" | jq -c '.data.keys | keys')" '["1","2","3"]'
+expect_eq "... each the key keys/ec publishes (less its final newline)" \
+    "$(printf '%s' "$r" | jq -c '[.data.keys | to_entries | sort_by(.key)[] | .value + "\n"]')" \
+    "$(hcurl -H "$R" "$T/keys/ec" | jq -c '[.data.keys | to_entries | sort_by(.key)[] | .value.public_key]')"
+expect_eq "three different keys" "$(printf '%s' "$r" | jq '[.data.keys[]] | unique | length')" 3
+expect_eq "/2 gives version 2 only" "$(xget public-key/ec/2 | jq -c '.data.keys | keys')" '["2"]'
+expect_eq "... the same key" "$(xget public-key/ec/2 | j '.data.keys["2"]')" "$(printf '%s' "$r" | j '.data.keys["2"]')"
+expect_eq "/latest is the latest version" "$(xget public-key/ec/latest | jq -c '.data.keys | keys')" '["3"]'
+expect_eq "/v1 reads as 1 (Vault trims a leading v)" "$(xget public-key/ec/v1 | j '.data.keys["1"]')" \
+    "$(printf '%s' "$r" | j '.data.keys["1"]')"
+expect_eq "a version that does not exist: 400" "$(xcode public-key/ec/4)" 400
+expect_eq "... Vault's message" "$(xerr public-key/ec/4)" '["version does not exist or cannot be found"]'
+expect_eq "version 0" "$(xerr public-key/ec/0)" '["version for export is below minimum decryption version"]'
+expect_eq "a version that is not a number" "$(xerr public-key/ec/one)" '["invalid key version"]'
+expect_eq "a version with a slash" "$(xerr public-key/ec/1/2)" '["invalid key version"]'
+post keys/ec/config '{"min_decryption_version":2}' >/dev/null
+expect_eq "below min_decryption_version" "$(xerr public-key/ec/1)" \
+    '["version for export is below minimum decryption version"]'
+expect_eq "every version means min_decryption_version to latest, as Vault" \
+    "$(xget public-key/ec | jq -c '.data.keys | keys')" '["2","3"]'
+expect_eq "derived ed25519: an empty key per version (its keys depend on a context)" \
+    "$(xget public-key/edd | jq -c .data.keys)" '{"1":""}'
+for x in encryption-key signing-key hmac-key; do
+    for k in plain ed hm; do
+        expect_eq "export/$x/$k refused: 400" "$(xcode "$x/$k")" 400
+    done
+    expect_eq "... Vault's message ($x)" "$(xerr "$x/ec/1")" '["private key material is not exportable"]'
+    expect_eq "export/$x of a missing key: 404" "$(xcode "$x/nope")" 404
+done
+expect_eq "export/public-key of a missing key: 404" "$(xcode public-key/nope)" 404
+expect_eq "... with Vault's empty errors" "$(xerr public-key/nope)" '[]'
+expect_eq "unknown export type: 400 even for a missing key" "$(xcode private-key/nope)" 400
+expect_eq "... Vault's message" "$(xerr private-key/ed)" '["invalid export type: private-key"]'
+expect_eq "cmac-key: Vault's community answer" "$(xerr cmac-key/plain)" \
+    '["CMAC operations are only available in enterprise versions of Vault"]'
+expect_eq "public-key of a symmetric key: Vault's 500" "$(xcode public-key/plain)" 500
+expect_eq "... and message" "$(xerr public-key/hm/1)" '["unknown key type hmac for export type public-key"]'
+expect_eq "certificate-chain of a symmetric key: 400" "$(xerr certificate-chain/plain)" \
+    '["certificate chain not supported for keys that do not support signing"]'
+expect_eq "certificate-chain of a signing key: none imported (Vault's 500)" "$(xcode certificate-chain/ed)" 500
+expect_eq "export without a name: 404" "$(xcode public-key)" 404
+expect_eq "POST on export: 405" "$(status_of -H "$R" -X POST -d '{}' "$T/export/public-key/ed")" 405
+expect_eq "export answers carry no wrapped blob" \
+    "$(for k in ed ec edd; do xget "public-key/$k"; done | grep -c blob)" 0
+
 # -- random and hash (no key)
 expect_eq "random/16" "$(post random/16 '' | j .data.random_bytes | base64 -d | wc -c)" 16
 expect_eq "random hex" "$(post random '{"bytes":8,"format":"hex"}' | j .data.random_bytes | wc -c)" 17
@@ -234,6 +301,13 @@ expect_eq "upserted key is aes256-gcm96" "$(hcurl -H "$R" "$T/keys/up2" | j .dat
 expect_eq "upsert with context makes a derived key" \
     "$(hcurl -H "X-Vault-Token: $TC" -X POST -d "{\"plaintext\":\"$PTB\",\"context\":\"$C1\"}" "$T/encrypt/up3" >/dev/null; hcurl -H "$R" "$T/keys/up3" | j .data.derived)" true
 expect_eq "decrypt not granted" "$(status_of -H "X-Vault-Token: $TC" -X POST -d '{}' "$T/decrypt/up2")" 403
+pol exp-pub 'path "transit/export/public-key/*" { capabilities = ["read"] }' >/dev/null
+TX=$(tok exp-pub)
+expect_eq "export/public-key with read on it" "$(status_of -H "X-Vault-Token: $TX" "$T/export/public-key/ed")" 200
+expect_eq "export/signing-key is another path: 403 before Vault's 400" \
+    "$(status_of -H "X-Vault-Token: $TX" "$T/export/signing-key/ed")" 403
+expect_eq "export/public-key denied to a token without read on it" \
+    "$(status_of -H "X-Vault-Token: $TC" "$T/export/public-key/ed")" 403
 
 # -- hygiene: key info carries no secret field; nothing we sent reaches the log
 for k in plain ed ec hm der; do
