@@ -26,6 +26,7 @@ int api_new(const struct api_opts *opts, struct api **out)
         return TR_E_NOMEM;
     }
     pthread_mutex_init(&api->lock, NULL);
+    pthread_mutex_init(&api->reload_mu, NULL);
     pthread_cond_init(&api->idle, NULL);
     if (opts->audit_path) {
         int rc = api_audit_open(opts->audit_path, &api->audit);
@@ -68,6 +69,7 @@ void api_free(struct api *api)
     api_audit_close(api->audit);
     api_cache_free(api->cache);
     pthread_mutex_destroy(&api->lock);
+    pthread_mutex_destroy(&api->reload_mu);
     pthread_cond_destroy(&api->idle);
     free(api);
 }

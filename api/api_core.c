@@ -38,6 +38,8 @@ static void mounts_clear_locked(struct api *api)
 {
     for (size_t i = 0; i < api->nmounts; i++)
         json_decref(api->mounts[i].config);
+    free(api->mounts);
+    api->mounts = NULL;
     api->nmounts = 0;
 }
 
@@ -45,13 +47,19 @@ int api_mounts_reload(struct api *api, struct store *st)
 {
     struct store_list *l = NULL;
     struct store_list_opts lo = {0};
-    struct api_mount tmp[API_MOUNTS_MAX];
+    struct api_mount *tmp = NULL;
     size_t n = 0;
     int rc;
 
+    pthread_mutex_lock(&api->reload_mu);
     if ((rc = store_list(st, API_T_MOUNTS, &lo, &l)) != TR_OK)
-        return rc;
-    for (size_t i = 0; i < l->n && n < API_MOUNTS_MAX; i++) {
+        goto out;
+    if (!(tmp = calloc(l->n ? l->n : 1, sizeof(*tmp)))) {
+        store_list_free(l);
+        rc = TR_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < l->n; i++) {
         char path[256];
         struct enc_secret *v = NULL;
         snprintf(path, sizeof(path), "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
@@ -66,10 +74,12 @@ int api_mounts_reload(struct api *api, struct store *st)
     store_list_free(l);
     pthread_mutex_lock(&api->lock);
     mounts_clear_locked(api);
-    memcpy(api->mounts, tmp, n * sizeof(tmp[0]));
+    api->mounts = tmp; /* the table now owns the entries' configs */
     api->nmounts = n;
     pthread_mutex_unlock(&api->lock);
-    return TR_OK;
+out:
+    pthread_mutex_unlock(&api->reload_mu);
+    return rc;
 }
 
 bool api_mount_find(struct api *api, const char *path, struct api_mount *out)
@@ -313,6 +323,14 @@ int api_mount_create(struct api *api, struct store *st, const char *path, const 
 
     if (!o)
         return TR_E_INVAL;
+    /* enables are serialised by their caller, so the count cannot change before the put */
+    pthread_mutex_lock(&api->lock);
+    bool full = api->nmounts >= API_MOUNTS_MAX;
+    pthread_mutex_unlock(&api->lock);
+    rc = TR_E_LIMIT;
+    if (full)
+        goto out;
+    rc = TR_E_INVAL;
     api_uuid(uuid);
     json_object_set_new(o, "uuid", json_string(uuid));
     if (mount_from_json(path, o, &m) != TR_OK)

@@ -21,8 +21,11 @@
 #include "audit_anchor.h"
 #include "policy.h"
 
-#define API_PATH_MAX   4096
-#define API_MOUNTS_MAX 64
+#define API_PATH_MAX 4096
+/* Secret mounts an enable may create (api_mount_create refuses more): every request scans the
+ * table for its longest prefix. A store holding more (enabled before the check existed) still
+ * loads them all. */
+#define API_MOUNTS_MAX 256
 #define API_REQ_ID_LEN 37
 /* The cache of parsed documents: slots, and a budget of estimated bytes (a few MiB hold the
  * tokens and metadata of tens of thousands of keys; larger working sets just miss more). */
@@ -55,13 +58,16 @@ struct api_token; /* api_token.c */
 
 struct api {
     struct api_opts opts;
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t idle;  /* signalled when refs drops to 0 and when a transition ends */
-    struct store *store;  /* NULL while sealed */
-    unsigned refs;        /* calls holding the store */
-    bool closing;         /* the published store is being closed: new calls see "sealed" */
-    bool transition;      /* a store open, seal or recovery runs (api_core.c: one at a time) */
-    struct api_mount mounts[API_MOUNTS_MAX];
+    /* One api_mounts_reload at a time, its store read and its swap together: two interleaved
+     * reloads (an enable beside a disable or a tune) could otherwise publish the older table. */
+    pthread_mutex_t reload_mu;
+    pthread_mutex_t lock;     /* guards everything below */
+    pthread_cond_t idle;      /* signalled when refs drops to 0 and when a transition ends */
+    struct store *store;      /* NULL while sealed */
+    unsigned refs;            /* calls holding the store */
+    bool closing;             /* the published store is being closed: new calls see "sealed" */
+    bool transition;          /* a store open, seal or recovery runs (api_core.c: one at a time) */
+    struct api_mount *mounts; /* nmounts entries (heap), NULL while sealed */
     size_t nmounts;
     char cluster_name[64];
     char cluster_id[37];
@@ -175,7 +181,8 @@ TR_MUST_CHECK int api_put_json(struct api_call *c, const char *table, const char
  * was sealed before this got its turn), store_recover_reanchor's, as api_core_after_unseal. */
 int api_core_recover(struct api *api);
 /* api_mount_create - store a new mount (json text of {type, options, description}) and reload
- * the table. Errors: TR_E_EXISTS (path in use), TR_E_INVAL. */
+ * the table. The caller serialises creations. Errors: TR_E_EXISTS (path in use), TR_E_LIMIT
+ * (API_MOUNTS_MAX mounts already), TR_E_INVAL. */
 TR_MUST_CHECK int api_mount_create(struct api *api, struct store *st, const char *path,
                                    const char *json_text);
 /* api_core_after_unseal - the core just unsealed: open storage, load the mount table and check

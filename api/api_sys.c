@@ -230,6 +230,11 @@ static void mount_enable(struct api_call *c, const char *path)
         snprintf(msg, sizeof(msg), "path is already in use at %s",
                  mount_overlaps(c->api, path, used, sizeof(used)) ? used : path);
         api_reply_error(c, 409, msg); /* Vault: logical.CodedError(409, ...) */
+    } else if (rc == TR_E_LIMIT) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "cannot mount \"%s\": Tresor holds at most %d secrets engines",
+                 path, API_MOUNTS_MAX);
+        api_reply_error(c, 400, msg);
     } else if (rc != TR_OK) {
         api_reply_err(c, rc);
     } else {
