@@ -1,7 +1,7 @@
 /* Token roles (vault-api.md §4.6). A role is a template for auth/token/create/<name>: it may
  * widen what a token may hold beyond its parent's policies (allowed lists) or narrow it
  * (disallowed lists), exactly as Vault's, so writing a role is an administrator's act guarded
- * by the ACL on auth/token/roles/<name>. The rules applied at creation live in api_token.c;
+ * by the ACL on auth/token/roles/<name>. The rules applied at creation live in api_token_create.c;
  * this file keeps the records and the policy arithmetic. */
 #include "api_token_role.h"
 
@@ -22,17 +22,24 @@ static bool is_word(char ch)
            ch == '_';
 }
 
-/* Vault's GenericNameRegex, whole: \w(([\w-.]+)?\w)? */
-static bool role_name_ok(const char *s)
+/* Vault's GenericNameRegex, whole: \w(([\w-.]+)?\w)?. A path whose name does not match has
+ * no route in Vault's token store (404 "unsupported path"). */
+static bool name_matches(const char *s)
 {
     size_t n = strlen(s);
 
-    if (n == 0 || n > API_TOKEN_ROLE_NAME_MAX || !is_word(s[0]) || !is_word(s[n - 1]))
+    if (n == 0 || !is_word(s[0]) || !is_word(s[n - 1]))
         return false;
     for (size_t i = 1; i + 1 < n; i++)
         if (!is_word(s[i]) && s[i] != '-' && s[i] != '.')
             return false;
     return true;
+}
+
+/* A name a role can have: Vault's pattern, within Tresor's length limit (Vault has none). */
+static bool role_name_ok(const char *s)
+{
+    return strlen(s) <= API_TOKEN_ROLE_NAME_MAX && name_matches(s);
 }
 
 /* Vault's path suffix rule \w[\w-.]+\w matched against the whole suffix (Vault searches for it
@@ -227,6 +234,8 @@ out:
 int api_token_role_load(struct api_call *c, const char *name, json_t **out)
 {
     *out = NULL;
+    if (!name_matches(name))
+        return TR_E_INVAL;
     if (!role_name_ok(name))
         return TR_E_NOTFOUND;
     return api_get_json(c, API_T_TOKROLES, name, out, NULL);
@@ -599,10 +608,12 @@ void api_token_role_handle(struct api_call *c, const char *op)
             api_reply_error(c, 405, "unsupported operation");
         return;
     }
+    if (!name_matches(name)) { /* as Vault: no route for such a name */
+        api_reply_error(c, 404, "unsupported path");
+        return;
+    }
     if (!role_name_ok(name)) {
-        api_reply_error(c, 400,
-                        "invalid role name: 1 to 128 of [A-Za-z0-9_.-], starting and "
-                        "ending with a letter, digit or '_'");
+        api_reply_error(c, 400, "invalid role name: at most 128 characters");
         return;
     }
     if (c->method == API_GET)

@@ -1,6 +1,6 @@
 /*
  * api_token_role.h - token roles (vault-api.md §4.6): auth/token/roles[/<name>] CRUD and the
- * constraints a role puts on auth/token/create/<name>. Internal to api/ (api_token.c, api.c).
+ * constraints a role puts on auth/token/create/<name>. Internal to api/ (api_token*.c, api.c).
  *
  * Storage: table API_T_TOKROLES maps the role name (as given: Vault does not fold its case) to
  * the JSON record {name, allowed_policies, disallowed_policies, allowed_policies_glob,
@@ -35,8 +35,9 @@ void api_token_role_handle(struct api_call *c, const char *op);
 bool api_token_role_exists(struct api_call *c);
 
 /* api_token_role_load - the role of "auth/token/create/<name>": name is the part after
- * "create/". Out: *out, the record (owned by the caller). Errors: TR_E_NOTFOUND (no such role,
- * or a name no role can have), as api_get_json. */
+ * "create/". Out: *out, the record (owned by the caller). Errors: TR_E_INVAL (name outside
+ * Vault's role name pattern: Vault has no such path and answers 404 "unsupported path"),
+ * TR_E_NOTFOUND (no such role, or a name too long for any role), as api_get_json. */
 TR_MUST_CHECK int api_token_role_load(struct api_call *c, const char *name, json_t **out);
 
 /* api_token_role_constrains - the role restricts policies itself (allowed or disallowed lists,

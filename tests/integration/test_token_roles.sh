@@ -74,11 +74,22 @@ expect_eq "role delete: 204" "$(code DELETE auth/token/roles/both)" 204
 expect_eq "deleted role reads 404" "$(code GET auth/token/roles/both)" 404
 expect_eq "delete of an absent role: 204" "$(code DELETE auth/token/roles/both)" 204
 
-# -- bad names and bad values: 400 with the reason
-expect_eq "role name with a bad character: 400" "$(code POST 'auth/token/roles/a$b' '{}')" 400
+# -- bad names: outside Vault's pattern \w(([\w-.]+)?\w)? Vault's token store has no such path
+#    (404 "unsupported path"); a name within it but over Tresor's 128 characters is 400
+expect_eq "role name with a bad character: 404" "$(code POST 'auth/token/roles/a$b' '{}')" 404
+expect_eq "... Vault's message" "$(api POST 'auth/token/roles/a$b' '{}' | err0)" "unsupported path"
+expect_eq "role name with a '/': 404" "$(code POST auth/token/roles/a/b '{}')" 404
+expect_eq "role name starting with '-': 404 for a read too" "$(code GET auth/token/roles/-x)" 404
+expect_eq "role name ending with '.': 404 for a delete too" "$(code DELETE auth/token/roles/x.)" 404
+expect_eq "create/<bad name>: 404" "$(code POST 'auth/token/create/a$b' '{}')" 404
+expect_eq "create/<role>/<path_suffix>: 404 (the suffix is no part of the path)" \
+    "$(code POST auth/token/create/app/v1x '{}')" 404
+expect_eq "create/ without a name: 404" "$(code POST auth/token/create/ '{}')" 404
 expect_eq "role name too long: 400" \
     "$(code POST "auth/token/roles/$(head -c 200 /dev/zero | tr '\0' a)" '{}')" 400
-expect_eq "role name with a '/': 400" "$(code POST auth/token/roles/a/b '{}')" 400
+expect_eq "create/<too long a name>: Vault's unknown role" \
+    "$(code POST "auth/token/create/$(head -c 200 /dev/zero | tr '\0' a)" '{}')" 400
+# -- bad values: 400 with the reason
 bad() { # DESC BODY WANT-MESSAGE-PART
     b=$(api POST auth/token/roles/bad "$2")
     expect_contains "$1" "$(printf '%s' "$b" | err0)" "$3"
@@ -182,6 +193,35 @@ expect_eq "a periodic role needs no sudo from its caller" \
     "$(api POST auth/token/create/life '{}' "$LM" | jq -c '[.auth.lease_duration, .auth.num_uses]')" \
     '[3600,3]'
 
+# -- a renewal follows the role as it is now (Vault's authRenew reads the role again): its
+#    token_period, its token_explicit_max_ttl when stricter; a deleted role: Vault's 500
+code POST auth/token/roles/per '{"token_period":"1h"}' >/dev/null
+PR=$(api POST auth/token/create/per '{}' | jq -r .auth.client_token)
+PRX=$(api POST auth/token/create/per '{"explicit_max_ttl":"20m"}' | jq -r .auth.client_token)
+expect_contains "a period asked and the role's: the lesser, with Vault's warning" \
+    "$(api POST auth/token/create/per '{"period":"30m"}' | jq -r '.warnings | join("|")')" \
+    "Period specified both during creation call and in role; using the lesser value of 1800 seconds"
+code POST auth/token/roles/per '{"token_period":"2h"}' >/dev/null
+expect_eq "renew-self after the role's period grew: the new period" \
+    "$(api POST auth/token/renew-self '{}' "$PR" | jq .auth.lease_duration)" 7200
+expect_eq "lookup shows the period the token was made with (as Vault)" \
+    "$(api GET auth/token/lookup-self "" "$PR" | jq .data.period)" 3600
+code POST auth/token/roles/per '{"token_period":"10m"}' >/dev/null
+expect_eq "renew (token in the body) after the role's period shrank: the new period" \
+    "$(api POST auth/token/renew "{\"token\":\"$PR\"}" | jq .auth.lease_duration)" 600
+code POST auth/token/roles/per '{"token_period":"1h","token_explicit_max_ttl":"30m"}' >/dev/null
+expect_eq "the role's new explicit max TTL bounds the renewal" \
+    "$(api POST auth/token/renew-self '{}' "$PR" | jq '.auth.lease_duration | . <= 1800 and . > 1700')" \
+    true
+expect_eq "the token's own explicit max TTL still bounds it when stricter than the role's" \
+    "$(api POST auth/token/renew-self '{}' "$PRX" | jq '.auth.lease_duration | . <= 1200 and . > 1100')" \
+    true
+code DELETE auth/token/roles/per >/dev/null
+expect_eq "renew after the role was deleted: 500" "$(code POST auth/token/renew-self '{}' "$PR")" 500
+expect_eq "... Vault's message" "$(api POST auth/token/renew-self '{}' "$PR" | err0)" \
+    'failed to renew entry: original token role "per" could not be found, not renewing'
+expect_eq "... the token itself still works" "$(code GET auth/token/lookup-self "" "$PR")" 200
+
 # -- bound CIDRs of a role apply to its tokens
 code POST auth/token/roles/net '{"token_bound_cidrs":"10.9.9.0/24"}' >/dev/null
 expect_eq "role read shows token_bound_cidrs" \
@@ -215,6 +255,27 @@ SACC=$(echo "$SHORT" | jq -r .auth.accessor)
 sleep 2
 expect_eq "an expired token's accessor is left out" \
     "$(api LIST auth/token/accessors | jq --arg a "$SACC" '.data.keys | index($a) != null')" false
+# a token in the cache (used once) drops out when it expires, and so does its child
+E1=$(api POST auth/token/create '{"ttl":"3s"}')
+E1T=$(echo "$E1" | jq -r .auth.client_token)
+E1A=$(echo "$E1" | jq -r .auth.accessor)
+code GET auth/token/lookup-self "" "$E1T" >/dev/null
+E2A=$(api POST auth/token/create '{"ttl":"1h"}' "$E1T" | jq -r .auth.accessor)
+expect_eq "a used token and its child are listed while they live" \
+    "$(api LIST auth/token/accessors | jq -c --arg a "$E1A" --arg b "$E2A" \
+        '[(.data.keys | index($a) != null), (.data.keys | index($b) != null)]')" '[true,true]'
+sleep 4
+expect_eq "... and left out once the parent expired" \
+    "$(api LIST auth/token/accessors | jq -c --arg a "$E1A" --arg b "$E2A" \
+        '[(.data.keys | index($a) != null), (.data.keys | index($b) != null)]')" '[false,false]'
+# more accessors than one page of the walk (256): every one, sorted, once
+BEFORE=$(api LIST auth/token/accessors | jq '.data.keys | length')
+seq 300 | xargs -P 6 -I{} curl -sS --max-time 10 --cacert "$CA" -o /dev/null -X POST \
+    -H "X-Vault-Token: $ROOT" -d '{"policies":["web"]}' "$V/auth/token/create"
+AL=$(api LIST auth/token/accessors)
+expect_eq "300 more tokens: 300 more accessors" "$(echo "$AL" | jq '.data.keys | length')" \
+    "$((BEFORE + 300))"
+expect_eq "... sorted, each once" "$(echo "$AL" | jq '.data.keys | . == unique')" true
 expect_eq "a token without sudo: 403" "$(code LIST auth/token/accessors "" "$MK")" 403
 code PUT sys/policies/acl/lister \
     '{"policy":"path \"auth/token/accessors/\" { capabilities = [\"list\"] }"}' >/dev/null
@@ -234,6 +295,16 @@ expect_eq "create capability: a new role may be written" \
     "$(code POST auth/token/roles/fresh '{}' "$RC")" 204
 expect_eq "create capability: an existing role may not be updated" \
     "$(code POST auth/token/roles/fresh '{"orphan":true}' "$RC")" 403
+
+# -- a seal while a listing runs: the listing answers (every key, or 503 once the seal waits for
+#    it: it stops between pages) and the seal completes; the restart below unseals
+api LIST auth/token/accessors >"$D/list.out" &
+LPID=$!
+expect_eq "seal during a listing: 204" "$(code PUT sys/seal)" 204
+wait "$LPID"
+expect_eq "... the listing answered: all its keys or sealed" \
+    "$(jq -r 'if .data then (.data.keys | length > 300) else .errors[0] == "Vault is sealed" end' \
+        "$D/list.out")" true
 
 # -- roles survive a restart (stored like policies and tokens)
 kill -TERM "$PID"
