@@ -568,7 +568,7 @@ static void sys_metrics(struct api_call *c)
 {
     struct store_stats s;
     struct api_cache_stats cs;
-    char buf[2048];
+    char buf[4096];
     const char *fmt = tr_json_get_str(c->query, "format");
 
     /* Prometheus text is the only form served (with or without format=prometheus); any other
@@ -605,6 +605,8 @@ static void sys_metrics(struct api_call *c)
                      (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id,
                      (unsigned long long)cs.entries, (unsigned long long)cs.hits,
                      (unsigned long long)cs.misses, (unsigned long long)cs.clears);
+    if (n > 0 && (size_t)n < sizeof(buf)) /* the audit device's, when there is one */
+        n += (int)api_anchor_metrics(c->api->anchor, buf + n, sizeof(buf) - (size_t)n);
     api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, (size_t)n);
 }
 

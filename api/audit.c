@@ -1,6 +1,5 @@
 #include "audit.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/tr_log.h"
+#include "../common/tr_lograte.h"
 #include "audit_int.h"
 
 /* A callback waiting for its line (api_audit_wait_async, api_audit_line_queue). */
@@ -64,6 +64,14 @@ struct api_audit {
      * handing a line over never waits for a write or another writer. */
     _Atomic(struct waiter *) incoming;
     atomic_bool idle; /* the sync thread sleeps on work_cond: a pusher must wake it */
+    /* Failed writes: a full disk fails every line, so they are counted and the log says the
+     * first, then a summary per API_AUDIT_LOG_EVERY_MS, then the recovery (tr_lograte.h). */
+    struct tr_lograte write_lr;
+    char write_err[96];              /* why the last write failed (no data: errno text or state) */
+    uint64_t write_failures;         /* lines refused because they could not be written */
+    struct tr_lograte rot_lr;        /* failed rotations: retried every anchoring interval */
+    char rot_err[2 * PATH_MAX + 64]; /* why the last one failed (paths and errno text) */
+    uint64_t rotations, rot_failures;
     /* The request and response lines of prepared requests (api_audit_req_*), serialised once
      * (audit_int.h); read only after open, so used without the mutex. */
     struct audit_tmpl tmpl_req, tmpl_resp;
@@ -74,6 +82,8 @@ struct api_audit {
 static void mark_broken(struct api_audit *a)
 {
     a->broken = true;
+    snprintf(a->write_err, sizeof(a->write_err),
+             "the device refuses writes after an I/O failure (restart the server)");
     pthread_cond_broadcast(&a->synced_cond);
     pthread_cond_signal(&a->work_cond);
 }
@@ -103,15 +113,49 @@ static int append(struct api_audit *a, const struct iovec *iov, int n, size_t to
         w = writev(a->fd, iov, n);
     while (w < 0 && errno == EINTR);
     if (w < 0) {
-        tr_log_error("audit: write failed: %s", strerror(errno));
-        return TR_E_IO;
+        snprintf(a->write_err, sizeof(a->write_err), "%s", strerror(errno));
+        return TR_E_IO; /* logged by write_failed, rate-limited */
     }
     if ((size_t)w != total) {
-        tr_log_error("audit: short write (%zd of %zu bytes)", w, total);
+        snprintf(a->write_err, sizeof(a->write_err), "short write (%zd of %zu bytes)", w, total);
         undo_partial(a, (size_t)w);
         return TR_E_IO;
     }
     return TR_OK;
+}
+
+/* n lines could not be written (their requests get 503): count them; log the first failure,
+ * then at most one summary per API_AUDIT_LOG_EVERY_MS, so a full disk under load cannot flood the
+ * log. Called with a->mu held. */
+static void write_failed(struct api_audit *a, uint64_t n)
+{
+    struct tr_lograte_note nt;
+
+    a->write_failures += n;
+    switch (tr_lograte_fail(&a->write_lr, n, tr_lograte_now_ms(), &nt)) {
+    case TR_LOGRATE_FIRST:
+        tr_log_error("audit: write failed: %s; audited requests get 503 until lines can be "
+                     "written again (further failures: one summary per %d s)",
+                     a->write_err, API_AUDIT_LOG_EVERY_MS / 1000);
+        break;
+    case TR_LOGRATE_SUMMARY:
+        tr_log_error("audit: write failed: %" PRIu64 " more lines since the last report, %" PRIu64
+                     " since the first failure %" PRIu64 " s ago (last: %s)",
+                     nt.count, nt.total, nt.secs, a->write_err);
+        break;
+    case TR_LOGRATE_QUIET:
+        break;
+    }
+}
+
+/* A line was written: say so once after failures. Called with a->mu held. */
+static void write_succeeded(struct api_audit *a)
+{
+    struct tr_lograte_note nt;
+
+    if (a->write_lr.failing && tr_lograte_ok(&a->write_lr, tr_lograte_now_ms(), &nt))
+        tr_log_info("audit: lines are written again, after %" PRIu64 " failed over %" PRIu64 " s",
+                    nt.total, nt.secs);
 }
 
 /* Seal prepared lines (n <= QUEUE_IOV) for the next places in the chain and append them in one
@@ -139,6 +183,7 @@ static int write_locked(struct api_audit *a, struct audit_line *const *lines, in
     }
     if ((rc = append(a, iov, n, total)) != TR_OK)
         goto out;
+    write_succeeded(a);
     *out_seq = a->seq + 1;
     a->seq += (uint64_t)n;
     a->end += total;
@@ -153,6 +198,8 @@ static int write_line(struct api_audit *a, struct audit_line *line, uint64_t *ou
 {
     pthread_mutex_lock(&a->mu);
     int rc = write_locked(a, &line, 1, out_seq);
+    if (rc == TR_E_IO)
+        write_failed(a, 1);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
@@ -441,18 +488,18 @@ static void release(struct waiter *done, uint64_t synced)
 }
 
 /* Write up to QUEUE_IOV queued lines, taken from *q (not empty), with one writev, and make them
- * waiters of the next sync. false if they could not be written (they are left in *q). Called
- * with a->mu held. */
-static bool write_chunk(struct api_audit *a, struct waiter **q)
+ * waiters of the next sync. On failure (write_locked's error) they are left in *q. Called with
+ * a->mu held. */
+static int write_chunk(struct api_audit *a, struct waiter **q)
 {
     struct audit_line *lines[QUEUE_IOV] = {NULL};
     uint64_t first = 0;
-    int n = 0;
+    int n = 0, rc;
 
     for (struct waiter *w = *q; w && n < QUEUE_IOV; w = w->next, n++)
         lines[n] = &((struct api_audit_line *)w)->line; /* w is its block's first member */
-    if (write_locked(a, lines, n, &first) != TR_OK)
-        return false;
+    if ((rc = write_locked(a, lines, n, &first)) != TR_OK)
+        return rc;
     for (int i = 0; i < n; i++) {
         struct waiter *w = *q;
         *q = w->next;
@@ -462,7 +509,7 @@ static bool write_chunk(struct api_audit *a, struct waiter **q)
         a->waiters = w;
     }
     want_locked(a, first + (uint64_t)n - 1);
-    return true;
+    return TR_OK;
 }
 
 /* Write every line handed over, oldest first, a chunk per writev. The lines of a chunk that
@@ -472,6 +519,8 @@ static bool write_chunk(struct api_audit *a, struct waiter **q)
 static struct waiter *write_queue(struct api_audit *a)
 {
     struct waiter *in = atomic_exchange(&a->incoming, NULL), *q = NULL;
+    uint64_t failed = 0;
+    int rc = TR_OK;
 
     while (in) { /* newest first: reversing gives the order they were handed over in */
         struct waiter *next = in->next;
@@ -479,10 +528,12 @@ static struct waiter *write_queue(struct api_audit *a)
         q = in;
         in = next;
     }
-    while (q && write_chunk(a, &q))
+    while (q && (rc = write_chunk(a, &q)) == TR_OK)
         ;
-    for (struct waiter *w = q; w; w = w->next)
+    for (struct waiter *w = q; w; w = w->next, failed++)
         audit_line_fini(&((struct api_audit_line *)w)->line);
+    if (failed && rc == TR_E_IO)
+        write_failed(a, failed);
     return q; /* seq 0: release() fails them */
 }
 
@@ -572,9 +623,8 @@ static void *sync_main(void *arg)
 
 /* ---- open ---------------------------------------------------------------------------------- */
 
-static int open_error(const char *path, int err)
+static int errno_rc(int err)
 {
-    tr_log_error("audit: cannot open %s: %s", path, strerror(err));
     switch (err) {
     case ELOOP: /* O_NOFOLLOW met a symlink */
     case EACCES:
@@ -587,6 +637,12 @@ static int open_error(const char *path, int err)
     default:
         return TR_E_IO;
     }
+}
+
+static int open_error(const char *path, int err)
+{
+    tr_log_error("audit: cannot open %s: %s", path, strerror(err));
+    return errno_rc(err);
 }
 
 /* O_NONBLOCK only so that opening a FIFO planted at the path cannot hang us before fstat
@@ -634,8 +690,7 @@ static int check_file(const char *path, int fd, bool created)
     return TR_OK;
 }
 
-/* dir receives the directory part of path ("." for a bare name). */
-static void dir_of(const char *path, char dir[PATH_MAX])
+void audit_dir_of(const char *path, char dir[PATH_MAX])
 {
     const char *slash = strrchr(path, '/');
 
@@ -653,7 +708,7 @@ static int sync_dir(const char *path)
     char dir[PATH_MAX];
     int fd, rc = TR_OK;
 
-    dir_of(path, dir);
+    audit_dir_of(path, dir);
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return open_error(dir, errno);
     if (fsync(fd) != 0) {
@@ -890,6 +945,8 @@ int api_audit_open(const char *path, struct api_audit **out)
     rc = TR_E_NOMEM;
     if (!(a = calloc(1, sizeof(*a))))
         goto out;
+    a->write_lr.every_ms = a->rot_lr.every_ms = API_AUDIT_LOG_EVERY_MS;
+    a->write_lr.settle_ms = API_AUDIT_LOG_EVERY_MS; /* a nearly full disk takes a line at times */
     if ((rc = recover_head(a, fd)) != TR_OK)
         goto out;
     if ((rc = templates_make(a)) != TR_OK)
@@ -1005,7 +1062,7 @@ static int check_rotated(const struct api_audit *a, int fd, uint64_t size,
         snprintf(why, whylen, "the rotation marker names a file no rotation would have made");
         goto out;
     }
-    dir_of(a->path, dir);
+    audit_dir_of(a->path, dir);
     snprintf(prev, sizeof(prev), "%s/%s", dir, first.rot_file);
     if ((pfd = open(prev, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) < 0) {
         snprintf(why, whylen, "the rotated file this one continues is missing");
@@ -1093,23 +1150,28 @@ out:
 /* ---- rotation ------------------------------------------------------------------------------ */
 
 /* A new file for the next part of the chain, at a temporary name, holding its marker line. A
- * leftover of an earlier attempt (or anything planted there) is removed first. */
-static int next_file(const char *next, const char *line, size_t len, int *out_fd)
+ * leftover of an earlier attempt (or anything planted there) is removed first. A failure leaves
+ * nothing and says why in why (whylen bytes): the caller logs it, rate-limited, as a full disk
+ * fails every retry. */
+static int next_file(const char *next, const char *line, size_t len, int *out_fd, char *why,
+                     size_t whylen)
 {
     const int flags = O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
     struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
     ssize_t w;
     int fd, rc = TR_E_IO;
 
-    if (unlink(next) != 0 && errno != ENOENT)
-        return open_error(next, errno);
-    if ((fd = open(next, flags, 0600)) < 0)
-        return open_error(next, errno);
+    if ((unlink(next) != 0 && errno != ENOENT) || (fd = open(next, flags, 0600)) < 0) {
+        int err = errno;
+        snprintf(why, whylen, "cannot create %s: %s", next, strerror(err));
+        return errno_rc(err);
+    }
     do
         w = writev(fd, iov, 2);
     while (w < 0 && errno == EINTR);
     if (w != (ssize_t)(len + 1) || fchmod(fd, 0600) != 0 || fdatasync(fd) != 0) {
-        tr_log_error("audit: cannot write %s: %s", next, w < 0 ? strerror(errno) : "short write");
+        snprintf(why, whylen, "cannot write %s: %s", next,
+                 w >= 0 && w != (ssize_t)(len + 1) ? "short write" : strerror(errno));
         goto out;
     }
     *out_fd = fd;
@@ -1135,12 +1197,14 @@ static int swap_in(struct api_audit *a, const char *next, const char *rotated)
 
     if (renameat2(AT_FDCWD, a->path, AT_FDCWD, rotated, RENAME_NOREPLACE) != 0) {
         rc = errno == EEXIST ? TR_E_EXISTS : TR_E_IO;
-        tr_log_error("audit: cannot rotate %s to %s: %s", a->path, rotated, strerror(errno));
+        snprintf(a->rot_err, sizeof(a->rot_err), "cannot rotate %s to %s: %s", a->path, rotated,
+                 strerror(errno));
         unlink(next);
         return rc;
     }
     if (rename(next, a->path) != 0) {
-        tr_log_error("audit: cannot move %s to %s: %s", next, a->path, strerror(errno));
+        snprintf(a->rot_err, sizeof(a->rot_err), "cannot move %s to %s: %s", next, a->path,
+                 strerror(errno));
         unlink(next);
         if (renameat2(AT_FDCWD, rotated, AT_FDCWD, a->path, RENAME_NOREPLACE) != 0) {
             tr_log_error("audit: cannot put %s back: %s; refusing further writes (a restart "
@@ -1160,7 +1224,10 @@ static int swap_in(struct api_audit *a, const char *next, const char *rotated)
     return TR_OK;
 }
 
-/* The rotation proper, with a->mu held (no line is written meanwhile) and no sync in flight. */
+/* The rotation proper, with a->mu held (no line is written meanwhile) and no sync in flight. A
+ * failure that may well repeat at the next attempt (a full disk, a taken name) is only described
+ * in a->rot_err: api_audit_rotate logs it, rate-limited; one that breaks the device is logged
+ * here (it happens once: a broken device rotates no more). */
 static int rotate_locked(struct api_audit *a, char *rotated, size_t rotlen)
 {
     char next[PATH_MAX + 8], now[AUDIT_TIME_MAX], hash[TR_AUDIT_HASH_HEX + 1];
@@ -1169,6 +1236,7 @@ static int rotate_locked(struct api_audit *a, char *rotated, size_t rotlen)
     size_t len = 0;
     int nfd = -1, rc = TR_E_IO;
 
+    a->rot_err[0] = '\0';
     if (a->broken)
         goto out;
     rc = TR_E_NOTFOUND;
@@ -1199,7 +1267,7 @@ static int rotate_locked(struct api_audit *a, char *rotated, size_t rotlen)
     if ((rc = tr_audit_rotation_line(a->seq, a->prev, now, base, a->end, &line, &len, hash)) !=
         TR_OK)
         goto out;
-    if ((rc = next_file(next, line, len, &nfd)) != TR_OK)
+    if ((rc = next_file(next, line, len, &nfd, a->rot_err, sizeof(a->rot_err))) != TR_OK)
         goto out;
     if ((rc = swap_in(a, next, rotated)) != TR_OK)
         goto out;
@@ -1216,82 +1284,49 @@ static int rotate_locked(struct api_audit *a, char *rotated, size_t rotlen)
     a->rotated_at = a->seq;
     rc = TR_OK;
 out:
+    if (rc != TR_OK && !a->rot_err[0])
+        snprintf(a->rot_err, sizeof(a->rot_err), "%s",
+                 a->broken          ? "the device refuses writes after an I/O failure"
+                 : rc == TR_E_INVAL ? "the rotated file's name would be too long"
+                                    : tr_strerror(rc));
     if (nfd >= 0)
         close(nfd);
     free(line);
     return rc;
 }
 
-/* Rotated files are <base>.<seq>: seq, or 0 for any other name. */
-static uint64_t rotated_seq(const char *name, const char *base, size_t blen)
+/* The outcome of a rotation (with a->mu held): a failure is logged first, then summarised at
+ * most once per API_AUDIT_LOG_EVERY_MS (a rotation by size is retried every anchoring interval, and
+ * a full disk or a taken name fails each time), and the first success after failures says so. */
+static void rotate_report(struct api_audit *a, int rc)
 {
-    const char *p = name + blen + 1;
-    uint64_t v = 0;
+    struct tr_lograte_note nt;
+    uint64_t now = tr_lograte_now_ms();
 
-    if (strncmp(name, base, blen) != 0 || name[blen] != '.' || *p < '1' || *p > '9')
-        return 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
-            return 0;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    return v;
-}
-
-static int cmp_desc(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-    return a < b ? 1 : a > b ? -1 : 0;
-}
-
-/* Delete the oldest rotated files beyond keep: keep the file just rotated, <base>.<newest>, and
- * the keep - 1 newest before it. Only regular files of ours named <base>.<seq> with seq below
- * newest count: a higher seq is no older part of this chain but one of an earlier chain (the log
- * was started anew, e.g. an emptied file adopted by a storage recovery), and counting it would
- * delete the file just rotated, lines and all. Such files are left alone. */
-static void prune(const char *path, uint32_t keep, uint64_t newest)
-{
-    char dir[PATH_MAX];
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    size_t blen = strlen(base), n = 0, cap = 0;
-    uint64_t *seqs = NULL;
-    struct dirent *de;
-    DIR *d;
-
-    dir_of(path, dir);
-    if (!(d = opendir(dir))) {
-        tr_log_warn("audit: cannot list %s to remove old rotated files: %s", dir, strerror(errno));
+    if (rc == TR_OK) {
+        a->rotations++;
+        if (a->rot_lr.failing && tr_lograte_ok(&a->rot_lr, now, &nt))
+            tr_log_info("audit: rotation works again, after %" PRIu64 " failed attempts over "
+                        "%" PRIu64 " s",
+                        nt.total, nt.secs);
         return;
     }
-    while ((de = readdir(d))) {
-        uint64_t v = rotated_seq(de->d_name, base, blen);
-        struct stat st;
-        if (!v || v >= newest || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
-            continue;
-        if (n == cap) {
-            uint64_t *g = realloc(seqs, (cap = cap ? 2 * cap : 16) * sizeof(*seqs));
-            if (!g)
-                goto out;
-            seqs = g;
-        }
-        seqs[n++] = v;
+    if (rc == TR_E_NOTFOUND)
+        return; /* nothing to rotate: no failure */
+    a->rot_failures++;
+    switch (tr_lograte_fail(&a->rot_lr, 1, now, &nt)) {
+    case TR_LOGRATE_FIRST:
+        tr_log_error("audit: rotation failed: %s (further failures: one summary per %d s)",
+                     a->rot_err, API_AUDIT_LOG_EVERY_MS / 1000);
+        break;
+    case TR_LOGRATE_SUMMARY:
+        tr_log_error("audit: rotation failed %" PRIu64 " more times since the last report, %" PRIu64
+                     " since the first failure %" PRIu64 " s ago (last: %s)",
+                     nt.count, nt.total, nt.secs, a->rot_err);
+        break;
+    case TR_LOGRATE_QUIET:
+        break;
     }
-    if (n > 1) /* seqs is NULL when n is 0, which qsort must not be given */
-        qsort(seqs, n, sizeof(*seqs), cmp_desc);
-    for (size_t i = keep - 1; i < n; i++) {
-        char name[NAME_MAX + 1];
-        snprintf(name, sizeof(name), "%s.%" PRIu64, base, seqs[i]);
-        if (unlinkat(dirfd(d), name, 0) == 0)
-            tr_log_info("audit: removed the old rotated file %s/%s (rotate_keep %u)", dir, name,
-                        (unsigned)keep);
-        else
-            tr_log_warn("audit: cannot remove %s/%s: %s", dir, name, strerror(errno));
-    }
-out:
-    free(seqs);
-    closedir(d);
 }
 
 int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated, size_t rotlen)
@@ -1306,13 +1341,24 @@ int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated, size_t r
     while (a->syncing) /* the sync thread is in fdatasync on the current descriptor */
         pthread_cond_wait(&a->synced_cond, &a->mu);
     rc = rotate_locked(a, rotated, rotlen);
+    rotate_report(a, rc);
     newest = rc == TR_OK ? a->rotated_at - 1 : 0; /* the rotated file's: the marker's seq - 1 */
     pthread_mutex_unlock(&a->mu);
     if (rc != TR_OK)
         rotated[0] = '\0';
-    else if (keep)
-        prune(a->path, keep, newest);
+    else
+        audit_prune(a->path, keep, newest);
     return rc;
+}
+
+void api_audit_stats_get(struct api_audit *a, struct api_audit_stats *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = (struct api_audit_stats){.write_failures = a->write_failures,
+                                    .file_bytes = a->end,
+                                    .rotations = a->rotations,
+                                    .rotation_failures = a->rot_failures};
+    pthread_mutex_unlock(&a->mu);
 }
 
 void api_audit_close(struct api_audit *a)
@@ -1333,6 +1379,7 @@ void api_audit_close(struct api_audit *a)
     left = a->waiters;
     a->waiters = NULL;
     a->broken = true;
+    snprintf(a->write_err, sizeof(a->write_err), "the device is closing");
     struct waiter *queued = write_queue(a); /* broken: fails them all */
     pthread_mutex_unlock(&a->mu);
     release(left, 0);

@@ -57,7 +57,10 @@
  * api_audit_log_nosync and api_audit_req_log return the line's seq without waiting; a later
  * durable line makes it durable too (the pipeline relies on this for the request line of a
  * read, whose response line is made durable before the answer leaves).
- * Any failure is reported and the caller must not answer the request (503). A failed write()
+ * Any failure is reported and the caller must not answer the request (503). Failed lines are
+ * counted (api_audit_stats_get) and logged without flooding (common/tr_lograte.h): the first
+ * failure, then at most one summary every 10 s with the count, then one line once lines are
+ * written again; failed rotations likewise. A failed write()
  * that left the file as it was (or that could be truncated back) leaves the device usable; a
  * failed fdatasync (the line may or may not reach the disk) fails every waiting line and, like
  * an untruncatable partial line, makes the device refuse every later write and wait with
@@ -106,6 +109,10 @@
 
 #include "../common/tr_audit.h"
 #include "../common/tr_err.h"
+
+/* A failure that repeats (a line, an anchoring, a rotation) is logged first, then summarised at
+ * most once per this (audit.c, audit_anchor.c). */
+#define API_AUDIT_LOG_EVERY_MS 10000
 
 #define API_AUDIT_HMAC_PREFIX "hmac-blake2b:"
 /* Size of a MAC'd value's text: prefix + 64 hex digits + NUL. */
@@ -304,9 +311,12 @@ TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_aud
 /*
  * api_audit_rotate - rotate the file (see above) and then, if keep > 0, delete the oldest rotated
  * files beyond the newest keep: the file just rotated and the keep - 1 newest before it. Only
- * regular files of the server's user named <base>.<digits> beside it, with a seq below the one
- * just rotated, are counted or deleted (a higher seq is an earlier chain's, e.g. from before a
- * storage recovery adopted an emptied file: left alone).
+ * regular files of the server's user named <base>.<digits> beside it are counted or deleted:
+ * first this chain's (reached from the file just rotated through the markers, by seq), then
+ * files not linked to it (an earlier chain's, e.g. from before a storage recovery adopted an
+ * emptied file, whose seqs may be higher) that are older than this chain's oldest file; a file
+ * not linked and not older is left alone (audit_prune, api/audit_prune.c, has the rule and why
+ * it never deletes a file the store's head may point into).
  * Blocks every writer for two fdatasyncs, two renames and a directory sync: call it from a
  * thread that may block (not an event loop), rarely.
  * Out: rotated (rotlen bytes) receives the rotated file's path on success, else "".
@@ -318,6 +328,17 @@ TR_MUST_CHECK int api_audit_head_check(struct api_audit *a, const struct api_aud
  */
 TR_MUST_CHECK int api_audit_rotate(struct api_audit *a, uint32_t keep, char *rotated,
                                    size_t rotlen);
+
+/* What sys/metrics shows of the device (counters since it was opened). */
+struct api_audit_stats {
+    uint64_t write_failures;    /* lines that could not be written (each refused its request) */
+    uint64_t file_bytes;        /* the current file's size */
+    uint64_t rotations;         /* rotations done */
+    uint64_t rotation_failures; /* rotations that failed (nothing to rotate is no failure) */
+};
+
+/* api_audit_stats_get - the device's counters now. In: a, not NULL. Out: *out. */
+void api_audit_stats_get(struct api_audit *a, struct api_audit_stats *out);
 
 /*
  * api_audit_close - make every written line durable, release every waiter, stop the sync thread,

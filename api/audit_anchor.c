@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../common/tr_log.h"
+#include "../common/tr_lograte.h"
 #include "api_int.h"
 
 struct api_anchor {
@@ -25,7 +26,13 @@ struct api_anchor {
     /* No rotation until anchored.seq reaches this: the head right after the last rotation (or the
      * file's head when the store was opened), so the store holds a line of the current file. */
     uint64_t rotate_after;
-    int last_rc;            /* the last anchoring's result: log each new failure once */
+    /* Failed anchorings (a full data disk fails each retry): counted, logged first, then one
+     * summary per API_AUDIT_LOG_EVERY_MS, then the recovery once it worked that long. */
+    struct tr_lograte put_lr;
+    uint64_t put_failures;
+    bool put_failing; /* the last anchoring failed (the metric; put_lr settles later) */
+    /* The file reached rotate_bytes while rotate_after is not anchored: the rotation waits. */
+    struct tr_lograte wait_lr;
     json_t *evidence;       /* the last failed verify's, or NULL */
     pthread_mutex_t put_mu; /* one anchoring at a time: the head never goes backwards */
 };
@@ -88,6 +95,48 @@ static int head_get(struct store *st, struct api_audit_head *out)
     return rc;
 }
 
+/* Count an anchoring's outcome (rc, for head h) and log what the rate limit says: the first
+ * failure, a summary per API_AUDIT_LOG_EVERY_MS, the recovery. closing: the last anchoring
+ * before the store closes, whose failure is always logged (no retry follows it). */
+static void anchor_report(struct api_anchor *an, int rc, const struct api_audit_head *h,
+                          bool closing)
+{
+    enum tr_lograte_say say = TR_LOGRATE_QUIET;
+    struct tr_lograte_note nt = {0};
+    uint64_t now = tr_lograte_now_ms(), held;
+    bool back = false;
+
+    if (rc == TR_E_SEALED)
+        return; /* the store closed meanwhile: nothing failed, the flush anchors */
+    pthread_mutex_lock(&an->mu);
+    an->put_failing = rc != TR_OK;
+    if (rc == TR_OK) {
+        back = tr_lograte_ok(&an->put_lr, now, &nt);
+    } else {
+        an->put_failures++;
+        say = tr_lograte_fail(&an->put_lr, 1, now, &nt);
+    }
+    held = an->anchored.seq;
+    pthread_mutex_unlock(&an->mu);
+    if (back)
+        tr_log_info("audit anchor: the audit head is anchored again (line %" PRIu64
+                    "), after %" PRIu64 " failed attempts over %" PRIu64 " s",
+                    h->seq, nt.total, nt.secs);
+    else if (say == TR_LOGRATE_FIRST)
+        tr_log_warn("audit anchor: cannot store the audit head (line %" PRIu64 "): %s; will retry "
+                    "every %u ms. Lines stay durable in the file, but until this works a cut of "
+                    "those after line %" PRIu64 " would not be found at unseal (further failures: "
+                    "one summary per %d s; metric tresor_audit_anchor_failing)",
+                    h->seq, tr_strerror(rc), (unsigned)an->cfg.interval_ms, held,
+                    API_AUDIT_LOG_EVERY_MS / 1000);
+    else if (say == TR_LOGRATE_SUMMARY || (closing && rc != TR_OK))
+        tr_log_warn("audit anchor: %s cannot store the audit head: %" PRIu64 " failed attempts "
+                    "since the first %" PRIu64 " s ago (last: %s); the store holds line %" PRIu64
+                    ", the file is at line %" PRIu64 " (%" PRIu64 " lines not anchored)",
+                    closing ? "before the store closes," : "still", nt.total, nt.secs,
+                    tr_strerror(rc), held, h->seq, h->seq > held ? h->seq - held : 0);
+}
+
 /* Anchor the durable head if it moved past the anchored one, into held (a store the caller holds:
  * a closing one no call holds, after every line is made durable if drain, or a reference) or else
  * the open store. Called with put_mu held. */
@@ -102,25 +151,21 @@ static void anchor_locked(struct api_anchor *an, struct store *held, bool drain)
     api_audit_head_get(an->api->audit, &h);
     pthread_mutex_lock(&an->mu);
     bool due = an->armed && h.seq > an->anchored.seq;
+    /* everything anchored after failures: a success too (an idle server ends the run as well) */
+    bool settled = an->armed && !due && an->put_lr.failing;
     pthread_mutex_unlock(&an->mu);
+    if (settled)
+        anchor_report(an, TR_OK, &h, false);
     if (!due || (!st && !(st = api_core_store_ref(an->api))))
-        goto out;
+        return;
     rc = head_put(st, &h);
     if (!held)
         api_core_store_unref(an->api, st);
     pthread_mutex_lock(&an->mu);
     if (rc == TR_OK && an->armed)
         an->anchored = h;
-    int last = an->last_rc;
-    an->last_rc = rc;
     pthread_mutex_unlock(&an->mu);
-    if (rc != TR_OK && rc != last && rc != TR_E_SEALED)
-        tr_log_warn("audit anchor: cannot store the audit head (line %" PRIu64 "): %s; will retry",
-                    h.seq, tr_strerror(rc));
-    else if (rc == TR_OK && last != TR_OK)
-        tr_log_info("audit anchor: the audit head is anchored again (line %" PRIu64 ")", h.seq);
-out:
-    return;
+    anchor_report(an, rc, &h, drain);
 }
 
 /* Serialised by put_mu: the head never goes backwards, and a rotation sits between two anchorings. */
@@ -131,16 +176,53 @@ static void anchor_once(struct api_anchor *an, struct store *closing)
     pthread_mutex_unlock(&an->put_mu);
 }
 
+/* The file reached rotate_bytes (h: its head) but the store holds no line of it yet, so it is
+ * not rotated (see rotate_once): say so, first at once, then once per API_AUDIT_LOG_EVERY_MS,
+ * and keep the state for sys/metrics. */
+static void rotate_waits(struct api_anchor *an, const struct api_audit_head *h)
+{
+    struct tr_lograte_note nt;
+    enum tr_lograte_say say;
+
+    pthread_mutex_lock(&an->mu);
+    say = tr_lograte_fail(&an->wait_lr, 1, tr_lograte_now_ms(), &nt);
+    pthread_mutex_unlock(&an->mu);
+    if (say == TR_LOGRATE_FIRST)
+        tr_log_warn("audit: the file reached rotate_bytes (%" PRIu64 " of %" PRIu64 " bytes) "
+                    "but the store does not hold a line of it yet (see the anchoring errors): "
+                    "not rotated, as one more rotation would leave the stored head two files "
+                    "back; it grows until an anchoring succeeds and is rotated right after",
+                    h->end, an->cfg.rotate_bytes);
+    else if (say == TR_LOGRATE_SUMMARY)
+        tr_log_warn("audit: rotation still waiting for an anchoring, for %" PRIu64 " s: the file "
+                    "is %" PRIu64 " bytes (rotate_bytes %" PRIu64 ")",
+                    nt.secs, h->end, an->cfg.rotate_bytes);
+}
+
+/* The store holds a line of the current file again: a rotation by size no longer waits. */
+static void rotate_waited(struct api_anchor *an)
+{
+    struct tr_lograte_note nt;
+    bool waited;
+
+    pthread_mutex_lock(&an->mu);
+    waited = tr_lograte_ok(&an->wait_lr, tr_lograte_now_ms(), &nt);
+    pthread_mutex_unlock(&an->mu);
+    if (waited)
+        tr_log_info("audit: the rotation by size waited %" PRIu64 " s for an anchoring", nt.secs);
+}
+
 /* Rotate the audit file if asked to or if it reached rotate_bytes, and anchor the new file's
  * marker at once: an anchored head is then never more than one rotation back, which is as far
  * as api_audit_head_check looks. Only while the store is open and serving (a sealed server writes
- * no lines; an asked-for rotation is then dropped, with a message). */
+ * no lines; an asked-for rotation is then dropped, with a message). Called right after an
+ * anchoring, so a rotation that waited for one happens in the same interval. */
 static void rotate_once(struct api_anchor *an)
 {
     struct api_audit_head h;
     char rotated[PATH_MAX + 32];
     struct store *st = NULL;
-    bool asked, behind;
+    bool asked, by_size, behind;
     int rc;
 
     pthread_mutex_lock(&an->mu);
@@ -148,7 +230,8 @@ static void rotate_once(struct api_anchor *an)
     an->rotate = false;
     pthread_mutex_unlock(&an->mu);
     api_audit_head_get(an->api->audit, &h);
-    if (!asked && !(an->cfg.rotate_bytes && h.end >= an->cfg.rotate_bytes))
+    by_size = an->cfg.rotate_bytes && h.end >= an->cfg.rotate_bytes;
+    if (!asked && !by_size)
         return;
     pthread_mutex_lock(&an->put_mu);
     /* A reference for the rotation and its anchoring: a seal (operator, shutdown, recovery) waits
@@ -171,8 +254,11 @@ static void rotate_once(struct api_anchor *an)
         if (asked)
             tr_log_warn("audit: rotation not done: the last rotation is not anchored in the "
                         "store yet (see the anchoring errors; ask again once it is)");
+        if (by_size)
+            rotate_waits(an, &h);
         goto out;
     }
+    rotate_waited(an); /* whatever the rotation gives, it no longer waits for the store */
     rc = api_audit_rotate(an->api->audit, an->cfg.rotate_keep, rotated, sizeof(rotated));
     if (rc == TR_OK) {
         tr_log_info("audit: rotated the log to %s (lines up to %" PRIu64 ")", rotated, h.seq);
@@ -184,8 +270,9 @@ static void rotate_once(struct api_anchor *an)
     } else if (rc == TR_E_NOTFOUND) {
         if (asked)
             tr_log_info("audit: rotation not done: nothing was written since the last one");
-    } else {
-        tr_log_error("audit: rotation failed: %s", tr_strerror(rc));
+    } else if (asked) {
+        /* api_audit_rotate logged why (rate-limited): answer the request anyway */
+        tr_log_warn("audit: rotation not done: %s (see `audit: rotation failed`)", tr_strerror(rc));
     }
 out:
     if (st)
@@ -234,6 +321,8 @@ int api_anchor_start(struct api *api, const struct api_anchor_cfg *cfg, struct a
         return TR_E_NOMEM;
     an->api = api;
     an->cfg = *cfg;
+    an->put_lr.every_ms = an->wait_lr.every_ms = API_AUDIT_LOG_EVERY_MS;
+    an->put_lr.settle_ms = API_AUDIT_LOG_EVERY_MS; /* a store that fails now and then: one run */
     pthread_mutex_init(&an->mu, NULL);
     pthread_mutex_init(&an->put_mu, NULL);
     pthread_condattr_init(&ca);
@@ -335,7 +424,7 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     an->anchored = want;
     an->rotate_after = file.seq; /* want may be one rotation back: anchor the file first */
     an->armed = true;
-    an->last_rc = TR_OK;
+    an->put_lr.failing = an->put_failing = false; /* a new store: a failure is news again */
     json_decref(an->evidence);
     an->evidence = NULL;
     pthread_mutex_unlock(&an->mu);
@@ -378,4 +467,42 @@ json_t *api_anchor_evidence(struct api_anchor *an)
         ev = json_deep_copy(an->evidence);
     pthread_mutex_unlock(&an->mu);
     return ev;
+}
+
+size_t api_anchor_metrics(struct api_anchor *an, char *buf, size_t cap)
+{
+    struct api_audit_stats ds;
+    struct api_audit_head h;
+    uint64_t failures, unanchored = 0;
+    bool failing, waiting;
+    int n;
+
+    if (!an || !buf || cap == 0)
+        return 0;
+    api_audit_stats_get(an->api->audit, &ds);
+    api_audit_head_get(an->api->audit, &h);
+    pthread_mutex_lock(&an->mu);
+    failures = an->put_failures;
+    failing = an->put_failing;
+    waiting = an->wait_lr.failing;
+    if (an->armed && h.seq > an->anchored.seq)
+        unanchored = h.seq - an->anchored.seq;
+    pthread_mutex_unlock(&an->mu);
+    n = snprintf(buf, cap,
+                 "# TYPE tresor_audit_write_failures_total counter\n"
+                 "tresor_audit_write_failures_total %" PRIu64 "\n"
+                 "# TYPE tresor_audit_file_bytes gauge\ntresor_audit_file_bytes %" PRIu64 "\n"
+                 "# TYPE tresor_audit_rotations_total counter\n"
+                 "tresor_audit_rotations_total %" PRIu64 "\n"
+                 "# TYPE tresor_audit_rotation_failures_total counter\n"
+                 "tresor_audit_rotation_failures_total %" PRIu64 "\n"
+                 "# TYPE tresor_audit_rotation_waiting gauge\ntresor_audit_rotation_waiting %d\n"
+                 "# TYPE tresor_audit_anchor_failures_total counter\n"
+                 "tresor_audit_anchor_failures_total %" PRIu64 "\n"
+                 "# TYPE tresor_audit_anchor_failing gauge\ntresor_audit_anchor_failing %d\n"
+                 "# TYPE tresor_audit_unanchored_lines gauge\n"
+                 "tresor_audit_unanchored_lines %" PRIu64 "\n",
+                 ds.write_failures, ds.file_bytes, ds.rotations, ds.rotation_failures,
+                 waiting ? 1 : 0, failures, failing ? 1 : 0, unanchored);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -11,8 +11,9 @@
  * (api_opts.audit_anchor_interval_ms) and writes it when it moved. That write joins whatever
  * batch the store is committing, so it costs at most one counter increment per interval, only
  * when there were audited requests, and never delays an answer. api_anchor_flush writes it at
- * once, every line included, as the store closes (operator seal, shutdown). Lines written since the last anchor (at most one interval's
- * worth before a crash) are not covered: cutting those is not detected.
+ * once, every line included, as the store closes (operator seal, shutdown). Lines written since
+ * the last anchor (at most one interval's worth before a crash, or all since the last success
+ * while anchoring fails) are not covered: cutting those is not detected.
  *
  * Check: api_anchor_verify runs when a store opens, before it serves. The file must still hold
  * the anchored line at the anchored place (api_audit_head_check). If not, it returns TR_E_TAMPER
@@ -26,7 +27,13 @@
  * anchoring comes after it, and no rotation happens while sealed). A rotation waits until the
  * store holds a line of the current file (the last rotation's anchoring may have failed, e.g. on
  * a full disk, or the store was opened one rotation behind): a stored head is then at most one
- * rotation behind the file.
+ * rotation behind the file. A file that reached rotate_bytes meanwhile keeps growing and is
+ * rotated in the interval whose anchoring first succeeds (rotation_waiting in the metrics).
+ *
+ * Failures. An anchoring that fails (data disk full, store failing) is retried every interval
+ * and never fails a request: the lines stay durable, only their anchoring lags. It is logged
+ * first in full, then summarised at most once per API_AUDIT_LOG_EVERY_MS with the count and the
+ * lines not anchored, then once when it works again; api_anchor_metrics shows the state.
  *
  * Thread-safety: every verb may be called from any thread; api_anchor_stop once no other runs.
  * Must never know: HTTP, the audit file's format (audit.h does), any key.
@@ -36,6 +43,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/tr_err.h"
@@ -87,6 +95,12 @@ void api_anchor_flush(struct api_anchor *an, struct store *st);
 
 /* api_anchor_disarm - stop anchoring into the store being closed (until the next verify). */
 void api_anchor_disarm(struct api_anchor *an);
+
+/* api_anchor_metrics - the audit device's and the anchoring's state as Prometheus text lines
+ * (tresor_audit_*: write and rotation counters, file size, whether anchoring fails, lines not
+ * anchored, whether a rotation waits for an anchoring) into buf (cap bytes, NUL-terminated).
+ * Returns the length written; 0 if an is NULL (no audit device) or cap is too small. */
+size_t api_anchor_metrics(struct api_anchor *an, char *buf, size_t cap);
 
 /* api_anchor_evidence - the last failed verify's evidence as a new JSON object (no secrets:
  * seqs, offsets, a hash prefix, the reason), or NULL if the last verify passed or none ran. */

@@ -22,6 +22,7 @@
 #define API_AUDIT_INT_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -154,5 +155,18 @@ TR_MUST_CHECK int audit_line_seal(struct audit_line *l, uint64_t seq,
 
 /* audit_line_fini - release a line's buffer; NULL-safe, idempotent. */
 void audit_line_fini(struct audit_line *l);
+
+/* audit_dir_of - the directory part of path (borrowed) into dir ("." for a bare name). */
+void audit_dir_of(const char *path, char dir[PATH_MAX]);
+
+/*
+ * audit_prune - after a rotation of the log at path into <path>.<newest>, delete the oldest
+ * rotated files beyond the newest keep (0: none), by the rule in api/audit_prune.c: this chain's
+ * files (found through the rotation markers) newest first, then the files not linked to it that
+ * are older than its oldest one; the file just rotated is always kept. Only regular files of
+ * ours named <base>.<seq> beside path; never follows a symlink. Best effort: failures are logged.
+ * Blocks for a directory listing and one small read per file of this chain.
+ */
+void audit_prune(const char *path, uint32_t keep, uint64_t newest);
 
 #endif

@@ -316,7 +316,8 @@ sleep 0.6
 expect_eq "removed: the next SIGHUP rotates" "$(nrotated)" $((n + 1))
 check "the series verifies" verify_all
 
-# ---- 6. rotate_keep 1 prunes only this chain's older files, never the one just rotated ----------
+# ---- 6. rotate_keep 1 prunes older files (this chain's, and an earlier chain's, whose seqs are
+#         higher), never the one just rotated nor anything but its own <base>.<seq> files -------
 kill9
 prod_dir "$(tmpdir)"
 for i in 1 2 3; do
@@ -350,9 +351,9 @@ expect_eq "rotated and killed before its anchoring: the restart opens" "$(sealed
 check "the file just rotated ($(basename "$A").$S) is kept" test -f "$A.$S"
 check "it verifies with the current file" sh -c "'$TRESOR' audit verify '$A.$S' '$A' >/dev/null"
 for f in "$D"/oldchain/*; do
-    [ "${f##*.}" -gt "$S" ] && ! test -f "$A.${f##*.}" && echo "# gone: $f"
-done >"$D/gone"
-expect_eq "the earlier chain's files (higher seqs) are left alone" "$(cat "$D/gone")" ""
+    [ "${f##*.}" -gt "$S" ] && test -e "$A.${f##*.}" && echo "# left: $f"
+done >"$D/left"
+expect_eq "the earlier chain's files (higher seqs, older) are pruned beyond rotate_keep 1" "$(cat "$D/left")" ""
 hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
 sleep 0.4
 kill -HUP "$PID"

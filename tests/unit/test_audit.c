@@ -185,8 +185,15 @@ static void obs_wait_entered(int n)
     assert_true(got >= n);
 }
 
-/* Log hygiene: every line the code under test logs is checked for the canaries. */
+/* Log hygiene: every line the code under test logs is checked for the canaries. A test can also
+ * count the lines holding a word (log_count_set, then log_count). */
 static volatile int log_leaks;
+static struct {
+    pthread_mutex_t mu;
+    char word[64]; /* "" : count nothing */
+    int n;
+    char last[512];
+} logc = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void log_sink(void *arg, enum tr_log_level level, const char *line)
 {
@@ -194,6 +201,32 @@ static void log_sink(void *arg, enum tr_log_level level, const char *line)
     (void)level;
     if (strstr(line, CANARY_DATA) || strstr(line, CANARY_TOKEN) || strstr(line, CANARY_NUM))
         log_leaks++;
+    pthread_mutex_lock(&logc.mu);
+    if (logc.word[0] && strstr(line, logc.word)) {
+        logc.n++;
+        snprintf(logc.last, sizeof(logc.last), "%s", line);
+    }
+    pthread_mutex_unlock(&logc.mu);
+}
+
+static void log_count_set(const char *word)
+{
+    pthread_mutex_lock(&logc.mu);
+    snprintf(logc.word, sizeof(logc.word), "%s", word);
+    logc.n = 0;
+    logc.last[0] = '\0';
+    pthread_mutex_unlock(&logc.mu);
+}
+
+/* Lines holding the word since log_count_set; *last (may be NULL) gets the latest one. */
+static int log_count(char *last, size_t len)
+{
+    pthread_mutex_lock(&logc.mu);
+    int n = logc.n;
+    if (last)
+        snprintf(last, len, "%s", logc.last);
+    pthread_mutex_unlock(&logc.mu);
+    return n;
 }
 
 static int rm_rf(const char *dir)
@@ -237,6 +270,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     obs_gate(false); /* never leave the sync thread held */
+    log_count_set("");
     api_audit_close(f->a);
     obs_reset(-1);
     enc_fini();
@@ -555,6 +589,50 @@ static void test_audit_log_write_failure(void **state)
     close(full);
     json_decref(e);
     assert_chain_ok(f->path, 3);
+}
+
+/* A full disk under load fails every line: each is counted, but the log gets the first failure
+ * (with the reason), no line per failure; a disk that takes a line now and then (nearly full)
+ * does not make a first line and a recovery line each time either. */
+static void test_audit_log_write_failure_log_bounded(void **state)
+{
+    struct fixture *f = *state;
+    struct api_audit_stats st;
+    json_t *e = entry_new(0);
+    char last[512];
+    int fd, saved, full;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 2);
+    fd = find_fd(f->path);
+    saved = dup(fd);
+    full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(saved >= 0 && full >= 0);
+    log_count_set("audit: ");
+    assert_int_equal(dup2(full, fd), fd);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(api_audit_log(f->a, i % 2 ? "response" : "request", e), TR_E_IO);
+    assert_int_equal(log_count(last, sizeof(last)), 1); /* well within one summary interval */
+    assert_non_null(strstr(last, "audit: write failed: No space left on device"));
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.write_failures, 500);
+    for (int i = 0; i < 50; i++) { /* flapping: one line in, one refused */
+        assert_int_equal(dup2(saved, fd), fd);
+        assert_int_equal(api_audit_log(f->a, "request", e), TR_OK);
+        assert_int_equal(dup2(full, fd), fd);
+        assert_int_equal(api_audit_log(f->a, "response", e), TR_E_IO);
+    }
+    assert_int_equal(log_count(last, sizeof(last)), 1); /* still the first line only */
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.write_failures, 550);
+    assert_int_equal(dup2(saved, fd), fd);
+    assert_int_equal(api_audit_log(f->a, "request", e), TR_OK);
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.file_bytes, (uint64_t)file_size(f->path));
+    close(saved);
+    close(full);
+    json_decref(e);
+    assert_chain_ok(f->path, 53);
 }
 
 /* RLIMIT_FSIZE makes the kernel accept only part of the line (a real short write, as on a
@@ -1979,6 +2057,130 @@ static void test_audit_rotate_refuses_taken_name(void **state)
     assert_int_equal(api_audit_rotate(NULL, 0, rotated, sizeof(rotated)), TR_E_INVAL);
 }
 
+/* A rotation that fails the same way each time (here a taken name, as a rotation by size retries
+ * every anchoring interval) is logged once, counted each time, and its recovery once. */
+static void test_audit_rotate_failure_log_bounded(void **state)
+{
+    struct fixture *f = *state;
+    char rotated[PATH_MAX], name[PATH_MAX + 16], last[512];
+    struct api_audit_stats st;
+
+    snprintf(name, sizeof(name), "%s.2", f->path);
+    spit(name, "not ours\n", 9);
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 2);
+    log_count_set("audit: rotation failed");
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_E_EXISTS);
+    assert_int_equal(log_count(last, sizeof(last)), 1);
+    assert_non_null(strstr(last, "File exists"));
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.rotation_failures, 50);
+    assert_int_equal(st.rotations, 0);
+    log_count_set("rotation works again");
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_OK);
+    assert_int_equal(log_count(last, sizeof(last)), 1);
+    assert_non_null(strstr(last, "after 50 failed"));
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.rotations, 1);
+    /* nothing written since: no rotation, and no failure either */
+    assert_int_equal(api_audit_rotate(f->a, 0, rotated, sizeof(rotated)), TR_E_NOTFOUND);
+    api_audit_stats_get(f->a, &st);
+    assert_int_equal(st.rotation_failures, 50);
+}
+
+/* Sets path's modification time to now - ago seconds. */
+static void age(const char *path, time_t ago)
+{
+    struct timespec ts[2];
+
+    clock_gettime(CLOCK_REALTIME, &ts[0]);
+    ts[0].tv_sec -= ago;
+    ts[1] = ts[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static bool rotated_exists(const struct fixture *f, uint64_t seq)
+{
+    char name[PATH_MAX + 32];
+
+    snprintf(name, sizeof(name), "%s.%llu", f->path, (unsigned long long)seq);
+    return exists(name);
+}
+
+/* Rotate (keep) and return the rotated file's seq. */
+static uint64_t rotate_keep(struct fixture *f, uint32_t keep)
+{
+    char rotated[PATH_MAX];
+    struct api_audit_head h;
+
+    assert_int_equal(api_audit_rotate(f->a, keep, rotated, sizeof(rotated)), TR_OK);
+    api_audit_head_get(f->a, &h);
+    return h.seq - 1;
+}
+
+/* The log restarted at seq 1 (an emptied file adopted by a storage recovery): the earlier
+ * chain's rotated files have higher seqs than the new chain's. They are pruned once beyond keep,
+ * after this chain's files and only if older than its oldest; the file just rotated is always
+ * kept, and a file not linked to this chain but newer than it is left alone. */
+static void test_audit_rotate_keep_prunes_earlier_chain(void **state)
+{
+    struct fixture *f = *state;
+    char name[PATH_MAX + 32];
+    uint64_t b1, b2, b3, b4;
+
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    for (int i = 0; i < 3; i++) { /* the earlier chain: .2 .5 .8, rotated an hour ago */
+        log_n(f->a, i * 2, 2);
+        (void)rotate_keep(f, 0);
+    }
+    api_audit_close(f->a);
+    f->a = NULL;
+    for (uint64_t s = 2, i = 0; s <= 8; s += 3, i++) {
+        snprintf(name, sizeof(name), "%s.%llu", f->path, (unsigned long long)s);
+        age(name, 3600 - (time_t)i * 60);
+    }
+    assert_int_equal(truncate(f->path, 0), 0); /* emptied: the chain starts again at seq 1 */
+    assert_int_equal(api_audit_open(f->path, &f->a), TR_OK);
+    log_n(f->a, 0, 3);
+    b1 = rotate_keep(f, 2);
+    assert_int_equal(b1, 3);
+    /* this chain has one file: it and the newest older file stay, the two oldest go */
+    assert_true(rotated_exists(f, 3) && rotated_exists(f, 8));
+    assert_false(rotated_exists(f, 5) || rotated_exists(f, 2));
+    /* a file not linked to this chain and newer than its oldest file (put back by hand) */
+    snprintf(name, sizeof(name), "%s.100", f->path);
+    spit(name, "x\n", 2);
+    age(name, -60); /* its time says now, whatever the file system's clock granularity */
+    log_n(f->a, 3, 2);
+    b2 = rotate_keep(f, 2); /* its seqs pass the earlier chain's: .6 */
+    assert_int_equal(b2, 6);
+    assert_true(rotated_exists(f, b2) && rotated_exists(f, b1));
+    assert_false(rotated_exists(f, 8));  /* beyond keep, older than this chain */
+    assert_true(rotated_exists(f, 100)); /* newer than this chain's oldest file (.3): left */
+    log_n(f->a, 5, 2);
+    b3 = rotate_keep(f, 2);
+    assert_true(rotated_exists(f, b3) && rotated_exists(f, b2));
+    assert_false(rotated_exists(f, b1));
+    assert_true(rotated_exists(f, 100)); /* still newer than this chain's oldest file (.3) */
+    age(name, 7200);                     /* older than every file of this chain now */
+    log_n(f->a, 7, 2);
+    b4 = rotate_keep(f, 1);
+    assert_true(rotated_exists(f, b4)); /* keep 1: the file just rotated, and nothing else */
+    assert_false(rotated_exists(f, b3) || rotated_exists(f, b2) || rotated_exists(f, 100));
+    /* a file not linked to this chain and newer than all of it: the file just rotated is still
+     * the one kept, and that file is left alone */
+    snprintf(name, sizeof(name), "%s.500", f->path);
+    spit(name, "x\n", 2);
+    age(name, -3600);
+    log_n(f->a, 9, 2);
+    uint64_t b5 = rotate_keep(f, 1);
+    assert_true(rotated_exists(f, b5) && rotated_exists(f, 500));
+    assert_false(rotated_exists(f, b4));
+    assert_chain_ok(f->path, 1);
+}
+
 static void test_audit_open_finishes_interrupted_rotation(void **state)
 {
     struct fixture *f = *state;
@@ -2292,6 +2494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_log_invalid_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_sealed_refuses_sensitive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_write_failure_log_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_short_write_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_log_sync_failure_refuses_until_reopen, setup,
                                         teardown),
@@ -2325,6 +2528,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_rotate_keep_prunes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_rotate_refuses_taken_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_failure_log_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_rotate_keep_prunes_earlier_chain, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_audit_open_finishes_interrupted_rotation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_rotate_concurrent_writers, setup, teardown),
