@@ -40,6 +40,7 @@ int api_new(const struct api_opts *opts, struct api **out)
             .interval_ms = opts->audit_anchor_interval_ms ? opts->audit_anchor_interval_ms : 1000,
             .rotate_bytes = opts->audit_rotate_bytes,
             .rotate_keep = opts->audit_rotate_keep,
+            .max_lag_ms = opts->audit_anchor_max_lag_ms,
         };
         if ((rc = api_anchor_start(api, &ac, &api->anchor)) != TR_OK) {
             api_audit_close(api->audit);

@@ -67,6 +67,8 @@ struct api_opts {
     uint32_t audit_anchor_interval_ms; /* how often the audit head is anchored (0: 1000) */
     uint64_t audit_rotate_bytes;       /* rotate the audit file at this size (0: only on request) */
     uint32_t audit_rotate_keep;        /* rotated audit files kept (0: all) */
+    uint32_t audit_anchor_max_lag_ms;  /* refuse audited requests after this long without an
+                                        * anchoring (0: never) */
 };
 
 /* api_new - create the handler set; opens the audit file when configured.

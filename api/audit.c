@@ -56,6 +56,7 @@ struct api_audit {
      * neither): while seq equals it the file holds nothing but its marker. */
     uint64_t rotated_at;
     bool broken;  /* a sync failed: what is on disk is unknown */
+    bool held;    /* api_audit_hold: new lines are refused (TR_E_STATE) */
     bool closing; /* api_audit_close: sync what is left, then stop */
     bool syncing; /* sync_once is in fdatasync without the mutex: fd must not change meanwhile */
     bool release_due;       /* a rotation synced lines: their callbacks wait for the sync thread */
@@ -169,6 +170,9 @@ static int write_locked(struct api_audit *a, struct audit_line *const *lines, in
     int rc = TR_E_IO;
 
     if (a->broken)
+        goto out;
+    rc = TR_E_STATE;
+    if (a->held)
         goto out;
     rc = TR_E_TOO_LARGE;
     if (a->seq > (uint64_t)INT64_MAX - (uint64_t)n) /* "seq" is a JSON integer */
@@ -1358,6 +1362,13 @@ void api_audit_stats_get(struct api_audit *a, struct api_audit_stats *out)
                                     .file_bytes = a->end,
                                     .rotations = a->rotations,
                                     .rotation_failures = a->rot_failures};
+    pthread_mutex_unlock(&a->mu);
+}
+
+void api_audit_hold(struct api_audit *a, bool on)
+{
+    pthread_mutex_lock(&a->mu);
+    a->held = on;
     pthread_mutex_unlock(&a->mu);
 }
 

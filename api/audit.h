@@ -341,6 +341,14 @@ struct api_audit_stats {
 void api_audit_stats_get(struct api_audit *a, struct api_audit_stats *out);
 
 /*
+ * api_audit_hold - while on, every new line is refused with TR_E_STATE, so every audited request
+ * gets 503: the anchoring has failed for longer than audit.anchor_max_lag_ms (audit_anchor.c),
+ * and lines the store cannot vouch for must not keep growing. Lines already written stay and
+ * become durable as usual. Refused lines are not write failures (stats). In: a, not NULL.
+ */
+void api_audit_hold(struct api_audit *a, bool on);
+
+/*
  * api_audit_close - make every written line durable, release every waiter, stop the sync thread,
  * close the file and free the device; NULL-safe. No other verb may be running or called after
  * it starts (callbacks it runs must not call any). Every pending api_audit_wait_async callback

@@ -31,6 +31,8 @@ struct api_anchor {
     struct tr_lograte put_lr;
     uint64_t put_failures;
     bool put_failing; /* the last anchoring failed (the metric; put_lr settles later) */
+    uint64_t ok_ms;   /* monotonic ms of the last successful anchoring (or of arming) */
+    bool holding;     /* cfg.max_lag_ms passed without one: the device refuses lines */
     /* The file reached rotate_bytes while rotate_after is not anchored: the rotation waits. */
     struct tr_lograte wait_lr;
     json_t *evidence;       /* the last failed verify's, or NULL */
@@ -103,8 +105,8 @@ static void anchor_report(struct api_anchor *an, int rc, const struct api_audit_
 {
     enum tr_lograte_say say = TR_LOGRATE_QUIET;
     struct tr_lograte_note nt = {0};
-    uint64_t now = tr_lograte_now_ms(), held;
-    bool back = false;
+    uint64_t now = tr_lograte_now_ms(), held, lag = 0;
+    bool back = false, hold = false, release = false;
 
     if (rc == TR_E_SEALED)
         return; /* the store closed meanwhile: nothing failed, the flush anchors */
@@ -112,12 +114,32 @@ static void anchor_report(struct api_anchor *an, int rc, const struct api_audit_
     an->put_failing = rc != TR_OK;
     if (rc == TR_OK) {
         back = tr_lograte_ok(&an->put_lr, now, &nt);
+        an->ok_ms = now;
+        release = an->holding;
+        an->holding = false;
     } else {
         an->put_failures++;
         say = tr_lograte_fail(&an->put_lr, 1, now, &nt);
+        lag = now - an->ok_ms;
+        hold = an->cfg.max_lag_ms && !an->holding && !closing && lag >= an->cfg.max_lag_ms;
+        an->holding = an->holding || hold;
     }
     held = an->anchored.seq;
     pthread_mutex_unlock(&an->mu);
+    /* callers hold put_mu: holds and releases happen in the order decided */
+    if (hold) {
+        api_audit_hold(an->api->audit, true);
+        tr_log_error("audit anchor: no anchoring for %" PRIu64 " ms (audit.anchor_max_lag_ms %u): "
+                     "audited requests are refused (503) until the audit head can be stored "
+                     "(the store holds line %" PRIu64 ", the file line %" PRIu64 ")",
+                     lag, (unsigned)an->cfg.max_lag_ms, held, h->seq);
+    }
+    if (release) {
+        api_audit_hold(an->api->audit, false);
+        tr_log_info("audit anchor: the audit head is stored again (line %" PRIu64 "): audited "
+                    "requests are served again",
+                    h->seq);
+    }
     if (back)
         tr_log_info("audit anchor: the audit head is anchored again (line %" PRIu64
                     "), after %" PRIu64 " failed attempts over %" PRIu64 " s",
@@ -425,9 +447,14 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     an->rotate_after = file.seq; /* want may be one rotation back: anchor the file first */
     an->armed = true;
     an->put_lr.failing = an->put_failing = false; /* a new store: a failure is news again */
+    an->ok_ms = tr_lograte_now_ms();
+    bool release = an->holding;
+    an->holding = false;
     json_decref(an->evidence);
     an->evidence = NULL;
     pthread_mutex_unlock(&an->mu);
+    if (release)
+        api_audit_hold(an->api->audit, false);
     return TR_OK;
 }
 
@@ -474,7 +501,7 @@ size_t api_anchor_metrics(struct api_anchor *an, char *buf, size_t cap)
     struct api_audit_stats ds;
     struct api_audit_head h;
     uint64_t failures, unanchored = 0;
-    bool failing, waiting;
+    bool failing, waiting, holding;
     int n;
 
     if (!an || !buf || cap == 0)
@@ -485,6 +512,7 @@ size_t api_anchor_metrics(struct api_anchor *an, char *buf, size_t cap)
     failures = an->put_failures;
     failing = an->put_failing;
     waiting = an->wait_lr.failing;
+    holding = an->holding;
     if (an->armed && h.seq > an->anchored.seq)
         unanchored = h.seq - an->anchored.seq;
     pthread_mutex_unlock(&an->mu);
@@ -501,8 +529,9 @@ size_t api_anchor_metrics(struct api_anchor *an, char *buf, size_t cap)
                  "tresor_audit_anchor_failures_total %" PRIu64 "\n"
                  "# TYPE tresor_audit_anchor_failing gauge\ntresor_audit_anchor_failing %d\n"
                  "# TYPE tresor_audit_unanchored_lines gauge\n"
-                 "tresor_audit_unanchored_lines %" PRIu64 "\n",
+                 "tresor_audit_unanchored_lines %" PRIu64 "\n"
+                 "# TYPE tresor_audit_anchor_holding gauge\ntresor_audit_anchor_holding %d\n",
                  ds.write_failures, ds.file_bytes, ds.rotations, ds.rotation_failures,
-                 waiting ? 1 : 0, failures, failing ? 1 : 0, unanchored);
+                 waiting ? 1 : 0, failures, failing ? 1 : 0, unanchored, holding ? 1 : 0);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

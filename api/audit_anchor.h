@@ -58,6 +58,9 @@ struct api_anchor_cfg {
     uint32_t interval_ms;  /* > 0: how often the head is anchored when it moved */
     uint64_t rotate_bytes; /* rotate the audit file once it is this large (0: never by size) */
     uint32_t rotate_keep;  /* rotated files kept after a rotation (0: all) */
+    /* > 0: once no anchoring succeeded for this long while one was due, the device refuses new
+     * lines (api_audit_hold: audited requests get 503) until one succeeds. 0: never. */
+    uint32_t max_lag_ms;
 };
 
 /*

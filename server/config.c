@@ -106,6 +106,8 @@ static const struct cfg_field audit_fields[] = {
     /* 0 = never by size; 1 TiB is beyond any sane single log file */
     {"rotate_bytes", CFG_INT, OFF(audit_rotate_bytes), NULL, false, 0, 1099511627776LL, NULL},
     {"rotate_keep", CFG_INT, OFF(audit_rotate_keep), NULL, false, 0, 100000, NULL},
+    /* 0 = never refuse; a day bounds a typo's "forever" */
+    {"anchor_max_lag_ms", CFG_INT, OFF(audit_anchor_max_lag_ms), NULL, false, 0, 86400000, NULL},
     END,
 };
 
@@ -329,6 +331,13 @@ static int cfg_check(struct cfg_ctx *c)
     if (cfg->audit_rotate_bytes && cfg->audit_rotate_bytes < 1048576)
         return cfg_fail(c, NULL, "audit.rotate_bytes must be 0 (off) or at least 1048576%s%s", "",
                         "");
+    /* a bound below one interval would refuse requests between two successful anchorings */
+    if (cfg->audit_anchor_max_lag_ms &&
+        cfg->audit_anchor_max_lag_ms < 2 * cfg->audit_anchor_interval_ms)
+        return cfg_fail(c, NULL,
+                        "audit.anchor_max_lag_ms must be 0 (off) or at least twice "
+                        "audit.anchor_interval_ms%s%s",
+                        "", "");
     return TR_OK;
 }
 

@@ -56,8 +56,9 @@ struct srv_config {
     /* audit */
     char *audit_path; /* NULL: no audit device */
     int64_t audit_anchor_interval_ms;
-    int64_t audit_rotate_bytes; /* 0: rotate only on SIGHUP */
-    int64_t audit_rotate_keep;  /* 0: keep every rotated file */
+    int64_t audit_rotate_bytes;      /* 0: rotate only on SIGHUP */
+    int64_t audit_rotate_keep;       /* 0: keep every rotated file */
+    int64_t audit_anchor_max_lag_ms; /* 0: serve however long anchoring fails */
     /* log */
     char *log_level;
     char *log_format;

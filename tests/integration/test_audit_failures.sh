@@ -13,6 +13,8 @@
 # 4. the log restarted at seq 1 (a recovery adopted an emptied file): rotate_keep prunes the
 #    earlier chain's rotated files (whose seqs are higher) once they are beyond keep, never the
 #    file just rotated.
+# 5. audit.anchor_max_lag_ms: once no anchoring succeeded for that long, audited requests get 503
+#    (no lines the store cannot vouch for pile up); the first anchoring that works serves again.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
 for c in jq curl strace; do
@@ -212,4 +214,47 @@ stop_prod
 restart_prod "$D" || exit 1
 expect_eq "restart: opens" "$(sealed_state)" "false,"
 stop_prod
+
+# ---- 5. anchor_max_lag_ms: refuse audited requests while the head cannot be stored ----------------
+D=$(tmpdir)
+A="$D/audit.log"
+start_prod "$D" devkey || exit 1
+stop_prod
+sed -i "s|^  path: $A\$|  path: $A\n  anchor_interval_ms: 200\n  anchor_max_lag_ms: 1000|" "$D/tresor.yaml"
+restart_prod "$D" || exit 1
+init_devkey
+expect_eq "lag bound set, anchoring works: reads served" "$(reads 20)" 20
+expect_eq "tresor_audit_anchor_holding 0" "$(metric tresor_audit_anchor_holding)" 0
+strace -f -p "$PID" -o "$D/st" -P "$D/store/data.mdb" -e trace=pwrite64,pwritev,write,writev \
+    -e inject=pwrite64,pwritev,write,writev:error=ENOSPC 2>"$D/st.err" &
+SP=$!
+T_PIDS="$T_PIDS $SP"
+strace_ready "$D/st.err"
+T0=$(now_s)
+expect_eq "anchoring fails: reads still served at first" "$(reads 20)" 20
+i=0
+while ! grep -q "audited requests are refused (503)" "$LOG" && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+check "after the bound the log says requests are refused" grep -Eq "no anchoring for [0-9]+ ms \(audit.anchor_max_lag_ms 1000\): audited requests are refused \(503\)" "$LOG"
+check "not before the bound (>= 1 s after the failures began)" test $(($(now_s) - T0)) -ge 1
+expect_eq "then every audited read: 503" "$(reads 20)" 0
+expect_eq "... audit log unavailable" "$(hcurl -H "$R" "$ADDR/v1/secret/data/k1" | j '.errors[0]')" \
+    "audit log unavailable"
+expect_eq "the state stays readable: seal-status" "$(sealed_state)" "false,"
+N1=$(wc -l <"$A")
+sleep 0.5
+reads 5 >/dev/null
+expect_eq "no line is added while refusing" "$(wc -l <"$A")" "$N1"
+kill "$SP"
+wait "$SP" 2>/dev/null
+i=0
+while [ "$(reads 1)" != 1 ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+check "store back: reads served again within 3 s ($((i * 100)) ms)" test $i -lt 30
+expect_eq "all of them" "$(reads 20)" 20
+check "logged" grep -q "the audit head is stored again (line [0-9]*): audited requests are served again" "$LOG"
+expect_eq "tresor_audit_anchor_holding 0" "$(metric tresor_audit_anchor_holding)" 0
+stop_prod
+check "the chain verifies" "$TRESOR" audit verify "$A"
 finish

@@ -110,6 +110,10 @@ static void test_config_load_errors_name_key_and_line(void **state)
         {"listener: {address: x, tls_cert_file: a, tls_key_file: b}\nstorage: {path: /x}\n"
          "seal: {type: shamir}\naudit: {path: /a, rotate_keep: -1}\n",
          "out of range"},
+        {"listener: {address: x, tls_cert_file: a, tls_key_file: b}\nstorage: {path: /x}\n"
+         "seal: {type: shamir}\naudit: {path: /a, anchor_interval_ms: 1000, "
+         "anchor_max_lag_ms: 1500}\n",
+         "audit.anchor_max_lag_ms must be 0 (off) or at least twice audit.anchor_interval_ms"},
     };
     (void)state;
 
@@ -135,6 +139,12 @@ static void test_config_load_audit_rotation(void **state)
     assert_string_equal(cfg->audit_path, "/a");
     assert_int_equal(cfg->audit_rotate_bytes, 268435456);
     assert_int_equal(cfg->audit_rotate_keep, 4);
+    assert_int_equal(cfg->audit_anchor_max_lag_ms, 0); /* never refuse by default */
+    srv_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(
+        load(GOOD "audit: {path: /a, anchor_max_lag_ms: 30000}\n", &cfg, err, sizeof(err)), TR_OK);
+    assert_int_equal(cfg->audit_anchor_max_lag_ms, 30000);
     srv_config_free(cfg);
 }
 
