@@ -207,15 +207,20 @@ static int resolve_list(struct api_call *c)
 
 static bool is_sudo_path(const char *p)
 {
+    /* Vault's root paths (logical_system.go PathsSpecial.Root); sys/step-down is checked for
+     * sudo by Vault's core itself (an HA node; api_sys_node.c) */
     static const char *const exact[] = {
-        "sys/audit",       "sys/rotate",          "sys/remount",       "sys/raw",
-        "sys/config/cors", "sys/storage/recover", "sys/storage/backup"};
+        "sys/audit",       "sys/rotate",          "sys/remount",        "sys/raw",
+        "sys/config/cors", "sys/storage/recover", "sys/storage/backup", "sys/step-down"};
     static const char *const prefix[] = {"sys/audit/",
                                          "sys/auth/",
                                          "sys/raw/",
                                          "sys/config/auditing/",
                                          "sys/leases/revoke-prefix/",
                                          "sys/leases/revoke-force/",
+                                         "sys/leases/lookup/",
+                                         "sys/revoke-prefix/",
+                                         "sys/revoke-force/",
                                          "auth/token/revoke-orphan/",
                                          "auth/token/accessors"};
     for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
@@ -302,22 +307,13 @@ static void route_after_use(struct api_call *c)
         route_authorized(c);
 }
 
-/* auth/<mount>/login[/...] is answered without a token (vault-api.md §1.9 step 4) */
-static bool is_login_path(const char *p)
-{
-    if (strncmp(p, "auth/", 5) != 0 || !strncmp(p, "auth/token/", 11))
-        return false;
-    const char *slash = strchr(p + 5, '/');
-    return slash && !strncmp(slash + 1, "login", 5) && (slash[6] == '\0' || slash[6] == '/');
-}
-
 static void route_logical(struct api_call *c)
 {
     int rc;
 
     if (!api_audit_request(c))
         return;
-    if (is_login_path(c->path)) {
+    if (api_auth_is_login(c)) { /* auth/<mount path>/login[/...]: no token (§1.9 step 4) */
         c->mount_type = "auth";
         api_auth_login(c);
         return;

@@ -1,9 +1,10 @@
 /* Auth methods other than tokens (vault-api.md §2.9 and §5, issue #8): the auth mount table,
- * sys/auth, dispatch of auth/<mount>/... to AppRole, TLS certificates and Kubernetes, and the
- * helpers those share. Handlers run on pool threads: logins write (secret-ID uses, tokens) and
- * the Kubernetes TokenReview waits on the network. */
+ * sys/auth, dispatch of auth/<mount path>/... (one or more segments) to AppRole, TLS
+ * certificates and Kubernetes, and the helpers those share. Handlers run on pool threads:
+ * logins write (secret-ID uses, tokens) and the Kubernetes TokenReview waits on the network. */
 #include "auth_int.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +35,14 @@ static const struct auth_method *method_find(const char *type)
     return NULL;
 }
 
-/* A mount name is one path segment: the pipeline recognises logins as auth/<one>/login. */
-static bool mount_name_ok(const char *s, size_t n)
+bool auth_mount_path_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > 64)
+    if (n == 0 || n > AUTH_MOUNT_PATH_MAX || s[0] == '/' || s[n - 1] == '/')
         return false;
     for (size_t i = 0; i < n; i++)
         if (!(s[i] == '-' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              (s[i] == '/' && s[i + 1] != '/')))
             return false;
     return true;
 }
@@ -78,24 +79,51 @@ static int mount_load(struct store *st, const char *key, json_t **out, uint64_t 
     return *out ? TR_OK : TR_E_INTERNAL;
 }
 
-/* "auth/<name>/<rest>": the mount record of <name> and the rest. */
+/* "auth/<path>/<rest>": the mount whose path prefixes the request's, and the rest. Mount paths
+ * never nest (auth_enable), so the first one found, trying the shortest prefix first, is the
+ * only one: the longest-prefix match of secret mounts, in one store read for "auth/approle/...".
+ * A prefix that is not a mount path ends the search: no longer one can be one either. */
 static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **out_rest)
 {
-    const char *name = c->path + 5, *slash = strchr(name, '/');
-    size_t n = slash ? (size_t)(slash - name) : strlen(name);
-    char key[80];
+    const char *p = c->path + 5, *slash = NULL;
+    char key[AUTH_MOUNT_PATH_MAX + 2];
     json_t *o = NULL;
     int rc;
 
-    *out_rest = slash ? slash + 1 : "";
-    if (!mount_name_ok(name, n))
-        return TR_E_NOTFOUND;
-    snprintf(key, sizeof(key), "%.*s/", (int)n, name);
-    if ((rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL)) != TR_OK)
+    do {
+        slash = strchr(slash ? slash + 1 : p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (!auth_mount_path_ok(p, n))
+            return TR_E_NOTFOUND;
+        snprintf(key, sizeof(key), "%.*s/", (int)n, p);
+        rc = api_get_json(c, AUTH_T_MOUNTS, key, &o, NULL);
+    } while (rc == TR_E_NOTFOUND && slash);
+    if (rc != TR_OK)
         return rc;
+    *out_rest = slash ? slash + 1 : "";
     rc = mount_from_json(key, o, m);
     json_decref(o);
     return rc == TR_OK && m->disabling ? TR_E_NOTFOUND : rc; /* going: no login, no admin */
+}
+
+bool api_auth_is_login(struct api_call *c)
+{
+    const char *p, *s;
+    char key[AUTH_MOUNT_PATH_MAX + 2];
+    uint64_t ver;
+
+    if (strncmp(c->path, "auth/", 5) != 0 || !strncmp(c->path, "auth/token/", 11))
+        return false;
+    p = c->path + 5;
+    /* only "<path>/login[/...]" where <path> is a mount: a role named "login" is not a login */
+    for (s = strchr(p, '/'); s && auth_mount_path_ok(p, (size_t)(s - p)); s = strchr(s + 1, '/')) {
+        if (strncmp(s + 1, "login", 5) != 0 || (s[6] != '\0' && s[6] != '/'))
+            continue;
+        snprintf(key, sizeof(key), "%.*s/", (int)(s - p), p);
+        if (store_stat(c->store, AUTH_T_MOUNTS, (const uint8_t *)key, strlen(key), &ver) == TR_OK)
+            return true;
+    }
+    return false;
 }
 
 static void reply_no_route(struct api_call *c)
@@ -112,7 +140,7 @@ static void dispatch_pool(struct api_call *c, bool login)
     int rc = mount_of_path(c, &m, &rest);
     const struct auth_method *meth = rc == TR_OK ? method_find(m.type) : NULL;
 
-    /* the pipeline also sends auth/<m>/login/<x> here (userpass style); no method of ours has it */
+    /* api_auth_is_login also sends auth/<m>/login/<x> here (userpass style); no method has it */
     if (rc == TR_E_NOTFOUND || (rc == TR_OK && !meth) || (login && strcmp(rest, "login") != 0)) {
         reply_no_route(c);
         return;
@@ -228,7 +256,7 @@ static void auth_list(struct api_call *c)
     api_reply_data_top(c, data);
 }
 
-/* "sys/auth/<name>[/]" -> "<name>/"; false when not a valid single segment. */
+/* "sys/auth/<path>[/]" -> "<path>/"; false when not a valid mount path. */
 static bool sys_auth_key(const struct api_call *c, char *out, size_t cap)
 {
     const char *p = c->path + strlen("sys/auth/");
@@ -236,7 +264,7 @@ static bool sys_auth_key(const struct api_call *c, char *out, size_t cap)
 
     if (n && p[n - 1] == '/')
         n--;
-    if (!mount_name_ok(p, n))
+    if (!auth_mount_path_ok(p, n) || n + 2 > cap)
         return false;
     snprintf(out, cap, "%.*s/", (int)n, p);
     return true;
@@ -358,6 +386,45 @@ static int mount_clear_stale(struct store *st, const char *key)
     return stale ? mount_disable(st, key) : TR_E_CAS;
 }
 
+/* Enables one at a time: between the overlap check and the write no other enable may create a
+ * mount ("a/" and "a/b/" enabled at once would both pass). Disables only ever remove mounts. */
+static pthread_mutex_t enable_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The live mount at key: TR_E_EXISTS, else TR_OK (absent, or a disable a crash interrupted,
+ * finished now: that mount is gone to requests already). */
+static int mount_live_at(struct store *st, const char *key)
+{
+    int rc = mount_clear_stale(st, key);
+    return rc == TR_E_CAS ? TR_E_EXISTS : rc;
+}
+
+/* Vault refuses a mount path that encloses or lies inside an existing one ("a/" and "a/b/"),
+ * built-in token/ included: a nested mount would shadow part of the other's paths, and
+ * mount_of_path relies on it. TR_E_EXISTS with the existing path in out (cap bytes). */
+static int mount_overlap(struct store *st, const char *key, char *out, size_t cap)
+{
+    struct store_list *l = NULL;
+    struct store_list_opts lo = {.prefix = (const uint8_t *)key, .prefix_len = strlen(key)};
+    int rc = TR_OK;
+
+    if (!strncmp(key, "token/", 6)) {
+        snprintf(out, cap, "token/");
+        return TR_E_EXISTS;
+    }
+    for (const char *s = strchr(key, '/'); rc == TR_OK && s[1]; s = strchr(s + 1, '/')) {
+        snprintf(out, cap, "%.*s", (int)(s - key + 1), key); /* an enclosing path, "a/" */
+        rc = mount_live_at(st, out);
+    }
+    if (rc == TR_OK && (rc = store_list(st, AUTH_T_MOUNTS, &lo, &l)) == TR_OK) {
+        for (size_t i = 0; rc == TR_OK && i < l->n; i++) { /* key itself and paths inside it */
+            snprintf(out, cap, "%.*s", (int)l->e[i].key_len, (const char *)l->e[i].key);
+            rc = strlen(out) == l->e[i].key_len ? mount_live_at(st, out) : TR_E_INTERNAL;
+        }
+        store_list_free(l);
+    }
+    return rc;
+}
+
 /* The record of a new auth mount of type from an enable body, without uuid and accessor:
  * {type, description, config, options} after Vault's checks. NULL with err (cap bytes) set when
  * refused, err "" on OOM. */
@@ -394,8 +461,8 @@ fail:
 static void auth_enable(struct api_call *c, const char *key)
 {
     const char *type = tr_json_get_str(c->body, "type");
-    char uuid[37], acc[40], msg[API_MOUNT_ERR_MAX];
-    int rc = TR_E_CAS;
+    char uuid[37], acc[40], msg[API_MOUNT_ERR_MAX], used[AUTH_MOUNT_PATH_MAX + 2];
+    int rc;
 
     if (!type || !*type) {
         api_reply_error(c, 400, "missing type");
@@ -417,16 +484,14 @@ static void auth_enable(struct api_call *c, const char *key)
     snprintf(acc, sizeof(acc), "auth_%s_%.8s", type, uuid);
     json_object_set_new(o, "uuid", json_string(uuid));
     json_object_set_new(o, "accessor", json_string(acc));
-    /* token/ is built in and never stored: refuse it before writing anything */
-    if (strcmp(key, "token/") != 0) {
-        rc = o ? mount_store_new(c->store, key, o, uuid) : TR_E_NOMEM;
-        if (rc == TR_E_CAS && (rc = mount_clear_stale(c->store, key)) == TR_OK)
-            rc = mount_store_new(c->store, key, o, uuid);
-    }
+    pthread_mutex_lock(&enable_lock);
+    if ((rc = mount_overlap(c->store, key, used, sizeof(used))) == TR_OK)
+        rc = mount_store_new(c->store, key, o, uuid);
+    pthread_mutex_unlock(&enable_lock);
     json_decref(o);
-    if (rc == TR_E_CAS) {
-        /* Vault: logical.CodedError(409, "path is already in use at ...") */
-        snprintf(msg, sizeof(msg), "path is already in use at auth/%s", key);
+    if (rc == TR_E_EXISTS || rc == TR_E_CAS) {
+        /* Vault: CodedError(409, "path is already in use at <path in its auth table>") */
+        snprintf(msg, sizeof(msg), "path is already in use at %s", rc == TR_E_CAS ? key : used);
         api_reply_error(c, 409, msg);
     } else if (rc != TR_OK) {
         api_reply_err(c, rc);
@@ -562,8 +627,6 @@ void api_sys_auth(struct api_call *c)
             api_reply_error(c, 405, "unsupported operation");
     } else if (api_mount_is_tune_path(c->path + strlen("sys/auth/"))) {
         api_mount_tune(c); /* api_mount_tune.c (sudo: the pipeline's sys/auth/ rule) */
-    } else if (strchr(c->path + strlen("sys/auth/"), '/') && c->path[strlen(c->path) - 1] != '/') {
-        api_reply_error(c, 404, "unsupported path");
     } else if (c->method == API_GET) {
         auth_read_one(c);
     } else if (c->method == API_PUT || c->method == API_DELETE) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/tr_log.h"
+#include "api_mount_cfg.h"
 
 static int mount_from_json(const char *path, json_t *o, struct api_mount *m)
 {
@@ -313,12 +314,42 @@ void api_core_seal(struct api *api, enum enc_reason reason)
     transition_end(api);
 }
 
+/* True when a mount in the table shows accessor acc. */
+static bool accessor_in_use(struct api *api, const char *acc)
+{
+    char cur[API_MOUNT_ACCESSOR_MAX];
+    bool hit = false;
+
+    pthread_mutex_lock(&api->lock);
+    for (size_t i = 0; i < api->nmounts && !hit; i++) {
+        const struct api_mount *m = &api->mounts[i];
+        api_mount_accessor(m->config, m->type, m->uuid, cur, sizeof(cur));
+        hit = strcmp(cur, acc) == 0;
+    }
+    pthread_mutex_unlock(&api->lock);
+    return hit;
+}
+
+/* A new mount's uuid and its accessor, Vault's "<type>_<8 hex>" (the uuid's first 8 digits,
+ * as auth mounts' "auth_<type>_<8 hex>"), drawn again while another mount shows the same one
+ * (Vault retries too); enables are serialised by the caller. */
+static void mount_ids_new(struct api *api, const char *type, char uuid[37],
+                          char acc[API_MOUNT_ACCESSOR_MAX])
+{
+    for (int tries = 0; tries < 16; tries++) {
+        api_uuid(uuid);
+        snprintf(acc, API_MOUNT_ACCESSOR_MAX, "%s_%.8s", type, uuid);
+        if (!accessor_in_use(api, acc))
+            break;
+    }
+}
+
 int api_mount_create(struct api *api, struct store *st, const char *path, const char *json_text)
 {
     json_error_t jerr;
     json_t *o = json_loads(json_text, 0, &jerr);
     struct api_mount m;
-    char uuid[37];
+    char uuid[37], acc[API_MOUNT_ACCESSOR_MAX];
     int rc = TR_E_INVAL;
 
     if (!o)
@@ -331,8 +362,11 @@ int api_mount_create(struct api *api, struct store *st, const char *path, const 
     if (full)
         goto out;
     rc = TR_E_INVAL;
-    api_uuid(uuid);
+    if (!json_is_string(json_object_get(o, "type")))
+        goto out;
+    mount_ids_new(api, json_string_value(json_object_get(o, "type")), uuid, acc);
     json_object_set_new(o, "uuid", json_string(uuid));
+    json_object_set_new(o, "accessor", json_string(acc));
     if (mount_from_json(path, o, &m) != TR_OK)
         goto out;
     json_decref(m.config);

@@ -257,6 +257,9 @@ void api_transit_handle(struct api_call *c);
 bool api_transit_existence(struct api_call *c);
 
 /* ---- auth methods (api_auth.c) ---------------------------------------------------------- */
+/* api_auth_is_login - c->path is auth/<mount path>/login[/...] of an enabled auth mount (one
+ * store lookup per "login" segment; c->store referenced): answered without a token. */
+bool api_auth_is_login(struct api_call *c);
 /* api_auth_login - auth/<mount>/login[/...]: no token; issues one (c->store referenced). */
 void api_auth_login(struct api_call *c);
 /* api_auth_handle - other auth/<mount>/... paths (roles, config), token and ACL checked. */

@@ -724,7 +724,9 @@ static void kv2_versions(struct api_call *c, const char *p, enum kv_vop op, bool
 
     if (!latest &&
         parse_versions(json_object_get(c->body, "versions"), list, KV_VERSIONS_MAX, &n) != TR_OK) {
-        api_reply_error(c, 400, "no version number provided");
+        /* the plugin's own wording: capital N for delete and undelete, not for destroy */
+        api_reply_error(
+            c, 400, op == KV_DESTROY ? "no version number provided" : "No version number provided");
         return;
     }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
@@ -1060,19 +1062,60 @@ static bool patch_type_ok(struct api_call *c)
     return false;
 }
 
+/* A path outside the v2 API (a KV v1 style "M/<p>", "M/data/<p>/", LIST on "M/data/"): Vault's
+ * plugin answers 404 with no data and a warning naming the CLI command, for every method, and
+ * tools that detect the KV version match that text (vault-api.md §3.2). */
+static void kv2_invalid(struct api_call *c)
+{
+    static const char *const roots[] = {"data", "metadata", "delete", "undelete", "destroy"};
+    const char *cmd = c->method == API_PUT      ? "put"
+                      : c->method == API_PATCH  ? "patch"
+                      : c->method == API_LIST   ? "list"
+                      : c->method == API_DELETE ? "delete"
+                                                : "get";
+    char msg[256];
+
+    snprintf(msg, sizeof(msg),
+             "Invalid path for a versioned K/V secrets engine. See the API docs for the "
+             "appropriate API endpoints to use. If using the Vault CLI, use 'vault kv %s' for "
+             "this operation.",
+             cmd);
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+        if (!strcmp(c->rel, roots[i]))
+            snprintf(msg, sizeof(msg),
+                     "Non-listing operations on the root of a K/V v2 mount are not supported.");
+    api_reply_envelope(c, 404, NULL, NULL, json_pack("[s]", msg));
+}
+
+/* data/<p> names a key only without a trailing '/' (LIST always has one): Vault's pattern. */
+static bool kv2_path_valid(const char *r)
+{
+    static const char *const subs[] = {"metadata/", "delete/", "undelete/", "destroy/", "subkeys/"};
+    size_t n = strlen(r);
+
+    if (!strcmp(r, "config"))
+        return true;
+    if (!strncmp(r, "data/", 5))
+        return n > 5 && r[n - 1] != '/';
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        if (!strncmp(r, subs[i], strlen(subs[i])))
+            return true;
+    return false;
+}
+
 static void kv2_handle(struct api_call *c)
 {
     const char *r = c->rel;
-    bool sub = !strncmp(r, "data/", 5) || !strncmp(r, "metadata/", 9) ||
-               !strncmp(r, "delete/", 7) || !strncmp(r, "undelete/", 9) ||
-               !strncmp(r, "destroy/", 8) || !strncmp(r, "subkeys/", 8);
-    const char *p = sub ? strchr(r, '/') + 1 : r;
+    bool config = !strcmp(r, "config");
+    const char *p = config ? r : strchr(r, '/') ? strchr(r, '/') + 1 : r;
 
-    if (!sub && strcmp(r, "config") != 0) {
-        api_reply_error(c, 404, NULL);
+    if (c->method == API_PATCH && !patch_type_ok(c)) {
+        /* answered 415 (c is gone): Vault checks the content type before routing */
+    } else if (!kv2_path_valid(r)) {
+        kv2_invalid(c);
     } else if (c->method == API_LIST && !strncmp(r, "metadata/", 9)) {
         kv_list(c, p);
-    } else if (c->method == API_GET && !strcmp(r, "config")) {
+    } else if (c->method == API_GET && config) {
         kv2_config_read(c);
     } else if (c->method == API_GET && !strncmp(r, "data/", 5)) {
         kv2_read(c, p);
@@ -1080,10 +1123,10 @@ static void kv2_handle(struct api_call *c)
         kv2_metadata_read(c, p);
     } else if (c->method == API_GET && !strncmp(r, "subkeys/", 8)) {
         kv2_subkeys(c, p);
-    } else if (c->method == API_PATCH && !patch_type_ok(c)) {
-        /* answered 415 (c is gone) */
+    } else if (config && c->method != API_PUT) {
+        api_reply_error(c, 405, "unsupported operation"); /* config: read and write only */
     } else if (c->method == API_PUT || c->method == API_DELETE || c->method == API_PATCH) {
-        if (!*p && strcmp(r, "config") != 0)
+        if (!*p)
             api_reply_error(c, 400, "missing path");
         else
             api_defer(c, kv2_pool);

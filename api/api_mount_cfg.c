@@ -545,6 +545,34 @@ json_t *api_mount_cfg_options_json(const json_t *rec)
     return json_is_object(o) && json_object_size(o) ? json_deep_copy(o) : json_null();
 }
 
+/* A stored accessor is shown only if it looks like one: the record is ours, but a malformed
+ * value must not reach the tables (or a client's parser) as it is. */
+static bool accessor_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n >= API_MOUNT_ACCESSOR_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || s[i] == '-' || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+void api_mount_accessor(const json_t *rec, const char *type, const char *uuid, char *out,
+                        size_t cap)
+{
+    const char *acc = tr_json_get_str(rec, "accessor");
+
+    if (!cap)
+        return;
+    if (accessor_ok(acc))
+        snprintf(out, cap, "%s", acc);
+    else /* enabled before accessors were stored: the same derivation as at enable */
+        snprintf(out, cap, "%s_%.8s", type ? type : "", uuid ? uuid : "");
+}
+
 void api_mount_cfg_ttls(const json_t *rec, int64_t *out_def, int64_t *out_max)
 {
     const json_t *cfg = json_object_get(rec, "config");

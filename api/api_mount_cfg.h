@@ -12,9 +12,11 @@
  *              force_no_cache, listing_visibility ("hidden"|"unauth"), audit_non_hmac_request_keys,
  *              audit_non_hmac_response_keys, passthrough_request_headers,
  *              allowed_response_headers (arrays of strings), token_type (auth mounts)},
- *   "options": {string: string} (KV: "version").
+ *   "options": {string: string} (KV: "version"),
+ *   "accessor": string (secret mounts: Vault's "<type>_<8 hex>", set at enable).
  * Only what was set is stored; a record written before these existed has no "config" and reads
- * as untuned.
+ * as untuned, and a secret mount's record without "accessor" shows one derived from its uuid
+ * (api_mount_accessor).
  *
  * The functions here are pure (JSON in, JSON out; no storage, no locks) and reentrant; the
  * handlers that load, CAS-store and answer live in api_mount_tune.c.
@@ -102,6 +104,18 @@ json_t *api_mount_cfg_options_json(const json_t *rec);
  * effective TTLs (the system's when untuned), description, force_no_cache, token_type (auth),
  * the set lists and listing_visibility, options when it has any. New object, NULL on OOM. */
 json_t *api_mount_cfg_tune_json(const json_t *rec, bool auth);
+
+#define API_MOUNT_ACCESSOR_MAX 32 /* buffer for a secret mount's accessor */
+
+/*
+ * api_mount_accessor - the accessor the mount tables show for a secret mount, Vault's
+ * "<type>_<8 hex>" (kv_1f2e3d4c): the one rec (borrowed; NULL: none) stores, set at enable
+ * (api_core.c: "<type>_" + the first 8 hex digits of the mount's uuid), else, for a mount
+ * enabled before accessors were stored, the same derivation from type and uuid, so it never
+ * changes across restarts. Out: out (cap bytes, API_MOUNT_ACCESSOR_MAX is enough).
+ */
+void api_mount_accessor(const json_t *rec, const char *type, const char *uuid, char *out,
+                        size_t cap);
 
 /* api_mount_cfg_ttls - the effective default and max lease TTL of rec (NULL: untuned): the
  * stored value, else the system's. */

@@ -28,18 +28,6 @@ bool api_mount_is_tune_path(const char *p)
     return n > 5 && strcmp(p + n - 5, "/tune") == 0;
 }
 
-/* An auth mount name is one path segment (api_auth.c: logins are auth/<one>/login). */
-static bool name_seg_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] == '-' || s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
-              (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
 /* The mount path of mount_path ("secret/", "auth/x/") into t. false when it cannot name one. */
 static bool target_of(const char *mount_path, struct tune_target *t)
 {
@@ -55,7 +43,7 @@ static bool target_of(const char *mount_path, struct tune_target *t)
         return true;
     }
     t->auth = true;
-    if (!name_seg_ok(mount_path + 5, n - 6))
+    if (!auth_mount_path_ok(mount_path + 5, n - 6)) /* one or more segments: "auth/k8s/a/" */
         return false;
     t->token = strcmp(mount_path, "auth/token/") == 0;
     t->table = t->token ? API_T_SYS : AUTH_T_MOUNTS;

@@ -14,6 +14,7 @@
 #include "../common/tr_log.h"
 #include "api_caps.h"
 #include "api_mount_cfg.h"
+#include "api_sys_node.h"
 
 /* ---- seal ------------------------------------------------------------------------------- */
 
@@ -49,15 +50,17 @@ static json_t *mount_json(const struct api_mount *m, const json_t *rec)
 {
     const char *desc = tr_json_get_str(rec, "description");
     json_t *opts = api_mount_cfg_options_json(rec);
+    char acc[API_MOUNT_ACCESSOR_MAX];
 
     if (json_is_null(opts) && m->kind != API_MOUNT_TRANSIT) { /* KV always shows its version */
         json_decref(opts);
         opts = json_pack("{s:s}", "version", m->kind == API_MOUNT_KV2 ? "2" : "1");
     }
+    api_mount_accessor(rec, m->type, m->uuid, acc, sizeof(acc));
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:b, s:b}", "type", m->type,
-                     "description", desc ? desc : m->description, "accessor", m->uuid, "uuid",
-                     m->uuid, "config", api_mount_cfg_list_json(rec, false), "options", opts,
-                     "local", 0, "seal_wrap", 0, "external_entropy_access", 0);
+                     "description", desc ? desc : m->description, "accessor", acc, "uuid", m->uuid,
+                     "config", api_mount_cfg_list_json(rec, false), "options", opts, "local", 0,
+                     "seal_wrap", 0, "external_entropy_access", 0);
 }
 
 /* The mount at exactly path with its record, or NULL when none is there. */
@@ -361,7 +364,8 @@ static void ui_mounts_list(struct api_call *c)
     if (api_acl_has_mount_access(c->acl, "auth/token/"))
         json_object_set_new(auth, "token/",
                             json_pack("{s:s, s:s, s:s, s:n}", "type", "token", "description",
-                                      "token based credentials", "accessor", "token", "options"));
+                                      "token based credentials", "accessor", "auth_token",
+                                      "options"));
     api_reply_data(c, 200, json_pack("{s:o, s:o}", "secret", secret, "auth", auth));
 }
 
@@ -454,6 +458,30 @@ static void policy_read(struct api_call *c, const char *name, bool legacy)
         api_reply_data(c, 200, d);
 }
 
+/* The warnings Vault's handlePoliciesSet gives (Vault >= 1.10), in its order, or NULL for none
+ * (then the answer is a 204): a name with capitals is stored lower-cased, and the legacy API's
+ * "rules" field is deprecated. */
+static json_t *policy_write_warnings(const char *name, const char *norm, bool rules)
+{
+    json_t *w = json_array();
+    char msg[API_POLICY_NAME_MAX + 40];
+
+    for (const char *p = name; w && *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            snprintf(msg, sizeof(msg), "policy name was converted to %s", norm);
+            json_array_append_new(w, json_string(msg));
+            break;
+        }
+    }
+    if (w && rules)
+        json_array_append_new(w, json_string("'rules' is deprecated, please use 'policy' instead"));
+    if (!json_array_size(w)) {
+        json_decref(w);
+        return NULL;
+    }
+    return w;
+}
+
 static void policy_write_pool(struct api_call *c)
 {
     bool legacy = !strncmp(c->path, "sys/policy/", 11);
@@ -476,8 +504,9 @@ static void policy_write_pool(struct api_call *c)
         return;
     }
     const char *text = tr_json_get_str(c->body, "policy");
-    if (!text || !*text)
-        text = tr_json_get_str(c->body, "rules");
+    bool rules = false; /* the deprecated field of the legacy API was used */
+    if ((!text || !*text) && (text = tr_json_get_str(c->body, "rules")) && *text)
+        rules = legacy;
     if (api_policy_name_check_write(name, norm, sizeof(norm), err, sizeof(err)) != TR_OK) {
         api_reply_error(c, 400, err);
         return;
@@ -508,8 +537,13 @@ static void policy_write_pool(struct api_call *c)
     rc = store_put(c->store, API_T_POLICIES, (const uint8_t *)norm, strlen(norm),
                    (const uint8_t *)text, len, STORE_VERSION_ANY, NULL);
     free(dec);
-    if (rc != TR_OK)
+    if (rc != TR_OK) {
         api_reply_err(c, rc);
+        return;
+    }
+    json_t *warn = policy_write_warnings(name, norm, rules);
+    if (warn)
+        api_reply_envelope(c, 200, NULL, NULL, warn);
     else
         api_reply_status(c, 204);
 }
@@ -663,6 +697,8 @@ void api_sys_handle(struct api_call *c)
         sys_metrics(c);
     else if (!strcmp(p, "sys/storage/backup") && c->method == API_PUT)
         api_defer(c, sys_backup_pool);
+    else if (api_sys_node_is_path(p))
+        api_sys_node_handle(c); /* api_sys_node.c: audit devices, step-down, leases */
     else {
         char msg[API_PATH_MAX + 64];
         snprintf(msg, sizeof(msg), "unsupported path");

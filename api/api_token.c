@@ -1,8 +1,9 @@
 /* Token auth (vault-api.md §4): tokens are random values shown as "hvs.<44 base62 characters>",
  * stored only under their keyed hash (enc_mac ENC_MAC_TOKEN), so the store never holds a usable
  * token and lookups need no comparison of secrets at all. This file keeps the record, its load
- * and cache, authentication, minting, spent uses and the auth/token/ dispatch; the handlers live
- * in api_token_create.c, api_token_lookup.c and api_token_revoke.c (api_token_int.h).
+ * and cache, lifetimes, authentication, minting, spent uses and the auth/token/ dispatch; the
+ * handlers live in api_token_create.c, api_token_lookup.c and api_token_revoke.c
+ * (api_token_int.h).
  *
  * A token minted by a login (or a child of one) records the auth mount behind it
  * ("auth_mount": the mount's uuid, never its path, so a mount re-enabled at the same path does
@@ -135,6 +136,112 @@ int api_token_load(struct store *st, const char *hash, struct api_token **out)
     json_array_foreach(t->policies, i, p) if (strcmp(json_string_value(p), "root") == 0) t->root =
         true;
     *out = t;
+    return TR_OK;
+}
+
+/* ---- lifetimes ----------------------------------------------------------------------------- */
+
+/* Go's time.Duration text for whole seconds, as Vault's humanDuration trims it: "768h", "1h30m",
+ * "29m58s", "1h5s", "0s". */
+static void human_duration(int64_t d, char *out, size_t cap)
+{
+    int64_t h = d / 3600, m = d % 3600 / 60, s = d % 60;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (h)
+        n += (size_t)snprintf(out + n, cap - n, "%lldh", (long long)h);
+    if (m && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "%lldm", (long long)m);
+    if ((s || d == 0) && n < cap)
+        snprintf(out + n, cap - n, "%llds", (long long)s);
+}
+
+/* Vault's "<what> of "<x>" exceeded the effective max_ttl of "<y>"; <what> value is capped
+ * accordingly" (CalculateTTL). */
+static void warn_capped(json_t *warnings, const char *what, const char *lower, int64_t asked,
+                        int64_t cap)
+{
+    char a[48], b[48], msg[200];
+
+    if (!warnings)
+        return;
+    human_duration(asked, a, sizeof(a));
+    human_duration(cap, b, sizeof(b));
+    snprintf(msg, sizeof(msg),
+             "%s of \"%s\" exceeded the effective max_ttl of \"%s\"; %s value is capped "
+             "accordingly",
+             what, a, b, lower);
+    json_array_append_new(warnings, json_string(msg));
+}
+
+/* As Vault's CalculateTTL: the max is the mount's, lowered by the explicit max; a periodic token
+ * gets its period (at most that max) and only an explicit max ends it; any other token gets the
+ * increment, else its own TTL, else the mount's default, never past start + max. */
+int api_token_ttl(const struct api_token_ttl_in *in, json_t *warnings, int64_t *out_ttl)
+{
+    int64_t max = dur_clamp(in->mount_max), emax = dur_clamp(in->explicit_max);
+    int64_t period = dur_clamp(in->period), ttl, until = 0;
+
+    if (emax > 0 && emax < max)
+        max = emax;
+    if (max <= 0) /* api_mount_ttls never gives one */
+        return TR_E_INTERNAL;
+    if (period > 0) {
+        ttl = period;
+        if (ttl > max) {
+            warn_capped(warnings, "period", "period", ttl, max);
+            ttl = max;
+        }
+        if (emax > 0)
+            until = in->start + emax;
+    } else {
+        ttl = in->increment > 0  ? dur_clamp(in->increment)
+              : in->base_ttl > 0 ? dur_clamp(in->base_ttl)
+                                 : dur_clamp(in->mount_def);
+        until = in->start + max; /* clamped durations: no overflow */
+    }
+    if (until) {
+        int64_t left = until - in->now;
+        if (left <= 0) /* only when the mount's max was lowered since the token was made */
+            return TR_E_STATE;
+        if (ttl > left) {
+            warn_capped(warnings, "TTL", "TTL", ttl, left);
+            ttl = left;
+        }
+    }
+    *out_ttl = ttl;
+    return TR_OK;
+}
+
+/* "auth/<name>/" of a token's creation path ("auth/token/create", "auth/approle/login"). */
+static bool path_mount(const char *path, char *out, size_t cap)
+{
+    const char *name = path && !strncmp(path, "auth/", 5) ? path + 5 : NULL;
+    const char *slash = name ? strchr(name, '/') : NULL;
+    size_t n = slash ? (size_t)(slash - name) : 0;
+
+    if (!n || n + 7 > cap)
+        return false;
+    snprintf(out, cap, "auth/%.*s/", (int)n, name);
+    return true;
+}
+
+int api_token_path_ttls(struct api_call *c, const char *path, int64_t *out_def, int64_t *out_max)
+{
+    char mount[96];
+    int64_t def = TOKEN_DEFAULT_TTL, max = TOKEN_MAX_TTL;
+    int rc;
+
+    if (!path_mount(path, mount, sizeof(mount)))
+        snprintf(mount, sizeof(mount), "auth/token/");
+    rc = api_mount_ttls(c, mount, &def, &max);
+    if (rc == TR_E_NOTFOUND) /* a login mount gone: its tokens fail before they renew */
+        rc = TR_OK;
+    if (rc != TR_OK)
+        return rc;
+    *out_def = def;
+    *out_max = max < TOKEN_MAX_TTL ? max : TOKEN_MAX_TTL;
     return TR_OK;
 }
 
@@ -441,6 +548,8 @@ static void token_dispatch_pool(struct api_call *c)
         api_token_op_revoke(c, "token");
     else if (!strcmp(op, "revoke-accessor"))
         api_token_op_revoke(c, "accessor");
+    else if (!strcmp(op, "revoke-orphan"))
+        api_token_op_revoke_orphan(c);
     else
         api_reply_error(c, 405, "unsupported operation");
 }

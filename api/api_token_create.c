@@ -198,9 +198,11 @@ static void role_path(const json_t *role, char *out, size_t cap)
 }
 
 /* Build the child's entry from the request; NULL and *err set when the request is invalid.
- * Capping a TTL adds a warning to warnings, as Vault does. */
+ * lim: the time and auth/token/'s effective TTLs. Capping a TTL adds a warning to warnings, as
+ * Vault does. */
 static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const json_t *role,
-                            json_t *warnings, char *rerr, const char **err)
+                            const struct api_token_ttl_in *lim, json_t *warnings, char *rerr,
+                            const char **err)
 {
     json_t *asked = string_list(json_object_get(b, "policies"));
     json_t *want = NULL, *meta = NULL;
@@ -287,43 +289,37 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const js
     }
     if (!by_role && !nodef && !list_has(want, "default") && !list_has(want, "root"))
         json_array_append_new(want, json_string("default"));
-    /* As Vault: a root-policy token asked for without any TTL never expires and is not
-     * renewable (`vault token create` as root shows token_duration ∞); an expiring root token
-     * may not make one that outlives it. */
-    bool forever = list_has(want, "root") && !ttl && !max && !period;
-    if (forever && c->token->expire_time > 0) {
-        *err = "expiring root tokens cannot create non-expiring root tokens";
-        goto fail;
-    }
-    if (forever)
-        renewable = false;
-    /* Vault's bounds: a periodic token lives one period per renewal (explicit_max_ttl, if any,
-     * still ends it); any other token lives at most the system max TTL from its creation. The
-     * clamps first keep every later sum with a unix time from overflowing. */
+    /* As Vault: a root-policy token asked for without a TTL or period is not given one: it
+     * lives its explicit max, or never expires and is not renewable (`vault token create` as
+     * root shows token_duration ∞), and an expiring root token may not make such a token. Any
+     * other token gets CalculateTTL against auth/token/'s effective default and max (its tuning
+     * replaces the system's 768h): a periodic token one period, any other its TTL or the
+     * default, at most the max (lowered by explicit_max_ttl) from its creation. The clamps keep
+     * every later sum with a unix time from overflowing. */
     ttl = dur_clamp(ttl);
     max = dur_clamp(max);
     period = dur_clamp(period);
-    if (!period && max > TOKEN_MAX_TTL) {
-        max = TOKEN_MAX_TTL;
-        warn(warnings, "explicit max TTL is greater than the system max TTL; value is capped "
-                       "to 2764800 seconds");
-    }
-    if (period) {
-        ttl = period;
-    } else if (!ttl && !forever) {
-        ttl = TOKEN_DEFAULT_TTL;
-    } else if (ttl > TOKEN_MAX_TTL) {
-        ttl = TOKEN_MAX_TTL;
-        warn(warnings, "TTL is greater than the system max TTL; value is capped to 2764800 "
-                       "seconds");
-    }
-    if (max && ttl > max) {
+    if (list_has(want, "root") && !ttl && !period) {
         ttl = max;
-        warn(warnings, "requested TTL is higher than the explicit max TTL; value is capped");
+    } else {
+        struct api_token_ttl_in in = *lim;
+        in.base_ttl = ttl;
+        in.period = period;
+        in.explicit_max = max;
+        if (api_token_ttl(&in, warnings, &ttl) != TR_OK) {
+            *err = "internal error";
+            goto fail;
+        }
     }
+    if (!ttl && c->token->expire_time > 0) {
+        *err = "expiring root tokens cannot create non-expiring root tokens";
+        goto fail;
+    }
+    if (!ttl)
+        renewable = false;
     char name[160], path[API_TOKEN_ROLE_NAME_MAX * 2 + 32];
     display_name(tr_json_get_str(b, "display_name"), name, sizeof(name));
-    int64_t now = now_s();
+    int64_t now = lim->now;
     if (role)
         role_path(role, path, sizeof(path));
     else
@@ -393,12 +389,19 @@ void api_token_op_create(struct api_call *c)
     const char *err = NULL;
     char *raw = NULL, rerr[API_TOKEN_ROLE_ERR_MAX];
     json_t *b = c->body, *warnings = NULL, *role = NULL, *e = NULL, *auth = NULL;
+    struct api_token_ttl_in lim = {.start = now_s()};
     int rc;
 
+    lim.now = lim.start;
     if (!create_role(c, &role))
         return;
+    /* auth/token/'s TTLs as tuned, read for each create: a tune applies to the next token */
+    if ((rc = api_token_path_ttls(c, "auth/token/", &lim.mount_def, &lim.mount_max)) != TR_OK) {
+        api_reply_err(c, rc);
+        goto out;
+    }
     if ((warnings = json_array()))
-        e = create_entry(c, b, orphan, role, warnings, rerr, &err);
+        e = create_entry(c, b, orphan, role, &lim, warnings, rerr, &err);
     if (e && (err = create_cidrs(c, role, e)) != NULL) {
         json_decref(e);
         e = NULL;

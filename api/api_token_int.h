@@ -3,11 +3,12 @@
  * auth_int.h declare what the rest of api/ may call).
  *
  * Files: api_token.c (the token record, its keyed hash, load, the cache, authentication,
- * minting, spent uses, the auth/token/ dispatch), api_token_create.c (create, create-orphan,
- * create/<role>, and login tokens: api_token_issue), api_token_lookup.c (lookup, renew, LIST
- * accessors and the auth/lookup answers), api_token_revoke.c (revocation of trees, of an auth
- * mount's tokens, binding tokens of older versions), api_token_acl.c (a token's compiled ACL),
- * api_token_role.c (roles, api_token_role.h).
+ * minting, spent uses, lifetimes (Vault's CalculateTTL against the mount's TTLs), the
+ * auth/token/ dispatch), api_token_create.c (create, create-orphan, create/<role>, and login
+ * tokens: api_token_issue), api_token_lookup.c (lookup, renew, LIST accessors and the
+ * auth/lookup answers), api_token_revoke.c (revocation of trees, of one token whose children
+ * become orphans, of an auth mount's tokens, binding tokens of older versions), api_token_acl.c
+ * (a token's compiled ACL), api_token_role.c (roles, api_token_role.h).
  *
  * Storage (api_int.h, auth_int.h): API_T_TOKENS hash -> JSON entry; API_T_ACCESSOR accessor ->
  * hash; API_T_CHILDREN "<parent hash>/<hash>" -> ""; AUTH_T_TOKENS "<mount uuid>/<hash>" -> "".
@@ -28,7 +29,7 @@
 #include "api_int.h"
 #include "auth_int.h"
 
-#define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default */
+#define TOKEN_DEFAULT_TTL (768 * 3600) /* Vault's system default (auth/token/ may tune it lower) */
 #define TOKEN_MAX_TTL     (768 * 3600) /* Vault's system max TTL: no token outlives it */
 /* Any duration is first clamped to 100 years, so no sum with a unix time can overflow. */
 #define TOKEN_DURATION_MAX ((int64_t)100 * 365 * 86400)
@@ -113,6 +114,31 @@ TR_MUST_CHECK int api_token_chain_live(struct api_call *c, const struct api_toke
 TR_MUST_CHECK int api_token_mint(struct store *st, json_t *entry, const char *parent,
                                  char **out_raw);
 
+/* What a token's TTL is computed from (api_token_ttl). Durations in seconds, times unix. */
+struct api_token_ttl_in {
+    int64_t start;        /* the token's creation time */
+    int64_t now;          /* the time of the grant */
+    int64_t increment;    /* the TTL asked for by a renewal; 0: none */
+    int64_t base_ttl;     /* the token's own TTL; 0: the mount's default */
+    int64_t period;       /* 0: not periodic */
+    int64_t explicit_max; /* 0: none */
+    int64_t mount_def;    /* the effective default and max of the token's mount */
+    int64_t mount_max;
+};
+/* api_token_ttl - the TTL to grant, as Vault's CalculateTTL (sdk/framework/lease.go), adding its
+ * warnings ("TTL of "800h" exceeded the effective max_ttl of "768h"; TTL value is capped
+ * accordingly", the same for a period) to warnings (may be NULL). Out: *out_ttl, written only on
+ * success. Errors: TR_E_STATE (past start + max: Vault's "past the max TTL, cannot renew"),
+ * TR_E_INTERNAL (a max of 0). */
+TR_MUST_CHECK int api_token_ttl(const struct api_token_ttl_in *in, json_t *warnings,
+                                int64_t *out_ttl);
+/* api_token_path_ttls - the effective default and max TTL (api_mount_ttls) of the mount a token
+ * was made through, named by its creation path: auth/token/ for "auth/token/...", the login
+ * mount for "auth/<name>/login" (gone: the system's), never above TOKEN_MAX_TTL. One store read.
+ * Out: written only on success. Errors: as api_mount_ttls. */
+TR_MUST_CHECK int api_token_path_ttls(struct api_call *c, const char *path, int64_t *out_def,
+                                      int64_t *out_max);
+
 /* ---- api_token_create.c ------------------------------------------------------------------ */
 /* api_token_op_create - auth/token/create, create-orphan and create/<role> (pool thread). */
 void api_token_op_create(struct api_call *c);
@@ -128,6 +154,11 @@ json_t *api_token_auth_json(const json_t *e, const char *raw, int64_t lease);
  * store_get. */
 TR_MUST_CHECK int api_token_target_load(struct api_call *c, const char *what,
                                         struct api_token **out, const char **out_raw);
+/* api_token_target_live - api_token_target_load, then TR_E_DENIED for a target that could no
+ * longer authenticate (expired, its auth mount disabled, an ancestor dead). Out and errors as
+ * api_token_target_load (*out may be set on TR_E_DENIED: free it). */
+TR_MUST_CHECK int api_token_target_live(struct api_call *c, const char *what,
+                                        struct api_token **out, const char **out_raw);
 /* api_token_op_lookup / _renew - lookup[-self|-accessor] and renew[-self|-accessor]; what as
  * for api_token_target_load. Lookups run on any thread, renewals on pool threads. */
 void api_token_op_lookup(struct api_call *c, const char *what);
@@ -139,7 +170,13 @@ void api_token_op_accessors(struct api_call *c);
 /* api_token_revoke_tree - revoke the token stored under hash and its descendants, children
  * first (blocking). Errors: TR_E_NOMEM, as store_write/store_list. */
 TR_MUST_CHECK int api_token_revoke_tree(struct store *st, const char *hash);
+/* api_token_revoke_orphan - revoke the token stored under hash alone: its children (at most
+ * TOKEN_REVOKE_MAX; any beyond die with it) become orphans first, then it goes (blocking).
+ * Errors: TR_E_CAS (children kept changing), TR_E_NOMEM, as store_write/store_list. */
+TR_MUST_CHECK int api_token_revoke_orphan(struct store *st, const char *hash);
 /* api_token_op_revoke - revoke[-self|-accessor] (pool thread); what as above. */
 void api_token_op_revoke(struct api_call *c, const char *what);
+/* api_token_op_revoke_orphan - auth/token/revoke-orphan (pool thread; sudo). */
+void api_token_op_revoke_orphan(struct api_call *c);
 
 #endif

@@ -124,8 +124,8 @@ int api_token_target_load(struct api_call *c, const char *what, struct api_token
 
 /* The target as lookup and renew see it: TR_E_DENIED once it could not authenticate (expired,
  * its auth mount disabled, an ancestor dead), even before its removal ends. */
-static int target_load_live(struct api_call *c, const char *what, struct api_token **out,
-                            const char **out_raw)
+int api_token_target_live(struct api_call *c, const char *what, struct api_token **out,
+                          const char **out_raw)
 {
     int rc = api_token_target_load(c, what, out, out_raw);
 
@@ -152,7 +152,7 @@ void api_token_op_lookup(struct api_call *c, const char *what)
         api_reply_data(c, 200, lookup_json(c->token->entry, c->req->token));
         return;
     }
-    int rc = target_load_live(c, what, &t, &raw);
+    int rc = api_token_target_live(c, what, &t, &raw);
 
     if (rc == TR_E_INVAL) {
         api_reply_error(c, 400, "missing token or accessor");
@@ -193,20 +193,25 @@ static int renew_limits(struct api_call *c, const json_t *e, int64_t *period, in
     return TR_OK;
 }
 
-/* The new expire time: one period for a periodic token, else the increment or the creation TTL.
- * As Vault, the max TTL counts from creation, so renewing never keeps a token alive for ever:
- * the system max bounds every non-periodic token, explicit_max_ttl any. */
-static int64_t renew_expiry(const json_t *e, int64_t period, int64_t max, int64_t inc, int64_t now)
+/* The TTL a renewal grants (Vault's RenewToken: CalculateTTL against the system view of the
+ * token's creation path). The max TTL counts from creation, so renewing never keeps a token
+ * alive for ever: the max of the mount it was made through (as tuned now) bounds every
+ * non-periodic token and caps a period, explicit_max_ttl bounds any. The increment asked for,
+ * else the creation TTL. Capping adds Vault's warning. Errors: as api_token_ttl,
+ * api_token_path_ttls. */
+static int renew_ttl(struct api_call *c, const json_t *e, int64_t period, int64_t max, int64_t inc,
+                     int64_t now, json_t *warnings, int64_t *out_ttl)
 {
-    int64_t created = entry_int(e, "creation_time");
-    int64_t ttl = period ? period : inc ? dur_clamp(inc) : dur_clamp(entry_int(e, "creation_ttl"));
-    int64_t exp = now + ttl; /* clamped durations: no overflow */
+    struct api_token_ttl_in in = {.start = entry_int(e, "creation_time"),
+                                  .now = now,
+                                  .increment = inc,
+                                  .base_ttl = entry_int(e, "creation_ttl"),
+                                  .period = period,
+                                  .explicit_max = max};
+    int rc = api_token_path_ttls(c, json_string_value(json_object_get(e, "path")), &in.mount_def,
+                                 &in.mount_max);
 
-    if (!period && exp > created + TOKEN_MAX_TTL)
-        exp = created + TOKEN_MAX_TTL;
-    if (max && exp > created + max)
-        exp = created + max;
-    return exp;
+    return rc == TR_OK ? api_token_ttl(&in, warnings, out_ttl) : rc;
 }
 
 /* Vault's answer when a role token's role is gone (its authRenew error, a 500). */
@@ -221,32 +226,71 @@ static void reply_role_gone(struct api_call *c, const json_t *e)
     api_reply_error(c, 500, msg);
 }
 
+/* Vault's root token from init (path auth/token/root) has no lease at all; its other tokens do,
+ * even those that never expire. Renewing it is "invalid lease ID", not "lease is not renewable". */
+static bool entry_has_lease(const json_t *e)
+{
+    const char *path = json_string_value(json_object_get(e, "path"));
+    return !path || strcmp(path, "auth/token/root") != 0;
+}
+
+/* Why a renewal was refused, when Vault has its own answer for it. */
+enum renew_refusal { RENEW_OK, RENEW_ROLE_GONE, RENEW_PAST_MAX };
+
+/* Renew t (its entry loaded, live, renewable) by inc: the new expire time, CAS-stored. Out:
+ * *out_granted (the TTL), *out_why (RENEW_ROLE_GONE: the role of a role token is gone, Vault's
+ * 500; RENEW_PAST_MAX: past creation + the max, Vault's CalculateTTL error). Errors: as
+ * renew_limits, renew_ttl, api_put_json. */
+static int renew_store(struct api_call *c, struct api_token *t, int64_t inc, json_t *warnings,
+                       int64_t *out_granted, enum renew_refusal *out_why)
+{
+    int64_t period = 0, max = 0, ttl = 0, now = now_s();
+    int rc = renew_limits(c, t->entry, &period, &max);
+
+    *out_why = rc == TR_E_NOTFOUND ? RENEW_ROLE_GONE : RENEW_OK;
+    if (rc == TR_OK) {
+        rc = renew_ttl(c, t->entry, period, max, inc, now, warnings, &ttl);
+        *out_why = rc == TR_E_STATE ? RENEW_PAST_MAX : RENEW_OK;
+    }
+    if (rc != TR_OK)
+        return rc;
+    json_object_set_new(t->entry, "expire_time", json_integer(now + ttl));
+    *out_granted = ttl; /* reported as granted: the durable write may take a second */
+    return api_put_json(c, API_T_TOKENS, t->hash, t->entry, t->version);
+}
+
 void api_token_op_renew(struct api_call *c, const char *what)
 {
     struct api_token *t = NULL;
     const char *raw = NULL;
-    int64_t inc = 0, granted = 0, period = 0, max = 0;
-    bool bad = false, role_gone = false;
-    int rc = target_load_live(c, what, &t, &raw);
+    int64_t inc = 0, granted = 0;
+    enum renew_refusal why = RENEW_OK;
+    bool bad = false, no_lease = false;
+    json_t *warnings = json_array();
+    int rc = api_token_target_live(c, what, &t, &raw);
     bool no_accessor = rc == TR_E_NOTFOUND; /* the accessor index has no such accessor */
 
     tr_json_get_duration(c->body, "increment", &inc, &bad);
-    if (rc == TR_OK && (bad || !json_is_true(json_object_get(t->entry, "renewable"))))
-        rc = bad ? TR_E_INVAL : TR_E_UNSUPPORTED;
-    if (rc == TR_OK) {
-        rc = renew_limits(c, t->entry, &period, &max);
-        role_gone = rc == TR_E_NOTFOUND;
+    if (rc == TR_OK && bad)
+        rc = TR_E_INVAL;
+    if (rc == TR_OK && !entry_has_lease(t->entry)) {
+        rc = TR_E_UNSUPPORTED;
+        no_lease = true;
     }
-    if (rc == TR_OK) {
-        int64_t now = now_s(), exp = renew_expiry(t->entry, period, max, inc, now);
-        json_object_set_new(t->entry, "expire_time", json_integer(exp));
-        granted = exp - now; /* reported as granted: the durable write may take a second */
-        rc = api_put_json(c, API_T_TOKENS, t->hash, t->entry, t->version);
-    }
-    if (role_gone)
+    if (rc == TR_OK && !json_is_true(json_object_get(t->entry, "renewable")))
+        rc = TR_E_UNSUPPORTED;
+    if (rc == TR_OK && !warnings)
+        rc = TR_E_NOMEM;
+    if (rc == TR_OK)
+        rc = renew_store(c, t, inc, warnings, &granted, &why);
+    if (why == RENEW_ROLE_GONE)
         reply_role_gone(c, t->entry);
+    else if (no_lease)
+        api_reply_error(c, 400, "invalid lease ID");
     else if (rc == TR_E_UNSUPPORTED)
         api_reply_error(c, 400, "lease is not renewable");
+    else if (why == RENEW_PAST_MAX) /* Vault's CalculateTTL error, answered as internal */
+        api_reply_error(c, 500, "past the max TTL, cannot renew");
     else if (no_accessor)
         api_reply_error(c, 400, "invalid accessor");
     else if (rc == TR_E_DENIED && strcmp(what, "self") != 0)
@@ -255,9 +299,11 @@ void api_token_op_renew(struct api_call *c, const char *what)
         api_reply_error(c, 403, "bad token");
     else if (rc != TR_OK)
         api_reply_err(c, rc);
-    else /* Vault echoes the token renewed (self or body); by accessor the caller never had it */
+    else { /* Vault echoes the token renewed (self or body); by accessor the caller never had it */
         api_reply_envelope(c, 200, NULL, api_token_auth_json(t->entry, raw ? raw : "", granted),
-                           NULL);
+                           json_array_size(warnings) ? json_incref(warnings) : NULL);
+    }
+    json_decref(warnings);
     api_token_free(t);
 }
 

@@ -1,17 +1,22 @@
 /* Revocation (vault-api.md §4.5): a token goes with all its descendants, children before
- * parents, in bounded atomic writes; an auth mount's tokens go page by page when it is disabled
- * (auth_int.h); tokens of older versions are bound to their auth mount at unseal. */
+ * parents, in bounded atomic writes; revoke-orphan takes the token alone, its children made
+ * orphans first; an auth mount's tokens go page by page when it is disabled (auth_int.h);
+ * tokens of older versions are bound to their auth mount at unseal. */
 #include "api_token_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../common/tr_json.h"
 #include "../common/tr_log.h"
 
 #define TOKEN_REVOKE_MAX 10000               /* descendants revoked in one call */
 #define REVOKE_CHUNK     (STORE_OPS_MAX / 4) /* tokens per revocation write (4 ops each) */
 #define MOUNT_PAGE       128                 /* index entries per api_token_revoke_mount */
+#define ORPHAN_CHUNK     (STORE_OPS_MAX / 2) /* children per orphaning write (2 ops each) */
+#define ORPHAN_RETRIES   8                   /* pages rewritten after a child changed meanwhile */
 
 /* One token of a revocation: the keys its deletion removes. */
 struct revoke_item {
@@ -119,6 +124,125 @@ int api_token_revoke_tree(struct store *st, const char *hash)
     int rc = queue ? revoke_queue(st, queue) : TR_E_NOMEM;
 
     json_decref(queue);
+    return rc;
+}
+
+/* Crash tests only (like storage's TR_FAULT): exit at a named step. Never skips a check. */
+static void fault_point(const char *name)
+{
+    const char *f = getenv("TR_FAULT");
+
+    if (f && strcmp(f, name) == 0) {
+        tr_log_warn("TR_FAULT=%s: exiting now", name);
+        _exit(77);
+    }
+}
+
+/* The child stored under the key child (len bytes) made an orphan for a write: its entry
+ * without the parent, at the version read, into *op (the key borrowed from child; the value is
+ * *out_text, owned). false when there is nothing to rewrite: the child is gone, or names another
+ * parent (a stale link). Errors in *rc: TR_E_NOMEM, as api_token_load. */
+static bool orphan_op(struct store *st, const uint8_t *child, size_t len, const char *parent,
+                      struct store_op *op, char **out_text, int *rc)
+{
+    char h[TOKEN_HASH_HEX];
+    struct api_token *t = NULL;
+
+    *out_text = NULL;
+    *rc = TR_OK;
+    if (len >= sizeof(h))
+        return false; /* not a token hash: only the link goes */
+    snprintf(h, sizeof(h), "%.*s", (int)len, (const char *)child);
+    if ((*rc = api_token_load(st, h, &t)) != TR_OK) {
+        *rc = *rc == TR_E_DENIED ? TR_OK : *rc; /* revoked meanwhile */
+        return false;
+    }
+    bool mine = strcmp(t->parent, parent) == 0;
+    if (mine) {
+        /* Vault clears the parent; lookups then show orphan. The auth mount binding stays (a
+         * child of a login token still goes when that mount is disabled). */
+        json_object_set_new(t->entry, "parent", json_string(""));
+        json_object_set_new(t->entry, "orphan", json_true());
+        if (!(*out_text = entry_text(t->entry)))
+            *rc = TR_E_NOMEM;
+        else
+            *op = (struct store_op){.kind = STORE_OP_PUT,
+                                    .table = API_T_TOKENS,
+                                    .key = child,
+                                    .key_len = len,
+                                    .val = (const uint8_t *)*out_text,
+                                    .val_len = strlen(*out_text),
+                                    .expect_version = t->version};
+    }
+    api_token_free(t);
+    return mine && *rc == TR_OK;
+}
+
+/* One page of hash's children made orphans in one atomic write: each child's entry is
+ * rewritten without its parent (check-and-set on the version read) and its link goes. Out:
+ * *out_n, the links handled (0: none left). Errors: TR_E_CAS (a child changed between the read
+ * and the write: nothing applied), TR_E_NOMEM, as store_list, store_write. */
+static int orphan_page(struct store *st, const char *hash, size_t *out_n)
+{
+    char prefix[TOKEN_HASH_HEX + 1];
+    struct store_list *l = NULL;
+    struct store_op *ops = NULL;
+    char **text = NULL;
+    size_t k = 0;
+    int rc;
+
+    *out_n = 0;
+    snprintf(prefix, sizeof(prefix), "%.64s/", hash);
+    size_t plen = strlen(prefix);
+    struct store_list_opts lo = {
+        .prefix = (const uint8_t *)prefix, .prefix_len = plen, .limit = ORPHAN_CHUNK};
+    if ((rc = store_list(st, API_T_CHILDREN, &lo, &l)) != TR_OK)
+        return rc;
+    ops = calloc(2 * l->n + 1, sizeof(*ops));
+    text = calloc(l->n + 1, sizeof(*text));
+    rc = ops && text ? TR_OK : TR_E_NOMEM;
+    for (size_t i = 0; rc == TR_OK && i < l->n; i++) {
+        const uint8_t *key = l->e[i].key;
+        size_t len = l->e[i].key_len; /* starts with prefix */
+        if (orphan_op(st, key + plen, len - plen, hash, &ops[k], &text[i], &rc))
+            k++;
+        ops[k++] =
+            (struct store_op){STORE_OP_DEL, API_T_CHILDREN, key, len, NULL, 0, STORE_VERSION_ANY};
+    }
+    if (rc == TR_OK && k)
+        rc = store_write(st, ops, k, NULL);
+    if (rc == TR_OK)
+        *out_n = l->n;
+    for (size_t i = 0; text && i < l->n; i++)
+        free(text[i]);
+    free(text);
+    free(ops);
+    store_list_free(l);
+    return rc;
+}
+
+/* Revoke the token stored under hash alone (Vault's revokeOrphan). Its children become orphans
+ * first, a page per atomic write, and only then does the token go: a crash half way leaves the
+ * token live with some children orphaned already, and revoking it again completes the work.
+ * Never an orphaned child whose parent link still stands, nor a child cut off from a parent
+ * that outlives it. A child minted while this runs may miss the last page: it then dies with
+ * its parent, as a chain with a dead link cannot authenticate (api_token_chain_live). */
+int api_token_revoke_orphan(struct store *st, const char *hash)
+{
+    struct revoke_item it;
+    size_t n = 0, done = 0;
+    int retries = 0, rc;
+
+    for (;;) {
+        rc = orphan_page(st, hash, &n);
+        if (rc == TR_E_CAS && ++retries < ORPHAN_RETRIES)
+            continue;
+        if (rc != TR_OK || n == 0 || (done += n) >= TOKEN_REVOKE_MAX)
+            break;
+        fault_point("token_revoke_orphan_page"); /* a page written, the token still there */
+    }
+    if (rc == TR_OK && revoke_item_load(st, hash, &it))
+        rc = revoke_write(st, &it, 1);
     return rc;
 }
 
@@ -313,4 +437,33 @@ void api_token_op_revoke(struct api_call *c, const char *what)
     } else {
         api_reply_status(c, 204);
     }
+}
+
+/* auth/token/revoke-orphan (Vault's handleRevokeOrphan): sudo on the path, checked here as Vault
+ * does (its pipeline's sudo list names "revoke-orphan/" only), then a live token. */
+void api_token_op_revoke_orphan(struct api_call *c)
+{
+    struct api_token *t = NULL;
+    const char *raw = NULL, *tok = tr_json_get_str(c->body, "token");
+    bool sudo = c->token->root || api_acl_allows_op(c->acl, c->path, API_ACL_OP_UPDATE, true);
+    int rc;
+
+    if (!tok || !*tok) {
+        api_reply_error(c, 400, "missing token ID");
+        return;
+    }
+    if (!sudo) {
+        api_reply_error(c, 400, "root or sudo privileges required to revoke and orphan");
+        return;
+    }
+    rc = api_token_target_live(c, "token", &t, &raw);
+    if (rc == TR_OK)
+        rc = api_token_revoke_orphan(c->store, t->hash);
+    api_token_free(t);
+    if (rc == TR_E_DENIED)
+        api_reply_error(c, 400, "token to revoke not found");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    else
+        api_reply_status(c, 204);
 }

@@ -89,15 +89,39 @@ static int role_check(json_t **role, int rc)
     return rc;
 }
 
+/* name lower-cased into out; false when it has no capital (or does not fit). */
+static bool name_lower(const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    bool upper = false;
+
+    if (n >= cap)
+        return false;
+    for (size_t i = 0; i <= n; i++) {
+        upper = upper || (name[i] >= 'A' && name[i] <= 'Z');
+        out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+    }
+    return upper;
+}
+
+/* Vault lower-cases role names (since 0.9.1): new roles are stored under the lower-cased name,
+ * so any case finds them. A role stored before this server did so keeps its exact name: the
+ * exact name is tried first, so neither it nor a role whose name differs from it only in case
+ * is shadowed. The record's "name" is its key (role_store and role_delete use it). */
 static int role_load(struct api_call *c, const struct auth_mount *m, const char *name, json_t **out,
                      uint64_t *out_ver)
 {
-    char key[AUTH_KEY_MAX];
+    char key[AUTH_KEY_MAX], lower[AUTH_NAME_MAX + 1];
+    int rc;
 
     *out = NULL;
     if (!auth_key(key, sizeof(key), m, "role", name))
         return TR_E_INVAL;
-    return role_check(out, auth_get(c, key, out, out_ver));
+    rc = role_check(out, auth_get(c, key, out, out_ver));
+    if (rc == TR_E_NOTFOUND && name_lower(name, lower, sizeof(lower)) &&
+        auth_key(key, sizeof(key), m, "role", lower))
+        rc = role_check(out, auth_get(c, key, out, out_ver));
+    return rc;
 }
 
 static json_t *role_new(const char *name)
@@ -186,8 +210,11 @@ static int role_write_once(struct api_call *c, const struct auth_mount *m, const
     int rc = role_load(c, m, name, &role, &ver);
 
     if (rc == TR_E_NOTFOUND) {
+        char lower[AUTH_NAME_MAX + 1];
+        if (!name_lower(name, lower, sizeof(lower)))
+            snprintf(lower, sizeof(lower), "%s", name);
         ver = STORE_VERSION_ABSENT;
-        rc = (role = role_new(name)) ? TR_OK : TR_E_NOMEM;
+        rc = (role = role_new(lower)) ? TR_OK : TR_E_NOMEM;
     } else if (rc == TR_OK) {
         old_rid = strdup(tr_json_get_str(role, "role_id"));
         rc = old_rid ? TR_OK : TR_E_NOMEM;
@@ -262,7 +289,7 @@ static void role_delete(struct api_call *c, const struct auth_mount *m, const ch
         api_reply_status(c, 204);
         return;
     }
-    if (rc == TR_OK && !auth_key(key, sizeof(key), m, "role", name))
+    if (rc == TR_OK && !auth_key(key, sizeof(key), m, "role", tr_json_get_str(role, "name")))
         rc = TR_E_INTERNAL;
     if (rc == TR_OK &&
         (rc = roleid_key(m, tr_json_get_str(role, "role_id"), ikey, sizeof(ikey))) == TR_OK) {

@@ -5,8 +5,8 @@
  * plus the token side of auth mounts (api_token.c: tokens bound to the mount that issued them).
  * Not for other folders; tests/unit/test_auth.c calls the pure functions.
  *
- * Storage: table AUTH_T_MOUNTS maps "<path>/" -> {type, uuid, accessor, description[,
- * disabling]}; every method keeps its records in table AUTH_T_DATA under
+ * Storage: table AUTH_T_MOUNTS maps "<path>/" (one or more segments) -> {type, uuid, accessor,
+ * description[, disabling]}; every method keeps its records in table AUTH_T_DATA under
  * "<mount uuid>/<kind>/...". Table AUTH_T_TOKENS holds "<mount uuid>" while the mount is live
  * (written with the mount record, deleted when its disable starts) and "<mount uuid>/<token
  * hash>" for every token bound to the mount (written and deleted with the token).
@@ -49,8 +49,10 @@
 #define AUTH_DEFAULT_MAX  (768 * 3600) /* Vault's system max TTL for login tokens */
 #define AUTH_HTTP_TIMEOUT 10           /* seconds for one TokenReview exchange */
 
+#define AUTH_MOUNT_PATH_MAX 64 /* bytes of a mount path without its final '/' */
+
 struct auth_mount {
-    char path[80]; /* "approle/" (always one segment plus '/') */
+    char path[80]; /* "approle/", "kubernetes/cluster-a/": auth_mount_path_ok plus '/' */
     char type[16]; /* "approle", "cert", "kubernetes" */
     char uuid[37];
     char accessor[40];
@@ -66,6 +68,12 @@ void auth_k8s_login(struct api_call *c, const struct auth_mount *m);
 void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
 void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
 void auth_k8s_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
+
+/* auth_mount_path_ok - the n bytes at s name an auth mount: 1..AUTH_MOUNT_PATH_MAX bytes,
+ * segments of [A-Za-z0-9_-] joined by single '/' ("approle", "kubernetes/cluster-a"). Mount
+ * paths never nest (one is never a prefix of another, as Vault), so a request path has at most
+ * one mount whose path prefixes it. */
+bool auth_mount_path_ok(const char *s, size_t n);
 
 /* ---- storage helpers (api_auth.c) --------------------------------------------------------- */
 /* auth_key - "<uuid>/<kind>/<name>" into out (cap bytes); name may be "" (a prefix).

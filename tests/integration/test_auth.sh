@@ -267,6 +267,26 @@ NR2=$(rget auth/approle/role/near/role-id | j .data.role_id)
 expect_eq "re-created role does not revive old secret IDs" \
     "$(status_of -X POST -d "$(login_body "$NR2" "$NS")" "$ADDR/v1/auth/approle/login")" 400
 
+# -- role names are case-insensitive, as Vault's since 0.9.1 (stored lower-cased; roles stored
+# before with capitals stay reachable by their exact name: tests/unit/test_auth_legacy.c)
+expect_eq "create role CaseRole" "$(rput auth/approle/role/CaseRole '{"token_policies":"app-read"}')" 204
+expect_eq "read it as caserole" "$(rget auth/approle/role/caserole | j '.data.token_policies[0]')" app-read
+expect_eq "read it as CASEROLE" "$(status_of -H "$R" "$ADDR/v1/auth/approle/role/CASEROLE")" 200
+expect_eq "LIST shows it lower-cased (as Vault)" \
+    "$(hcurl -H "$R" -X LIST "$ADDR/v1/auth/approle/role" | j '[.data.keys[] | select(ascii_downcase == "caserole")] | join(",")')" caserole
+expect_eq "an update in another case changes the same role" \
+    "$(rput auth/approle/role/CASErole '{"token_policies":"app-read,child-maker"}')" 204
+expect_eq "... (one role, its new policies)" \
+    "$(rget auth/approle/role/caserole | j '.data.token_policies | join(",")')" app-read,child-maker
+CRID=$(rget auth/approle/role/CaseRole/role-id | j .data.role_id)
+CSID=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/approle/role/CASEROLE/secret-id" | j .data.secret_id)
+expect_eq "login metadata names the role lower-cased (as Vault)" \
+    "$(hcurl -X POST -d "$(login_body "$CRID" "$CSID")" "$ADDR/v1/auth/approle/login" | j .auth.metadata.role_name)" caserole
+expect_eq "delete in another case" "$(status_of -H "$R" -X DELETE "$ADDR/v1/auth/approle/role/CaseROLE")" 204
+expect_eq "... deletes the role" "$(status_of -H "$R" "$ADDR/v1/auth/approle/role/caserole")" 404
+expect_eq "... and its secret IDs" \
+    "$(status_of -X POST -d "$(login_body "$CRID" "$CSID")" "$ADDR/v1/auth/approle/login")" 400
+
 # -- token_bound_cidrs bind the token on every use (Vault: AppRole issues it, every use from
 # elsewhere is 403); the server listens on 127.0.0.1 only, so 10.0.0.0/8 is "elsewhere"
 expect_eq "policy child-maker (auth/token/create)" \
@@ -420,6 +440,53 @@ expect_eq "unknown role" "$(kstatus kubernetes nope "$GOOD")" 400
 expect_eq "missing jwt" "$(status_of -X POST -d '{"role":"app"}' "$ADDR/v1/auth/kubernetes/login")" 400
 expect_contains "error says why" "$(klogin kubernetes app "$(jwt "$(claims prod app vault 600)" "$P/sa.key")")" "namespace not authorized"
 
+# ============================== auth mounts at several segments ===================================
+# Vault takes auth mount paths of several segments (auth/kubernetes/cluster-a/ is common); a
+# request goes to the mount whose path prefixes it, and mounts never nest (409 either way)
+expect_eq "enable kubernetes at kubernetes/cluster-a: nested in kubernetes/ (409)" \
+    "$(hcurl -H "$R" -X POST -d '{"type":"kubernetes"}' "$ADDR/v1/sys/auth/kubernetes/cluster-a" | j '.errors[0]')" \
+    "path is already in use at kubernetes/"
+expect_eq "enable kubernetes at k8s/cluster-a" "$(rput sys/auth/k8s/cluster-a '{"type":"kubernetes"}')" 204
+expect_eq "sys/auth lists k8s/cluster-a/" "$(rget sys/auth | j '.data."k8s/cluster-a/".type')" kubernetes
+expect_eq "sys/auth/k8s/cluster-a reads the mount" "$(rget sys/auth/k8s/cluster-a | j .type)" kubernetes
+expect_eq "an enclosing path is in use (409, Vault's message)" \
+    "$(hcurl -H "$R" -X POST -d '{"type":"approle"}' "$ADDR/v1/sys/auth/k8s" | j '.errors[0]')" \
+    "path is already in use at k8s/cluster-a/"
+expect_eq "a path inside it is in use" \
+    "$(status_of -H "$R" -X POST -d '{"type":"approle"}' "$ADDR/v1/sys/auth/k8s/cluster-a/x")" 409
+expect_eq "a path inside token/ is in use" \
+    "$(hcurl -H "$R" -X POST -d '{"type":"approle"}' "$ADDR/v1/sys/auth/token/x" | j '.errors[0]')" \
+    "path is already in use at token/"
+expect_eq "a sibling path is free" "$(rput sys/auth/k8s/cluster-b '{"type":"approle"}')" 204
+expect_eq "a segment outside [A-Za-z0-9_-] refused" "$(rput sys/auth/k8s/.x '{"type":"approle"}')" 400
+expect_eq "config at auth/k8s/cluster-a/config" "$(jq -n --rawfile k "$P/sa.pub" --arg i "$ISS" \
+    '{pem_keys:[$k], issuer:$i}' | rput auth/k8s/cluster-a/config "$(cat)")" 204
+expect_eq "role at auth/k8s/cluster-a/role/app" "$(rput auth/k8s/cluster-a/role/app \
+    '{"bound_service_account_names":"app","bound_service_account_namespaces":"dev-*","audience":"vault","token_policies":"app-read"}')" 204
+expect_eq "tune sys/auth/k8s/cluster-a/tune" \
+    "$(rput sys/auth/k8s/cluster-a/tune '{"default_lease_ttl":"20m"}')" 204
+expect_eq "the tune reads back" "$(rget sys/auth/k8s/cluster-a/tune | j .default_lease_ttl)" 1200
+KAL=$(klogin k8s/cluster-a app "$GOOD")
+KATOK=$(printf '%s\n' "$KAL" | j .auth.client_token)
+expect_contains "login at auth/k8s/cluster-a/login (no token)" "$KATOK" "hvs."
+expect_eq "its lease is the mount's tuned default" "$(printf '%s\n' "$KAL" | j .auth.lease_duration)" 1200
+expect_eq "the token's path is the login path" \
+    "$(hcurl -H "X-Vault-Token: $KATOK" "$ADDR/v1/auth/token/lookup-self" | j .data.path)" auth/k8s/cluster-a/login
+expect_eq "the token reads the allowed secret" "$(status_of -H "X-Vault-Token: $KATOK" "$ADDR/v1/secret/data/app/db")" 200
+expect_eq "the other mount's role is not here" "$(kstatus k8s/cluster-a nope "$GOOD")" 400
+expect_eq "role administration needs a token" "$(status_of "$ADDR/v1/auth/k8s/cluster-a/role/app")" 403
+expect_eq "a role named login is administered, not logged in to" \
+    "$(rput auth/k8s/cluster-b/role/login '{"token_policies":"app-read"}') $(status_of "$ADDR/v1/auth/k8s/cluster-b/role/login") $(status_of -H "$R" "$ADDR/v1/auth/k8s/cluster-b/role/login")" \
+    "204 403 200"
+expect_eq "login on a path no mount holds needs a token (as Vault: 403)" \
+    "$(status_of -X POST -d '{}' "$ADDR/v1/auth/k8s/login")" 403
+expect_eq "disable k8s/cluster-a" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/k8s/cluster-a/")" 204
+expect_eq "its token is revoked" "$(status_of -H "X-Vault-Token: $KATOK" "$ADDR/v1/secret/data/app/db")" 403
+expect_eq "k8s/ still encloses k8s/cluster-b (409)" "$(rput sys/auth/k8s '{"type":"approle"}')" 409
+expect_eq "disable k8s/cluster-b" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/k8s/cluster-b")" 204
+expect_eq "sys/auth lists neither" "$(rget sys/auth | j '[.data | keys[] | select(startswith("k8s/"))] | length')" 0
+expect_eq "now k8s/ is free" "$(rput sys/auth/k8s '{"type":"approle"}') $(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/k8s")" "204 204"
+
 # ============================== Kubernetes: TokenReview ===========================================
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -keyout "$P/api.key" -out "$P/api.crt" -subj "/CN=kube-apiserver" \
@@ -554,8 +621,8 @@ expect_eq "after disable: cert, kubernetes and token-made tokens still work" \
     "$(rd "$CTOK") $(rd "$KTOK") $(rd "$RTOK")" "200 200 200"
 expect_eq "after disable: the root token still works" "$(status_of -H "$R" "$ADDR/v1/sys/auth")" 200
 expect_eq "disabling it again is fine (204, as Vault)" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/approle")" 204
-expect_eq "login on a disabled mount is 404" \
-    "$(status_of -X POST -d "$(login_body web-custom-id "$NEWS")" "$ADDR/v1/auth/approle/login")" 404
+expect_eq "login on a disabled mount needs a token now (403, as Vault for a path no mount holds)" \
+    "$(status_of -X POST -d "$(login_body web-custom-id "$NEWS")" "$ADDR/v1/auth/approle/login")" 403
 rput sys/auth/approle '{"type":"approle"}' >/dev/null
 expect_eq "re-enabled mount starts empty" "$(status_of -H "$R" -X LIST "$ADDR/v1/auth/approle/role")" 404
 expect_eq "re-enabled at the same path: old tokens stay dead" "$(rd "$TOK") $(rd "$NEAR") $(rd "$NCHILD")" "403 403 403"

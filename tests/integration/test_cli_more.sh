@@ -283,7 +283,7 @@ rc_is "an unknown key: exit 1" 1
 login -method=ldap
 rc_is "an unknown method: exit 1" 1
 login -method=approle -path=nowhere role_id="$RID" secret_id=x
-rc_is "-path naming no mount: exit 3" 3
+rc_is "-path naming no mount: exit 2 (403: no mount makes it a login path, as Vault)" 2
 SID3=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/approle/role/web/secret-id" | j .data.secret_id)
 printf '%s' "$SID3" >"$D/sid3"
 LIN="$D/sid3"

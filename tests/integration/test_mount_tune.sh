@@ -3,7 +3,7 @@
 # at sys/mounts/<p> and sys/auth/<p> is stored and shown, sys/mounts/<p>/tune, sys/auth/<p>/tune
 # and sys/mounts/auth/<p>/tune read and change it with Vault's checks and messages, and the
 # values are honoured: KV v1 reads report the mount's lease, approle logins get the mount's
-# default and are capped by its max. Policies (update; sudo for sys/auth), the audit trail, a
+# default and are capped by its max, and so are tokens made through auth/token/. Policies (update; sudo for sys/auth), the audit trail, a
 # restart, then the hvac calls (tune_mount_configuration, read_mount_configuration,
 # tune_auth_method, read_auth_method_tuning). A real config-file tresord (devkey seal, audit
 # file) over TLS, driven with curl and hvac.
@@ -195,6 +195,38 @@ expect_eq "... sys/auth/token/tune" "$(api GET sys/auth/token/tune | jq -c '.dat
     [.default_lease_ttl, .max_lease_ttl, .description]')" '[3600,2764800,"tokens"]'
 expect_eq "... sys/auth lists it" "$(api GET sys/auth | jq -c '.data."token/" |
     [.config.default_lease_ttl, .description]')" '[3600,"tokens"]'
+
+# ---- auth/token/'s TTLs apply to the tokens made there (Vault: CalculateTTL against the token
+#      store's system view; the mount's values replace the system's) -------------------------------
+expect_eq "token create after the tune: the tuned default (1h)" \
+    "$(api POST auth/token/create '{"policies":["default"]}' | jq .auth.lease_duration)" 3600
+expect_eq "tune auth/token/'s max to 2h: 204" \
+    "$(code POST sys/auth/token/tune '{"max_lease_ttl":"2h"}')" 204
+C=$(api POST auth/token/create '{"policies":["default"],"ttl":"3h"}')
+expect_eq "a create asking 3h: capped at the tuned max" "$(echo "$C" | jq .auth.lease_duration)" 7200
+expect_eq "... with Vault's warning" "$(echo "$C" | jq -r '.warnings | join("|")')" \
+    'TTL of "3h" exceeded the effective max_ttl of "2h"; TTL value is capped accordingly'
+R=$(api POST auth/token/renew-self '{"increment":"5h"}' "$(echo "$C" | jq -r .auth.client_token)")
+expect_eq "a renewal asking 5h: within creation + the tuned max" \
+    "$(echo "$R" | jq '.auth.lease_duration | . <= 7200 and . > 7100')" true
+expect_contains "... with Vault's warning" "$(echo "$R" | jq -r '.warnings | join("|")')" \
+    'TTL of "5h" exceeded the effective max_ttl of "'
+C=$(api POST auth/token/create '{"policies":["default"],"period":"3h"}')
+expect_eq "a period of 3h: capped at the tuned max, with Vault's warning" \
+    "$(echo "$C" | jq -c '[.auth.lease_duration, .warnings[0]]')" \
+    '[7200,"period of \"3h\" exceeded the effective max_ttl of \"2h\"; period value is capped accordingly"]'
+OLD=$(api POST auth/token/create '{"policies":["default"],"ttl":"1h"}' | jq -r .auth.client_token)
+code POST sys/auth/token/tune '{"default_lease_ttl":"1s","max_lease_ttl":"1s"}' >/dev/null
+sleep 2
+expect_eq "a renewal once the tuned max is below the token's age: Vault's 500" \
+    "$(api POST auth/token/renew-self '{}' "$OLD" | err0)" "past the max TTL, cannot renew"
+expect_eq "... the token keeps its expiry and works" \
+    "$(api GET auth/token/lookup-self '' "$OLD" | jq '.data.ttl > 3000')" true
+expect_eq "auth/token/'s max back to the system's (default 1h): 204" \
+    "$(code POST sys/auth/token/tune '{"default_lease_ttl":"1h","max_lease_ttl":"system"}')" 204
+expect_eq "... a create asking 3h gets it, without a warning" \
+    "$(api POST auth/token/create '{"policies":["default"],"ttl":"3h"}' |
+        jq -c '[.auth.lease_duration, .warnings]')" '[10800,null]'
 
 # ---- who may tune -------------------------------------------------------------------------------
 code PUT sys/policies/acl/tuner '{"policy":"path \"sys/mounts/kv1/tune\" { capabilities = [\"read\", \"update\"] }\npath \"sys/mounts/auth/approle/tune\" { capabilities = [\"update\"] }\npath \"sys/auth/approle/tune\" { capabilities = [\"read\", \"update\"] }"}' >/dev/null

@@ -110,7 +110,9 @@ expect_eq "base64 policy accepted (Vault decodes it)" "$(status_of -H "$R" -X PU
 expect_eq "and stored decoded" "$(rget sys/policies/acl/b64 | j .data.policy)" 'path "old/*" { capabilities = ["read"] }'
 expect_eq "empty policy: Vault's message" \
     "$(hcurl -H "$R" -X PUT -d '{"policy":""}' "$ADDR/v1/sys/policies/acl/e" | j '.errors[0]')" "'policy' parameter not supplied or empty"
-expect_eq "legacy rules field" "$(status_of -H "$R" -X PUT -d '{"rules":"path \"r/*\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policy/legacy")" 204
+expect_eq "legacy rules field: 200 with Vault's deprecation warning" \
+    "$(hcurl -H "$R" -X PUT -d '{"rules":"path \"r/*\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policy/legacy" | j '.warnings | join("|")')" \
+    "'rules' is deprecated, please use 'policy' instead"
 expect_eq "legacy read has rules" "$(rget sys/policy/legacy | j .rules)" 'path "r/*" { capabilities = ["read"] }'
 expect_eq "root policy reads as Vault's (empty, 200)" "$(rget sys/policies/acl/root | j .data.name)" root
 expect_eq "root cannot be written" "$(status_of -H "$R" -X PUT -d '{"policy":"path \"x\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policies/acl/root")" 400
@@ -158,6 +160,94 @@ bad=$(echo "$MT" | awk '
     { if (!typed[$1]) print "untyped " $1 }')
 expect_eq "metrics are valid Prometheus text" "$bad" ""
 check "metrics hold no token" sh -c "! echo \"\$1\" | grep -q 'hvs\.'" _ "$MT"
+
+# -- audit devices, audit-hash, step-down, leases (vault-api.md §2.12, §2.15)
+POLS='path "sys/audit" { capabilities = ["read"] }
+path "sys/audit/*" { capabilities = ["update", "delete"] }
+path "sys/step-down" { capabilities = ["update"] }
+path "sys/leases/lookup/*" { capabilities = ["list"] }
+path "sys/leases/revoke-prefix/*" { capabilities = ["update"] }
+path "sys/revoke-prefix/*" { capabilities = ["update"] }'
+jq -n --arg p "$POLS" '{policy:$p}' | status_of -H "$R" -X PUT --data-binary @- "$ADDR/v1/sys/policies/acl/nosudo" >/dev/null
+jq -n --arg p "$(echo "$POLS" | sed 's/\]/, "sudo"]/')" '{policy:$p}' |
+    status_of -H "$R" -X PUT --data-binary @- "$ADDR/v1/sys/policies/acl/withsudo" >/dev/null
+NS="X-Vault-Token: $(hcurl -H "$R" -X POST -d '{"policies":["nosudo"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)"
+WS="X-Vault-Token: $(hcurl -H "$R" -X POST -d '{"policies":["withsudo"]}' "$ADDR/v1/auth/token/create" | j .auth.client_token)"
+AU=$(hcurl -H "$WS" "$ADDR/v1/sys/audit")
+expect_eq "sys/audit: the config's file device, Vault's fields" \
+    "$(echo "$AU" | j '.data."file/" | [.type, .path, .description, .options.file_path, .local] | map(tostring) | join(",")')" \
+    "file,file/,,$A,false"
+expect_eq "... at the top level too" "$(echo "$AU" | j '."file/".options.file_path')" "$A"
+expect_eq "sys/audit without sudo: 403" "$(status_of -H "$NS" "$ADDR/v1/sys/audit")" 403
+expect_eq "sys/audit without read: 403" "$(status_of -H "$U" "$ADDR/v1/sys/audit")" 403
+expect_eq "sys/audit PUT: 405" "$(status_of -H "$R" -X PUT -d '{}' "$ADDR/v1/sys/audit")" 405
+EN=$(jq -n --arg f "$D/evil.log" '{type:"file",options:{file_path:$f,mode:"0777"}}' |
+    hcurl -H "$WS" -X PUT --data-binary @- "$ADDR/v1/sys/audit/other")
+expect_eq "enabling a device, even as root: 403 (security.md #22: never an API-set audit path)" \
+    "$(status_of -H "$R" -X PUT -d '{"type":"file","options":{"file_path":"/tmp/x"}}' "$ADDR/v1/sys/audit/other")" 403
+expect_contains "... saying it is set in the config file (documented deviation)" \
+    "$(echo "$EN" | j '.errors[0]')" "configuration file (audit.path); enabling them through the API is not supported"
+expect_eq "... and nothing was created" "$(hcurl -H "$R" "$ADDR/v1/sys/audit" | j '.data | keys | join(",")')" file/
+check "... no file at the asked path" test ! -e "$D/evil.log"
+expect_eq "enabling without sudo: 403" \
+    "$(status_of -H "$NS" -X PUT -d '{"type":"file"}' "$ADDR/v1/sys/audit/other")" 403
+expect_eq "disabling the config's device: 403" "$(status_of -H "$WS" -X DELETE "$ADDR/v1/sys/audit/file")" 403
+expect_eq "disabling a path with no device: 204 (as Vault)" "$(status_of -H "$WS" -X DELETE "$ADDR/v1/sys/audit/none")" 204
+expect_eq "disabling without sudo: 403" "$(status_of -H "$NS" -X DELETE "$ADDR/v1/sys/audit/none")" 403
+expect_eq "sys/audit/<p> GET: 405" "$(status_of -H "$R" "$ADDR/v1/sys/audit/file")" 405
+H=$(hcurl -H "$R" -X PUT -d "{\"input\":\"$ROOT\"}" "$ADDR/v1/sys/audit-hash/file")
+HR=$(echo "$H" | j .data.hash)
+expect_contains "audit-hash: the MAC the log writes" "$HR" "hmac-blake2b:"
+expect_eq "... at the top level too" "$(echo "$H" | j .hash)" "$HR"
+check "... it finds the root token's request lines" grep -qF "\"client_token\":\"$HR\"" "$A"
+expect_eq "audit-hash of an unknown device: Vault's 400" \
+    "$(hcurl -H "$R" -X PUT -d '{"input":"x"}' "$ADDR/v1/sys/audit-hash/nope" | j '.errors[0]')" 'unknown audit backend "nope/"'
+expect_eq "audit-hash without input: Vault's 400" \
+    "$(hcurl -H "$R" -X PUT -d '{}' "$ADDR/v1/sys/audit-hash/file" | j '.errors[0]')" 'the "input" parameter is empty'
+expect_eq "audit-hash needs update on it (not in default)" \
+    "$(status_of -H "$U" -X PUT -d '{"input":"x"}' "$ADDR/v1/sys/audit-hash/file")" 403
+expect_eq "step-down on a single node: 204 no-op" "$(status_of -H "$WS" -X PUT "$ADDR/v1/sys/step-down")" 204
+expect_eq "step-down without sudo: 403" "$(status_of -H "$NS" -X PUT "$ADDR/v1/sys/step-down")" 403
+expect_eq "step-down GET: 405" "$(status_of -H "$R" "$ADDR/v1/sys/step-down")" 405
+expect_eq "renew an unknown lease (default policy): 400 lease not found" \
+    "$(hcurl -H "$U" -X PUT -d '{"lease_id":"secret/x/abc"}' "$ADDR/v1/sys/leases/renew" | j '.errors[0]')" "lease not found"
+expect_eq "legacy sys/renew/<id>: the same" \
+    "$(hcurl -H "$R" -X PUT "$ADDR/v1/sys/renew/secret/x/abc" | j '.errors[0]')" "lease not found"
+expect_eq "renew without lease_id: 400" \
+    "$(hcurl -H "$U" -X PUT -d '{}' "$ADDR/v1/sys/leases/renew" | j '.errors[0]')" "lease_id must be specified"
+expect_eq "revoke an unknown lease: 204 (as Vault)" \
+    "$(status_of -H "$R" -X PUT -d '{"lease_id":"secret/x/abc"}' "$ADDR/v1/sys/leases/revoke")" 204
+expect_eq "revoke is not in the default policy: 403" \
+    "$(status_of -H "$U" -X PUT -d '{"lease_id":"secret/x/abc"}' "$ADDR/v1/sys/leases/revoke")" 403
+expect_eq "lookup an unknown lease (default policy): 400 invalid lease" \
+    "$(hcurl -H "$U" -X PUT -d '{"lease_id":"secret/x/abc"}' "$ADDR/v1/sys/leases/lookup" | j '.errors[0]')" "invalid lease"
+expect_eq "LIST leases: 404 (none), needs sudo" \
+    "$(status_of -H "$WS" -X LIST "$ADDR/v1/sys/leases/lookup/secret"),$(status_of -H "$NS" -X LIST "$ADDR/v1/sys/leases/lookup/secret")" 404,403
+expect_eq "revoke-prefix of a secret mount: 204, needs sudo (both forms)" \
+    "$(status_of -H "$WS" -X PUT "$ADDR/v1/sys/leases/revoke-prefix/secret"),$(status_of -H "$WS" -X PUT "$ADDR/v1/sys/revoke-prefix/secret"),$(status_of -H "$NS" -X PUT "$ADDR/v1/sys/leases/revoke-prefix/secret")" 204,204,403
+expect_contains "revoke-prefix under auth/: 400, no success that revoked no token" \
+    "$(hcurl -H "$WS" -X PUT "$ADDR/v1/sys/leases/revoke-prefix/auth/token" | j '.errors[0]')" "tokens have no leases"
+
+# -- policy names with capitals (Vault >= 1.10), secret mount accessors
+PW=$(hcurl -H "$R" -X PUT -d '{"policy":"path \"m/*\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policies/acl/MixedCase")
+expect_eq "capitals in a policy name: 200 with Vault's warning" "$(echo "$PW" | j '.warnings | join("|")')" \
+    "policy name was converted to mixedcase"
+expect_eq "... stored lower-cased" "$(rget sys/policies/acl/mixedcase | j .data.name)" mixedcase
+expect_eq "... both warnings on the legacy path, Vault's order" \
+    "$(hcurl -H "$R" -X PUT -d '{"rules":"path \"m/*\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policy/Legacy2" | j '.warnings | join("|")')" \
+    "policy name was converted to legacy2|'rules' is deprecated, please use 'policy' instead"
+expect_eq "a lower-case name: 204" "$(status_of -H "$R" -X PUT -d '{"policy":"path \"m/*\" { capabilities = [\"read\"] }"}' "$ADDR/v1/sys/policies/acl/lower")" 204
+expect_eq "transit mount" "$(rput sys/mounts/tra '{"type":"transit"}')" 204
+MS=$(rget sys/mounts)
+ACC=$(echo "$MS" | j '.data."secret/".accessor')
+check "kv accessor is Vault's kv_<8 hex> ($ACC)" sh -c 'echo "$1" | grep -qE "^kv_[0-9a-f]{8}$"' _ "$ACC"
+expect_eq "... the first 8 hex of the mount's uuid" "$ACC" "kv_$(echo "$MS" | j '.data."secret/".uuid' | cut -c1-8)"
+check "transit accessor is transit_<8 hex>" sh -c 'echo "$1" | grep -qE "^transit_[0-9a-f]{8}$"' _ \
+    "$(echo "$MS" | j '.data."tra/".accessor')"
+expect_eq "the same in sys/mounts/<p> and the UI listing" \
+    "$(rget sys/mounts/secret | j .data.accessor),$(rget sys/internal/ui/mounts | j '.data.secret."secret/".accessor')" "$ACC,$ACC"
+expect_eq "accessors differ between mounts" \
+    "$(echo "$MS" | j '[.data[] | .accessor] | length == (unique | length)')" true
 
 # -- audit: token create and login answers, nested MACs (security.md #21)
 TC=$(hcurl -H "$R" -X POST -d '{"policies":["app"],"meta":{"owner":"CANARY-meta-1"}}' "$ADDR/v1/auth/token/create")
@@ -210,6 +300,7 @@ expect_eq "sealed answers leave no line (as Vault: no audit broker while sealed)
 hcurl -X PUT -d "{\"key\":\"$K1\"}" "$ADDR/v1/sys/unseal" >/dev/null
 expect_eq "unseal again" "$(hcurl -X PUT -d "{\"key\":\"$K2\"}" "$ADDR/v1/sys/unseal" | j .sealed)" false
 expect_eq "tokens and mounts survive" "$(hcurl -H "$R" "$ADDR/v1/num/data/k" | j .data.data.a)" b
+expect_eq "mount accessors survive the seal" "$(rget sys/mounts/secret | j .data.accessor)" "$ACC"
 
 # -- verify: the chain, and the first bad line reported
 stop_prod
@@ -226,5 +317,22 @@ cp "$A" "$D/torn.log"
 truncate -s -1 "$D/torn.log"
 out=$("$TRESORD" -audit-verify "$D/torn.log" 2>&1)
 expect_contains "torn last line reported" "$out" "torn.log:$(wc -l <"$A"):"
+
+# -- a restart keeps the mount accessors (stored at enable)
+restart_prod "$D" || exit 1
+hcurl -X PUT -d "{\"key\":\"$K1\"}" "$ADDR/v1/sys/unseal" >/dev/null
+hcurl -X PUT -d "{\"key\":\"$K2\"}" "$ADDR/v1/sys/unseal" >/dev/null
+expect_eq "mount accessors survive a restart" "$(rget sys/mounts/secret | j .data.accessor)" "$ACC"
+
+# -- without an audit device: Vault's empty table
+stop_prod
+sed -i '/^audit:/,$d' "$D/tresor.yaml"
+restart_prod "$D" || exit 1
+hcurl -X PUT -d "{\"key\":\"$K1\"}" "$ADDR/v1/sys/unseal" >/dev/null
+hcurl -X PUT -d "{\"key\":\"$K2\"}" "$ADDR/v1/sys/unseal" >/dev/null
+expect_eq "no audit device configured: sys/audit is an empty map" \
+    "$(rget sys/audit | j '.data | length')" 0
+expect_eq "... and audit-hash knows no device" \
+    "$(hcurl -H "$R" -X PUT -d '{"input":"x"}' "$ADDR/v1/sys/audit-hash/file" | j '.errors[0]')" 'unknown audit backend "file/"'
 
 finish

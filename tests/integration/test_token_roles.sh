@@ -1,7 +1,7 @@
 #!/bin/sh
-# Token roles and LIST auth/token/accessors (vault-api.md §4.6) against a real `tresord -dev` over
-# TLS with curl, then the node-vault commands for them (tokenRoles, addTokenRole, getTokenRole,
-# removeTokenRole, tokenCreateRole, tokenAccessors).
+# Token roles, LIST auth/token/accessors, revoke-orphan and renewal warnings (vault-api.md §4.4 to
+# §4.6) against a real `tresord -dev` over TLS with curl, then the node-vault commands for roles
+# (tokenRoles, addTokenRole, getTokenRole, removeTokenRole, tokenCreateRole, tokenAccessors).
 . "$(dirname "$0")/lib.sh"
 
 for c in jq curl; do
@@ -286,6 +286,111 @@ code PUT sys/policies/acl/sudoer \
 SU=$(api POST auth/token/create '{"policies":["sudoer"]}' | jq -r .auth.client_token)
 expect_eq "list + sudo: 200" "$(code LIST auth/token/accessors "" "$SU")" 200
 expect_eq "GET accessors without list: 405" "$(code GET auth/token/accessors)" 405
+
+# -- revoke-orphan (Vault's handleRevokeOrphan): update on the path, then sudo, which Vault checks
+#    in the handler (400); the token goes alone and its children live on as orphans
+code PUT sys/policies/acl/orphaner '{"policy":"path \"auth/token/revoke-orphan\" { capabilities = [\"update\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }"}' >/dev/null
+code PUT sys/policies/acl/orphaner-sudo \
+    '{"policy":"path \"auth/token/revoke-orphan\" { capabilities = [\"update\", \"sudo\"] }"}' >/dev/null
+ON=$(api POST auth/token/create '{"policies":["orphaner"]}' | jq -r .auth.client_token)
+OS=$(api POST auth/token/create '{"policies":["orphaner-sudo"]}' | jq -r .auth.client_token)
+OP=$(api POST auth/token/create '{"policies":["orphaner","web"],"ttl":"1h"}')
+OPT=$(echo "$OP" | jq -r .auth.client_token)
+OC=$(api POST auth/token/create '{"policies":["orphaner","web"],"ttl":"30m"}' "$OPT")
+OCT=$(echo "$OC" | jq -r .auth.client_token)
+OGT=$(api POST auth/token/create '{"policies":["web"]}' "$OCT" | jq -r .auth.client_token)
+WT=$(api POST auth/token/create '{"policies":["web"]}' | jq -r .auth.client_token)
+expect_eq "revoke-orphan without update: 403" \
+    "$(code POST auth/token/revoke-orphan "{\"token\":\"$OPT\"}" "$WT")" 403
+expect_eq "revoke-orphan with update but no sudo: Vault's 400" \
+    "$(api POST auth/token/revoke-orphan "{\"token\":\"$OPT\"}" "$ON" | err0)" \
+    "root or sudo privileges required to revoke and orphan"
+expect_eq "... the token is untouched" "$(code GET auth/token/lookup-self "" "$OPT")" 200
+expect_eq "revoke-orphan without a token: 400 missing token ID" \
+    "$(api POST auth/token/revoke-orphan '{}' "$OS" | err0)" "missing token ID"
+expect_eq "revoke-orphan of an unknown token: 400" \
+    "$(api POST auth/token/revoke-orphan '{"token":"hvs.nope"}' "$OS" | err0)" \
+    "token to revoke not found"
+expect_eq "revoke-orphan with sudo: 204" \
+    "$(code POST auth/token/revoke-orphan "{\"token\":\"$OPT\"}" "$OS")" 204
+expect_eq "the token is revoked" "$(code GET auth/token/lookup-self "" "$OPT")" 403
+expect_eq "its child lives on, an orphan now (lookup orphan true, its TTL kept)" \
+    "$(api POST auth/token/lookup "{\"token\":\"$OCT\"}" | jq -c '.data | [.orphan, .ttl > 1700]')" \
+    '[true,true]'
+expect_eq "... and authenticates" "$(code GET auth/token/lookup-self "" "$OCT")" 200
+expect_eq "the grandchild keeps its parent" \
+    "$(api POST auth/token/lookup "{\"token\":\"$OGT\"}" | jq -c '.data.orphan')" false
+expect_eq "LIST accessors: the child's kept, the revoked token's gone" \
+    "$(api LIST auth/token/accessors | jq -c --arg a "$(echo "$OP" | jq -r .auth.accessor)" \
+        --arg b "$(echo "$OC" | jq -r .auth.accessor)" \
+        '[(.data.keys | index($a) != null), (.data.keys | index($b) != null)]')" '[false,true]'
+expect_eq "revoke-orphan of the revoked token: 400" \
+    "$(api POST auth/token/revoke-orphan "{\"token\":\"$OPT\"}" | err0)" "token to revoke not found"
+code POST auth/token/revoke "{\"token\":\"$OCT\"}" >/dev/null
+expect_eq "revoking the former child still takes its own child" \
+    "$(code GET auth/token/lookup-self "" "$OGT")" 403
+# more children than one orphaning write takes (512), and a crash after that first write
+# (TR_FAULT): the token still works, the children written are orphans already, the others still
+# its children, every one works; revoking it again finishes the work
+BIG=$(api POST auth/token/create '{"policies":["orphaner"],"ttl":"1h"}' | jq -r .auth.client_token)
+seq 600 | xargs -P 6 -I{} curl -sS --max-time 10 --cacert "$CA" -X POST \
+    -H "X-Vault-Token: $BIG" -d '{"policies":["default"],"ttl":"1h"}' "$V/auth/token/create" |
+    jq -c '{t: .auth.client_token, a: .auth.accessor}' >"$D/kids.json"
+expect_eq "600 children made" "$(jq -s 'map(select(.t != null)) | length' "$D/kids.json")" 600
+restart() { # [TR_FAULT value]: restart the dev server on the same store
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    if [ -n "${1:-}" ]; then export TR_FAULT="$1"; fi
+    start_dev "$D" || exit 1
+    unset TR_FAULT
+    ROOT2=$(sed -n 's/.*Root Token: *//p' "$LOG" | head -1)
+    [ -n "$ROOT2" ] && ROOT=$ROOT2
+    V="$ADDR/v1"
+}
+orphans() { # how many of the children are orphans / still children / refused
+    jq -r .t "$D/kids.json" | xargs -P 6 -I{} curl -sS --max-time 10 --cacert "$CA" \
+        -H "X-Vault-Token: {}" "$V/auth/token/lookup-self" |
+        jq -r 'if .data then (if .data.orphan then "orphan" else "child" end) else "refused" end' |
+        sort | uniq -c | awk '{printf "%s%s=%s", (NR > 1 ? " " : ""), $2, $1}'
+}
+restart token_revoke_orphan_page
+code POST auth/token/revoke-orphan "{\"token\":\"$BIG\"}" >/dev/null
+wait "$PID"
+expect_eq "the server died after the first orphaning write (TR_FAULT)" "$?" 77
+restart
+expect_eq "after the crash the token still works" "$(code GET auth/token/lookup-self "" "$BIG")" 200
+expect_eq "... 512 children are orphans, 88 still its children, none refused" "$(orphans)" \
+    "child=88 orphan=512"
+expect_eq "revoke-orphan again: 204" "$(code POST auth/token/revoke-orphan "{\"token\":\"$BIG\"}")" 204
+expect_eq "... the token is revoked" "$(code GET auth/token/lookup-self "" "$BIG")" 403
+expect_eq "... all 600 children are orphans that work" "$(orphans)" "orphan=600"
+expect_eq "... all 600 accessors still listed" \
+    "$(api LIST auth/token/accessors | jq --slurpfile k "$D/kids.json" \
+        '[$k[].a] - .data.keys | length')" 0
+
+# -- renewals: Vault's warning when the max caps one; a token without a lease
+RT=$(api POST auth/token/create '{"policies":["web"],"ttl":"30m","explicit_max_ttl":"1h"}' |
+    jq -r .auth.client_token)
+RR=$(api POST auth/token/renew-self '{"increment":"2h"}' "$RT")
+expect_eq "renew-self past explicit_max_ttl: capped" \
+    "$(echo "$RR" | jq '.auth.lease_duration | . <= 3600 and . > 3500')" true
+expect_eq "... with Vault's warning (CalculateTTL)" \
+    "$(echo "$RR" | jq -r '.warnings[0]' | sed 's/"\(59m5[0-9]s\|1h\)"/"<left>"/')" \
+    'TTL of "2h" exceeded the effective max_ttl of "<left>"; TTL value is capped accordingly'
+expect_contains "renew (token in the body): the same warning" \
+    "$(api POST auth/token/renew "{\"token\":\"$RT\",\"increment\":\"3h\"}" | jq -r '.warnings[0]')" \
+    'TTL of "3h" exceeded the effective max_ttl of "'
+RA=$(api POST auth/token/lookup "{\"token\":\"$RT\"}" | jq -r .data.accessor)
+expect_contains "renew-accessor: the same warning" \
+    "$(api POST auth/token/renew-accessor "{\"accessor\":\"$RA\",\"increment\":\"90m\"}" |
+        jq -r '.warnings[0]')" 'TTL of "1h30m" exceeded the effective max_ttl of "'
+expect_eq "a renewal within the max: no warning" \
+    "$(api POST auth/token/renew-self '{"increment":"10m"}' "$RT" | jq -c .warnings)" null
+expect_eq "renew-self with the root token (no lease): Vault's 400" \
+    "$(api POST auth/token/renew-self '{}' | err0)" "invalid lease ID"
+FR=$(api POST auth/token/create '{}' | jq -r .auth.client_token)
+expect_eq "a root child without TTL (a lease that never expires): not renewable" \
+    "$(api POST auth/token/renew-self '{}' "$FR" | err0)" "lease is not renewable"
 
 # -- ACL on roles uses create vs update (Vault's existence check)
 code PUT sys/policies/acl/rolecreate \

@@ -437,6 +437,40 @@ static void test_mount_cfg_render(void **state)
     json_decref(rec);
 }
 
+/* A secret mount's accessor: the stored one, else (a record from before accessors were stored)
+ * derived from type and uuid, the same on every call; a malformed stored value is not shown. */
+static void test_mount_accessor(void **state)
+{
+    const char *uuid = "1f2e3d4c-aaaa-4bbb-8ccc-dddddddddddd";
+    char acc[API_MOUNT_ACCESSOR_MAX], again[API_MOUNT_ACCESSOR_MAX];
+    json_t *rec;
+
+    (void)state;
+    api_mount_accessor(NULL, "kv", uuid, acc, sizeof(acc));
+    assert_string_equal(acc, "kv_1f2e3d4c");
+    rec = js("{\"type\":\"transit\",\"uuid\":\"1f2e3d4c-aaaa-4bbb-8ccc-dddddddddddd\"}");
+    api_mount_accessor(rec, "transit", uuid, acc, sizeof(acc));
+    api_mount_accessor(rec, "transit", uuid, again, sizeof(again));
+    assert_string_equal(acc, "transit_1f2e3d4c");
+    assert_string_equal(acc, again);
+    json_decref(rec);
+    rec = js("{\"type\":\"kv\",\"accessor\":\"kv_0a0b0c0d\"}");
+    api_mount_accessor(rec, "kv", uuid, acc, sizeof(acc));
+    assert_string_equal(acc, "kv_0a0b0c0d");
+    json_decref(rec);
+    static const char *const bad[] = {"{\"accessor\":\"\"}", "{\"accessor\":\"KV_X\"}",
+                                      "{\"accessor\":\"kv \\\"x\"}", "{\"accessor\":7}",
+                                      "{\"accessor\":\"kv_0123456789abcdef0123456789abcdef\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rec = js(bad[i]);
+        api_mount_accessor(rec, "kv", uuid, acc, sizeof(acc));
+        assert_string_equal(acc, "kv_1f2e3d4c");
+        json_decref(rec);
+    }
+    api_mount_accessor(NULL, "kv", uuid, acc, 4); /* a short buffer truncates, stays a string */
+    assert_string_equal(acc, "kv_");
+}
+
 /* ---- login TTLs ------------------------------------------------------------------------- */
 
 static void test_ttl_resolve_rules(void **state)
@@ -541,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_mount_cfg_tune_versions),
         cmocka_unit_test(test_mount_cfg_tune_other_keys),
         cmocka_unit_test(test_mount_cfg_render),
+        cmocka_unit_test(test_mount_accessor),
         cmocka_unit_test(test_ttl_resolve_rules),
         cmocka_unit_test(test_mount_cfg_tune_random),
     };
