@@ -39,6 +39,7 @@
 #include "../../api/api_int.h"
 #include "../../common/tr_log.h"
 #include "../../enclave/enclave.h"
+#include "../support/api_request.h"
 
 #define WAIT_PARKED_MS 10000 /* a step that must come: generous for a loaded machine */
 #define WAIT_RACE_MS   1000  /* how long the second party gets to run into the first */
@@ -208,54 +209,6 @@ static int logs_get(const int *field)
     int v = *field;
     pthread_mutex_unlock(&logs.mu);
     return v;
-}
-
-/* ---- requests through api_handle --------------------------------------------------------- */
-
-struct answer {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool done;
-    int status;
-    json_t *body;
-};
-
-static void answer_done(void *arg, struct api_resp *resp)
-{
-    struct answer *a = arg;
-
-    pthread_mutex_lock(&a->mu);
-    a->status = resp ? resp->status : 500;
-    a->body = resp && resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    a->done = true;
-    pthread_cond_broadcast(&a->cond);
-    pthread_mutex_unlock(&a->mu);
-    api_resp_free(resp);
-}
-
-/* One request, answered before this returns; *out_body (may be NULL) owned by the caller. */
-static int request(struct api *api, enum api_method m, const char *path, const char *token,
-                   const char *body, json_t **out_body)
-{
-    struct answer a = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    struct api_req req = {.method = m,
-                          .uri_path = path,
-                          .token = token,
-                          .content_type = body ? "application/json" : NULL,
-                          .body = (const uint8_t *)body,
-                          .body_len = body ? strlen(body) : 0,
-                          .remote_ip = "127.0.0.1"};
-
-    api_handle(api, &req, answer_done, &a);
-    pthread_mutex_lock(&a.mu);
-    while (!a.done)
-        pthread_cond_wait(&a.cond, &a.mu);
-    pthread_mutex_unlock(&a.mu);
-    if (out_body)
-        *out_body = a.body;
-    else
-        json_decref(a.body);
-    return a.status;
 }
 
 /* ---- fixture ----------------------------------------------------------------------------- */
