@@ -31,8 +31,11 @@ struct api_anchor {
     struct tr_lograte put_lr;
     uint64_t put_failures;
     bool put_failing; /* the last anchoring failed (the metric; put_lr settles later) */
-    uint64_t ok_ms;   /* monotonic ms of the last successful anchoring (or of arming) */
-    bool holding;     /* cfg.max_lag_ms passed without one: the device refuses lines */
+    /* Monotonic ms since which due lines have waited for an anchoring (cfg.max_lag_ms): the last
+     * success or arming, or, when the first failure follows an idle spell, one interval before
+     * that attempt began (an idle server has nothing to anchor, so idling is not lag). */
+    uint64_t wait_ms;
+    bool holding; /* cfg.max_lag_ms passed without one: the device refuses lines */
     /* The file reached rotate_bytes while rotate_after is not anchored: the rotation waits. */
     struct tr_lograte wait_lr;
     json_t *evidence;       /* the last failed verify's, or NULL */
@@ -97,11 +100,12 @@ static int head_get(struct store *st, struct api_audit_head *out)
     return rc;
 }
 
-/* Count an anchoring's outcome (rc, for head h) and log what the rate limit says: the first
- * failure, a summary per API_AUDIT_LOG_EVERY_MS, the recovery. closing: the last anchoring
- * before the store closes, whose failure is always logged (no retry follows it). */
+/* Count an anchoring's outcome (rc, for head h, an attempt begun at began_ms) and log what the
+ * rate limit says: the first failure, a summary per API_AUDIT_LOG_EVERY_MS, the recovery.
+ * closing: the last anchoring before the store closes, whose failure is always logged (no retry
+ * follows it). */
 static void anchor_report(struct api_anchor *an, int rc, const struct api_audit_head *h,
-                          bool closing)
+                          uint64_t began_ms, bool closing)
 {
     enum tr_lograte_say say = TR_LOGRATE_QUIET;
     struct tr_lograte_note nt = {0};
@@ -111,19 +115,21 @@ static void anchor_report(struct api_anchor *an, int rc, const struct api_audit_
     if (rc == TR_E_SEALED)
         return; /* the store closed meanwhile: nothing failed, the flush anchors */
     pthread_mutex_lock(&an->mu);
-    an->put_failing = rc != TR_OK;
     if (rc == TR_OK) {
         back = tr_lograte_ok(&an->put_lr, now, &nt);
-        an->ok_ms = now;
+        an->wait_ms = now;
         release = an->holding;
         an->holding = false;
     } else {
+        if (!an->put_failing && began_ms > an->wait_ms + an->cfg.interval_ms)
+            an->wait_ms = began_ms - an->cfg.interval_ms; /* the lines came after an idle spell */
         an->put_failures++;
         say = tr_lograte_fail(&an->put_lr, 1, now, &nt);
-        lag = now - an->ok_ms;
+        lag = now - an->wait_ms;
         hold = an->cfg.max_lag_ms && !an->holding && !closing && lag >= an->cfg.max_lag_ms;
         an->holding = an->holding || hold;
     }
+    an->put_failing = rc != TR_OK;
     held = an->anchored.seq;
     pthread_mutex_unlock(&an->mu);
     /* callers hold put_mu: holds and releases happen in the order decided */
@@ -166,6 +172,7 @@ static void anchor_locked(struct api_anchor *an, struct store *held, bool drain)
 {
     struct api_audit_head h;
     struct store *st = held;
+    uint64_t began = tr_lograte_now_ms();
     int rc;
 
     if (drain)
@@ -177,7 +184,7 @@ static void anchor_locked(struct api_anchor *an, struct store *held, bool drain)
     bool settled = an->armed && !due && an->put_lr.failing;
     pthread_mutex_unlock(&an->mu);
     if (settled)
-        anchor_report(an, TR_OK, &h, false);
+        anchor_report(an, TR_OK, &h, began, false);
     if (!due || (!st && !(st = api_core_store_ref(an->api))))
         return;
     rc = head_put(st, &h);
@@ -187,7 +194,7 @@ static void anchor_locked(struct api_anchor *an, struct store *held, bool drain)
     if (rc == TR_OK && an->armed)
         an->anchored = h;
     pthread_mutex_unlock(&an->mu);
-    anchor_report(an, rc, &h, drain);
+    anchor_report(an, rc, &h, began, drain);
 }
 
 /* Serialised by put_mu: the head never goes backwards, and a rotation sits between two anchorings. */
@@ -447,7 +454,7 @@ int api_anchor_verify(struct api_anchor *an, struct store *st, bool adopt)
     an->rotate_after = file.seq; /* want may be one rotation back: anchor the file first */
     an->armed = true;
     an->put_lr.failing = an->put_failing = false; /* a new store: a failure is news again */
-    an->ok_ms = tr_lograte_now_ms();
+    an->wait_ms = tr_lograte_now_ms();
     bool release = an->holding;
     an->holding = false;
     json_decref(an->evidence);
