@@ -184,6 +184,18 @@ stop_prod() {
 }
 
 # start_swtpm DIR: a software TPM on free loopback ports with state in DIR. Sets TCTI, SWTPM_PID.
+# hup_audit: SIGHUP the server ($PID) and wait, up to 10 s, until its log ($LOG) tells what came of
+# the audit rotation it asked for (rotated, or not done and why): no fixed sleep to outrun
+hup_audit() {
+    _hn=$(grep -c 'audit: rotated the log to\|audit: rotation not done' "$LOG")
+    kill -HUP "$PID"
+    _hi=0
+    while [ "$(grep -c 'audit: rotated the log to\|audit: rotation not done' "$LOG")" -le "$_hn" ] &&
+        [ $_hi -lt 100 ]; do
+        sleep 0.1
+        _hi=$((_hi + 1))
+    done
+}
 start_swtpm() {
     mkdir -p "$1"
     tries=0

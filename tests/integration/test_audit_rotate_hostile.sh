@@ -167,8 +167,7 @@ expect_eq "every answer was a 200 (or cut by the kill)" "$(not200)" ""
 
 # ---- 2. the file holds only its marker (killed before anchoring): a SIGHUP makes no empty part ---
 n=$(nrotated)
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 expect_eq "SIGHUP after a restart onto a marker-only file: no new file" "$(nrotated)" "$n"
 check "and it says nothing was written since" grep -q "nothing was written since the last one" "$LOG"
 
@@ -183,8 +182,7 @@ SP=$!
 strace_ready "$D/st-enospc.err"
 for i in 1 2 3; do
     hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
-    kill -HUP "$PID"
-    sleep 0.8
+    hup_audit
 done
 check "the store's writes failed (anchoring refused)" grep -q "cannot store the audit head" "$LOG"
 expect_eq "only the first of three rotations is done" "$(nrotated)" $((n + 1))
@@ -197,8 +195,7 @@ expect_eq "kill -9 then: the restart opens (no false tamper_detected)" "$(sealed
 check "the series verifies" verify_all
 hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
 sleep 0.5
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 expect_eq "anchoring again: SIGHUP rotates again" "$(nrotated)" $((n + 2))
 
 # ---- 4. root on the host, server stopped, in the window where the anchored line is still in the
@@ -295,8 +292,7 @@ hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
 sleep 0.4
 ln -s "$D/target" "$A.next"
 n=$(nrotated)
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 expect_eq "a symlink at audit.log.next: the rotation replaces it" "$(nrotated)" $((n + 1))
 check "its target is untouched" cmp -s "$D/target" "$D/target.orig"
 check "the current file is a regular file" test -f "$A" -a ! -L "$A"
@@ -304,15 +300,13 @@ hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
 sleep 0.4
 S=$(tail -n 1 "$A" | j .seq)
 ln -s "$D/target" "$A.$S"
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 check "a symlink at the rotated name: not rotated over it (logged)" grep -q "cannot rotate .* File exists" "$LOG"
 check "the symlink stays, its target untouched" sh -c "test -L '$A.$S' && cmp -s '$D/target' '$D/target.orig'"
 check "reads go on" serves
 rm "$A.$S"
 n=$(nrotated)
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 expect_eq "removed: the next SIGHUP rotates" "$(nrotated)" $((n + 1))
 check "the series verifies" verify_all
 
@@ -322,8 +316,7 @@ kill9
 prod_dir "$(tmpdir)"
 for i in 1 2 3; do
     for k in 1 2 3 4 5 6 7 8 9 10; do hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null; done
-    kill -HUP "$PID"
-    sleep 0.4
+    hup_audit
 done
 stop_prod
 sed -i "s|^  anchor_interval_ms: 200\$|  anchor_interval_ms: 200\n  rotate_keep: 1|" "$D/tresor.yaml"
@@ -356,8 +349,7 @@ done >"$D/left"
 expect_eq "the earlier chain's files (higher seqs, older) are pruned beyond rotate_keep 1" "$(cat "$D/left")" ""
 hcurl -H "$R" "$ADDR/v1/secret/data/k1" >/dev/null
 sleep 0.4
-kill -HUP "$PID"
-sleep 0.6
+hup_audit
 check "the next rotation prunes $(basename "$A").$S (logged)" sh -c "test ! -e '$A.$S' && grep -q 'removed the old rotated file' '$LOG'"
 check "not a file of another user" test -f "$A.1"
 check "nor a symlink or a directory" sh -c "test -L '$A.2' -a -d '$A.3'"
