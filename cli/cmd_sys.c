@@ -9,7 +9,7 @@
 
 /* ---- shared views ------------------------------------------------------------------------- */
 
-static void print_warnings(const json_t *raw)
+void cli_print_warnings(const json_t *raw)
 {
     json_t *w = json_is_object(raw) ? json_object_get(raw, "warnings") : NULL;
     json_t *v;
@@ -49,7 +49,7 @@ int cli_show_response(struct cli_ctx *ctx, const json_t *raw)
     size_t n = 0;
     int rc;
 
-    print_warnings(raw);
+    cli_print_warnings(raw);
     if (json_is_object(data) && (view = data_view(raw, data)))
         secs[n++] = (struct cli_section){.obj = view, .primary = true, .sorted = true};
     if (json_is_object(auth)) {
@@ -294,7 +294,7 @@ static int show_keys(struct cli_ctx *ctx, const struct cli_resp *resp, const cha
 
     if (!json_is_array(keys))
         return cli_fail(ctx, CLI_EXIT_NOTFOUND, "no entries found at %s", path);
-    print_warnings(resp->json);
+    cli_print_warnings(resp->json);
     if (ctx->cfg.out.format == CLI_FMT_ENV)
         return cli_fail(ctx, CLI_EXIT_LOCAL, "-format=env cannot show a list");
     return cli_show(ctx, resp->json, &sec, 1);

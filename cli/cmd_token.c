@@ -77,6 +77,7 @@ int cli_show_auth(struct cli_ctx *ctx, json_t *raw, bool show_token)
         drop_secret(auth, "client_token");
     if (!(view = auth_view(auth, show_token)))
         return cli_fail(ctx, CLI_EXIT_LOCAL, "out of memory");
+    cli_print_warnings(raw);
     struct cli_section sec = {.obj = view, .primary = true};
     rc = cli_show(ctx, raw, &sec, 1);
     cli_json_wipe(view);

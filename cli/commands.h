@@ -24,6 +24,9 @@ int cli_status_show(struct cli_ctx *ctx, const json_t *seal, const json_t *leade
 /* cli_show_response - the generic view of an API answer (data, auth, or the raw object), with
  * its warnings on stderr. Used by read/write and by commands without a dedicated layout. */
 int cli_show_response(struct cli_ctx *ctx, const json_t *raw);
+/* cli_print_warnings - raw's "warnings" (Vault's CalculateTTL caps, lower-cased names, ...) on
+ * stderr, as the vault CLI shows them; nothing when there are none. */
+void cli_print_warnings(const json_t *raw);
 
 /* cmd_operator.c */
 extern const struct cli_cmd cli_operator_cmds[];
@@ -39,7 +42,7 @@ int cli_cmd_login(struct cli_ctx *ctx, int argc, char **argv);
  * CLI_EXIT_LOCAL (printed). */
 int cli_login_store(struct cli_ctx *ctx, const char *tok, size_t len);
 /* cli_show_auth - the vault CLI's view of raw's auth block (token, token_accessor,
- * token_duration, policies, token_meta_*); unless show_token, auth.client_token is wiped and
+ * token_duration, policies, token_meta_*), its warnings on stderr; unless show_token, auth.client_token is wiped and
  * removed from raw first, so no format prints it. Returns an exit code. */
 int cli_show_auth(struct cli_ctx *ctx, json_t *raw, bool show_token);
 

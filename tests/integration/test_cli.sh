@@ -580,6 +580,19 @@ authenticated_tests() {
     fi
     run env TRESOR_TOKEN="$child" "$T" token renew -increment=30m
     expect 0 "token renew (self) with -increment"
+    # the server caps a TTL past the explicit max and says so; the CLI shows it on stderr, as vault
+    run "$T" token create -policy=app-read -ttl=2h -explicit-max-ttl=1h -field=token
+    capped=$out
+    expect_err 0 '^  \* TTL of "2h" exceeded the effective max_ttl of "1h"; TTL value is capped accordingly$' \
+        "token create past its explicit max: the server's warning on stderr"
+    if grep -q 'exceeded the effective max_ttl' "$work/err" && ! grep -q 'exceeded' "$work/out"; then
+        ok "token create: the warning is on stderr only (stdout is just the token)"
+    else
+        not_ok "token create: the warning is on stderr only (stdout is just the token)"
+    fi
+    run env TRESOR_TOKEN="$capped" "$T" token renew -increment=3h
+    expect_err 0 '^  \* TTL of "3h" exceeded the effective max_ttl of "[0-9hms]+"; TTL value is capped accordingly$' \
+        "token renew past the max: the server's warning on stderr"
     run env TRESOR_TOKEN="$child" "$T" kv get secret/dir/one
     expect 2 "a token without a grant gets exit 2 (permission denied)"
     runin "$child" "$T" token revoke -
