@@ -11,6 +11,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_help.h"
 #include "api_token_role.h"
 
 int api_new(const struct api_opts *opts, struct api **out)
@@ -266,6 +267,10 @@ static void route_authorized(struct api_call *c)
                      (c->path[22] == '\0' || c->path[22] == '/');
     int rc;
 
+    if (c->help) { /* help is always allowed (Vault acl.go): no ACL, and no handler runs */
+        api_help_handle(c);
+        return;
+    }
     if ((rc = api_acl_for_call(c)) != TR_OK) {
         api_reply_err(c, rc);
         return;
@@ -315,7 +320,10 @@ static void route_logical(struct api_call *c)
         return;
     if (api_auth_is_login(c)) { /* auth/<mount path>/login[/...]: no token (§1.9 step 4) */
         c->mount_type = "auth";
-        api_auth_login(c);
+        if (c->help) /* help of a login path needs no token either, as Vault */
+            api_help_handle(c);
+        else
+            api_auth_login(c);
         return;
     }
     if (!c->req->token || !*c->req->token) {
@@ -413,11 +421,13 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
         api_reply_error(c, 400, NULL);
         return;
     }
+    c->help = api_help_wanted(c->query);
     if (req->method == API_OTHER || req->method == API_OPTIONS) {
         api_reply_error(c, 405, NULL);
         return;
     }
-    if (route_raw_sys(c) || wrap_refused(c))
+    /* help of a raw sys endpoint goes through the seal and token checks, as in Vault */
+    if ((!c->help && route_raw_sys(c)) || wrap_refused(c))
         return;
     if (!(c->store = api_core_store_ref(api))) {
         api_reply_error(c, 503, "Vault is sealed");

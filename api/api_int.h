@@ -2,7 +2,8 @@
  * api_int.h - internals shared by the api/ files. Not for other folders.
  *
  * A request becomes a struct api_call that walks the pipeline of vault-api.md §1.9 in api.c:
- * sanity -> raw sys endpoints -> sealed check -> token -> existence check -> ACL -> handler.
+ * sanity -> raw sys endpoints -> sealed check -> token -> existence check -> ACL -> handler
+ * (path help, api_help.h: every step up to the token, then the help instead of ACL and handler).
  * Handlers answer with one of the api_reply_* calls, exactly once, from any thread (storage
  * writes complete on the writer thread). A call holds a reference on the open store from the
  * token step until it is answered, so sealing waits for in-flight requests.
@@ -96,6 +97,7 @@ struct api_call {
     const char *rel;         /* path relative to the mount (points into path) */
     enum api_acl_op op;
     const char *mount_type; /* "system", "token", "kv", "transit" for the envelope */
+    bool help;              /* path help (?help=..., api_help.h) instead of the route's answer */
     bool audited;           /* the request entry was made: the response must be written too */
     uint64_t audit_seq;     /* its audit line (0: none): durable before deferred work runs */
     struct api_audit_req *audit_req; /* the request MAC'd once for both lines (owned) */
@@ -264,6 +266,12 @@ bool api_auth_is_login(struct api_call *c);
 void api_auth_login(struct api_call *c);
 /* api_auth_handle - other auth/<mount>/... paths (roles, config), token and ACL checked. */
 void api_auth_handle(struct api_call *c);
+/* api_auth_mount_type - the method type ("approle", "cert", "kubernetes"; static) of the live
+ * auth mount serving c->path ("auth/<mount path>[/<rest>]") and the rest (borrowed from c->path),
+ * for path help; one store read per segment, as a request there. Out: written only on success.
+ * Errors: TR_E_NOTFOUND (no such mount, or one being disabled), as api_get_json. */
+TR_MUST_CHECK int api_auth_mount_type(struct api_call *c, const char **out_type,
+                                      const char **out_rest);
 /* api_sys_auth - sys/auth[/<path>]: list, enable, disable auth methods. */
 void api_sys_auth(struct api_call *c);
 /* api_auth_resume - at unseal, before the store serves (blocking): finish auth mount disables a

@@ -106,7 +106,8 @@ static const char *const op_names[] = {"read", "list", "create", "update", "patc
 static const char *audit_operation(const struct api_call *c)
 {
     /* before the existence check the operation is known from the method only */
-    return c->method == API_LIST     ? "list"
+    return c->help                   ? "help" /* as Vault's logical.HelpOperation */
+           : c->method == API_LIST   ? "list"
            : c->method == API_GET    ? "read"
            : c->method == API_DELETE ? "delete"
            : c->method == API_PATCH  ? "patch"

@@ -1009,6 +1009,15 @@ def generic_part(c):
     eq("... and lists as itself", kv.list_secrets("sp ace", mount_point="wkv")["data"]["keys"],
        ["\u00fc-k"])
     ok("sp ace/" in kv.list_secrets("", mount_point="wkv")["data"]["keys"], "... its folder too")
+    # path help: hvac has no method of its own; Client.read with ?help=1 in the path, or the
+    # adapter with params, gets Vault's raw {"help": ..., "see_also": null}, never the secret
+    h = call("Client.read of <path>?help=1", c.read, "wkv/data/sp ace/\u00fc-k?help=1")
+    ok(isinstance(h, dict) and isinstance(h.get("help"), str) and "data" not in h,
+       "Client.read with ?help=1: the raw help body (%s)" % show(h)[:120])
+    h = call("adapter GET with params help=1", c.adapter.get, "/v1/wkv/metadata/x",
+             params={"help": 1})
+    ok(isinstance(h, dict) and "custom_metadata" in h.get("help", ""),
+       "adapter GET ?help=1: the metadata route's help (%s)" % show(h)[:120])
 
 
 def forbidden_part(c):
