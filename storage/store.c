@@ -258,6 +258,38 @@ int store_txn_run(struct store *st, store_txn_fn fn, void *arg)
     return store_txn_run_ex(st, fn, arg, &wrote);
 }
 
+/* LMDB stops for good once it failed to write a meta page (mdb_env_write_meta sets
+ * MDB_FATAL_ERROR: every later transaction, reads included, is MDB_PANIC) and only a new
+ * environment clears that. mrc: a failed commit's code. Probes with a read transaction. Called
+ * with env_lock held shared. */
+static bool store_env_dead(struct store *st, int mrc)
+{
+    MDB_txn *t = NULL;
+    int r;
+
+    if (mrc == MDB_PANIC)
+        return true;
+    if ((r = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t)) == 0)
+        mdb_txn_abort(t);
+    return r == MDB_PANIC;
+}
+
+/* The environment is dead (store_env_dead): refuse every write (fail_rc) and seal, so clients get
+ * 503 sealed rather than an I/O error per request; the unseal (or a restart) opens a new
+ * environment and verifies the directory (api_core reopens a store whose fail_rc is set). */
+static void store_env_panic(struct store *st, int mrc)
+{
+    int expected = TR_OK;
+
+    if (atomic_compare_exchange_strong(&st->fail_rc, &expected, TR_E_IO))
+        tr_log_error("storage: LMDB stopped after a failed write of its meta page (%s): the store "
+                     "refuses every operation and the server seals (sealed_reason fatal_error); "
+                     "unsealing or a restart opens the data directory again and verifies it",
+                     mdb_strerror(mrc));
+    store_pub_bump(st); /* readers waiting for a pending key learn about it */
+    enc_seal(ENC_REASON_FATAL);
+}
+
 int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wrote)
 {
     *out_wrote = false;
@@ -277,9 +309,14 @@ int store_txn_run_ex(struct store *st, store_txn_fn fn, void *arg, bool *out_wro
             else
                 mdb_txn_abort(txn);
         }
+        bool dead = mrc != 0 && store_env_dead(st, mrc);
         tr_brlock_rdunlock(&st->env_lock);
         if (mrc == 0)
             return TR_OK;
+        if (dead) {
+            store_env_panic(st, mrc);
+            return TR_E_IO;
+        }
         if (mrc == MDB_MAP_FULL) {
             *out_wrote = false;
             if ((rc = store_map_grow(st, false)) != TR_OK)

@@ -183,7 +183,6 @@ stop_prod() {
     wait "$PID"
 }
 
-# start_swtpm DIR: a software TPM on free loopback ports with state in DIR. Sets TCTI, SWTPM_PID.
 # hup_audit: SIGHUP the server ($PID) and wait, up to 10 s, until its log ($LOG) tells what came of
 # the audit rotation it asked for (rotated, or not done and why): no fixed sleep to outrun
 hup_audit() {
@@ -196,6 +195,7 @@ hup_audit() {
         _hi=$((_hi + 1))
     done
 }
+# start_swtpm DIR: a software TPM on free loopback ports with state in DIR. Sets TCTI, SWTPM_PID.
 start_swtpm() {
     mkdir -p "$1"
     tries=0

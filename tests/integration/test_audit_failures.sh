@@ -115,6 +115,9 @@ init_devkey
 reads 5 >/dev/null
 sleep 0.5
 expect_eq "anchoring works: tresor_audit_anchor_failing 0" "$(metric tresor_audit_anchor_failing)" 0
+# no commit in flight while strace attaches: one whose pages pass before and whose meta page
+# fails after would stop LMDB for good (the server then seals: test_store_panic.sh)
+sleep 1
 strace -f -p "$PID" -o "$D/st" -P "$D/store/data.mdb" -e trace=pwrite64,pwritev,write,writev \
     -e inject=pwrite64,pwritev,write,writev:error=ENOSPC 2>"$D/st.err" &
 SP=$!

@@ -174,7 +174,7 @@ check "and it says nothing was written since" grep -q "nothing was written since
 # ---- 3. the store cannot anchor (its writes fail): a second rotation waits, no false alarm -------
 kill9
 prod_dir "$(tmpdir)"
-sleep 0.5
+sleep 1 # anchored: no commit in flight while strace attaches (see test_audit_failures.sh)
 n=$(nrotated)
 strace -f -p "$PID" -o "$D/st-enospc" -P "$D/store/data.mdb" -e trace=pwrite64,pwritev,write,writev \
     -e inject=pwrite64,pwritev,write,writev:error=ENOSPC 2>"$D/st-enospc.err" &
