@@ -41,6 +41,8 @@ cases_todo=$(awk '/^CASES: /{s+=$4} END{print s+0}' "$tally")
 steps_bad=$(grep -c '^FAIL: ' "$tally")
 echo
 grep '^FAIL: ' "$tally" || true
+# the failed checks (first 10 per suite), so the end of the output says what failed
+grep '^NOTOK: ' "$tally" | sed 's/^NOTOK: /  /' | tail -n 30
 rm -f "$tally"
 failed=$cases_bad
 [ "$cases_bad" -eq 0 ] && [ "$steps_bad" -gt 0 ] && failed=$steps_bad

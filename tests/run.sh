@@ -28,6 +28,7 @@ for t in "$build"/tests/test_*; do
     else
         printf '%s\n' "$out" | tail -40
         echo "FAIL: $name" | tee -a "$tally"
+        printf '%s\n' "$out" | grep '^\[  FAILED  \] [a-z]' | head -10 | sed "s|^|NOTOK: $name: |" >>"$tally"
         fail=1
     fi
 done
@@ -47,6 +48,8 @@ for t in tests/integration/test_*.sh; do
     else
         tail -60 "$log"
         echo "FAIL: $name" | tee -a "$tally"
+        # the failing checks themselves, repeated at the end of make test (mk/test.sh)
+        grep '^not ok ' "$log" | grep -v '# TODO' | head -10 | sed "s|^|NOTOK: $name: |" >>"$tally"
         fail=1
     fi
     rm -f "$log"
