@@ -183,6 +183,16 @@ stop_prod() {
     wait "$PID"
 }
 
+# init_devkey: initialise the auto-unseal (devkey) server at ADDR with one recovery share, mount
+# KV v2 at secret/ and write secret/k1 = {"v":"one"}. Sets INIT, R (root token header), RKEY.
+init_devkey() {
+    INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
+    R="X-Vault-Token: $(echo "$INIT" | jq -r .root_token)"
+    RKEY=$(echo "$INIT" | jq -r '.recovery_keys[0]')
+    hcurl -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
+    hcurl -H "$R" -X PUT -d '{"data":{"v":"one"}}' "$ADDR/v1/secret/data/k1" >/dev/null
+}
+
 # hup_audit: SIGHUP the server ($PID) and wait, up to 10 s, until its log ($LOG) tells what came of
 # the audit rotation it asked for (rotated, or not done and why): no fixed sleep to outrun
 hup_audit() {

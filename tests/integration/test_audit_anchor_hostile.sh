@@ -47,14 +47,6 @@ load_stop() {
     for p in $LOADP; do wait "$p" 2>/dev/null; done
     LOADP=""
 }
-# init_devkey: init a devkey server with one recovery share; sets R, RKEY
-init_devkey() {
-    INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
-    R="X-Vault-Token: $(echo "$INIT" | j .root_token)"
-    RKEY=$(echo "$INIT" | j '.recovery_keys[0]')
-    hcurl -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
-    hcurl -H "$R" -X PUT -d '{"data":{"v":"one"}}' "$ADDR/v1/secret/data/k1" >/dev/null
-}
 recover_with() { hcurl -X PUT -d "{\"key\":\"$1\"}" "$ADDR/v1/sys/storage/recover" | j .complete; }
 serves() { [ "$(hcurl -H "$R" "$ADDR/v1/secret/data/k1" | j .data.data.v)" = one ]; }
 

@@ -29,13 +29,6 @@ nrotated() { rotated | wc -l | tr -d ' '; }
 nlog() { grep -c -- "$1" "$LOG"; }
 now_s() { date +%s; }
 now_ms() { date +%s%3N; }
-init_devkey() {
-    INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
-    R="X-Vault-Token: $(echo "$INIT" | j .root_token)"
-    RKEY=$(echo "$INIT" | j '.recovery_keys[0]')
-    hcurl -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
-    hcurl -H "$R" -X PUT -d '{"data":{"v":"one"}}' "$ADDR/v1/secret/data/k1" >/dev/null
-}
 # reads N: N audited reads of k1 over one keep-alive connection; prints how many answered 200
 reads() {
     awk -v a="$ADDR" -v n="$1" 'BEGIN { for (i = 0; i < n; i++)

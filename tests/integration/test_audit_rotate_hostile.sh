@@ -30,13 +30,6 @@ kill9() {
 }
 nrot_log() { cat "$D"/prod-*.log | grep -c "audit: rotated the log"; }
 serves() { [ "$(hcurl -H "$R" "$ADDR/v1/secret/data/k1" | j .data.data.v)" = one ]; }
-init_devkey() {
-    INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
-    R="X-Vault-Token: $(echo "$INIT" | j .root_token)"
-    RKEY=$(echo "$INIT" | j '.recovery_keys[0]')
-    hcurl -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
-    hcurl -H "$R" -X PUT -d '{"data":{"v":"one"}}' "$ADDR/v1/secret/data/k1" >/dev/null
-}
 # prod_dir DIR [AUDIT_LINES]: a devkey config-file server in DIR, audit lines added to its audit
 # section (default: anchor every 200 ms), initialised and serving
 prod_dir() {

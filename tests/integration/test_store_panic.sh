@@ -32,12 +32,8 @@ export TR_FAILMETA_FLAG="$D/fail"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 restart_prod "$D" || exit 1
 
-INIT=$(hcurl -X PUT -d '{"recovery_shares":1,"recovery_threshold":1}' "$ADDR/v1/sys/init")
-R="X-Vault-Token: $(echo "$INIT" | j .root_token)"
-RKEY=$(echo "$INIT" | j '.recovery_keys[0]')
-hcurl -H "$R" -X POST -d '{"type":"kv","options":{"version":"2"}}' "$ADDR/v1/sys/mounts/secret" >/dev/null
-expect_eq "a write before the failure" \
-    "$(status_of -H "$R" -X PUT -d '{"data":{"v":"one"}}' "$ADDR/v1/secret/data/k1")" 200
+init_devkey
+expect_eq "a write before the failure" "$(hcurl -H "$R" "$ADDR/v1/secret/data/k1" | j .data.data.v)" one
 
 # ---- the meta page write fails ------------------------------------------------------------------
 touch "$D/fail"
