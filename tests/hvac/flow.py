@@ -9,56 +9,14 @@ returned. Prints TAP-style lines and a closing "N passed, N failed"; exits non-z
 Environment: VAULT_ADDR (https://127.0.0.1:PORT) and TR_CA (the test CA, the only trust anchor).
 """
 import base64
-import os
 import sys
 import traceback
 
-import hvac
 import requests
 from hvac import exceptions as hx
 
-ADDR = os.environ["VAULT_ADDR"]
-CA = os.environ["TR_CA"]
-N = 0
-FAILED = 0
-
-
-def ok(cond, desc):
-    global N, FAILED
-    N += 1
-    if cond:
-        print("ok %d - %s" % (N, desc))
-    else:
-        FAILED += 1
-        print("not ok %d - %s" % (N, desc))
-    sys.stdout.flush()
-    return cond
-
-
-def eq(desc, got, want):
-    return ok(got == want, desc if got == want else "%s (got %r, want %r)" % (desc, got, want))
-
-
-def raises(exc, desc, fn, *args, **kwargs):
-    """Pass when fn raises exactly hvac exception class exc; returns the exception."""
-    try:
-        r = fn(*args, **kwargs)
-    except exc as e:
-        ok(True, desc)
-        return e
-    except Exception as e:  # noqa: BLE001 - report which error it was
-        ok(False, "%s (raised %s: %s)" % (desc, type(e).__name__, e))
-        return None
-    ok(False, "%s (no error, got %r)" % (desc, r))
-    return None
-
-
-def client(token=None):
-    # A session that ignores proxy and CA-bundle variables of the environment: the test CA passed
-    # as verify= is the only trust anchor, so a passing run proves certificate verification.
-    s = requests.Session()
-    s.trust_env = False
-    return hvac.Client(url=ADDR, token=token, verify=CA, session=s, timeout=20)
+from tap import ADDR, client, eq, ok, raises
+import tap
 
 
 def b64(s):
@@ -434,5 +392,4 @@ if __name__ == "__main__":
     except Exception:  # noqa: BLE001 - any unexpected error is a failure with its traceback
         traceback.print_exc(file=sys.stdout)
         ok(False, "unexpected error (see traceback)")
-    print("%d passed, %d failed" % (N - FAILED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    sys.exit(tap.summary())

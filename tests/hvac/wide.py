@@ -21,48 +21,11 @@ import sys
 import tempfile
 import traceback
 
-import hvac
 import requests
 from hvac import exceptions as hx
 
-ADDR = os.environ["VAULT_ADDR"]
-CA = os.environ["TR_CA"]
-GAP = "KNOWN-GAP: "
-N = FAILED = GAPS = 0
-
-
-def ok(cond, desc):
-    global N, FAILED, GAPS
-    N += 1
-    if cond:
-        print("ok %d - %s%s" % (N, desc, " # gap closed: drop the prefix"
-                                if desc.startswith(GAP) else ""))
-    elif desc.startswith(GAP):
-        GAPS += 1
-        print("not ok %d - %s # TODO known gap" % (N, desc))
-    else:
-        FAILED += 1
-        print("not ok %d - %s" % (N, desc))
-    sys.stdout.flush()
-    return cond
-
-
-def eq(desc, got, want):
-    return ok(got == want, desc if got == want else "%s (got %r, want %r)" % (desc, got, want))
-
-
-def raises(exc, desc, fn, *args, **kwargs):
-    """Pass when fn raises hvac exception class exc; returns the exception (None otherwise)."""
-    try:
-        r = fn(*args, **kwargs)
-    except exc as e:
-        ok(True, desc)
-        return e
-    except Exception as e:  # noqa: BLE001 - report which error it was
-        ok(False, "%s (raised %s: %s)" % (desc, type(e).__name__, e))
-        return None
-    ok(False, "%s (no error, got %s)" % (desc, show(r)))
-    return None
+from tap import ADDR, CA, GAP, client, eq, ok, raises, setup, show
+import tap
 
 
 def call(desc, fn, *args, **kwargs):
@@ -72,12 +35,6 @@ def call(desc, fn, *args, **kwargs):
     except Exception as e:  # noqa: BLE001 - report which error it was
         ok(False, "%s (raised %s: %s)" % (desc, type(e).__name__, e))
         return None
-
-
-def show(r):
-    if isinstance(r, requests.Response):
-        return "HTTP %d %s" % (r.status_code, r.text[:300])
-    return repr(r)[:400]
 
 
 def is204(desc, r):
@@ -130,12 +87,6 @@ def envelope_ok(desc, r, mount_type):
     return types_ok(desc, r, {"request_id": str, "lease_id": "", "renewable": False,
                               "lease_duration": is_int, "wrap_info": None, "warnings": None,
                               "mount_type": mount_type})
-
-
-def client(token=None):
-    s = requests.Session()
-    s.trust_env = False
-    return hvac.Client(url=ADDR, token=token, verify=CA, session=s, timeout=20)
 
 
 def b64(s):
@@ -1043,14 +994,6 @@ def forbidden_part(c):
        u.auth.token.lookup_self()["data"]["policies"], ["default", "wide-pol"])
 
 
-def setup():
-    c = client()
-    init = c.sys.initialize(secret_shares=1, secret_threshold=1)
-    c.sys.submit_unseal_key(init["keys"][0])
-    c.token = init["root_token"]
-    return c
-
-
 def main():
     c = setup()
     for part in (sys_part, policy_part, kv2_part, kv1_part, token_part, approle_part,
@@ -1060,8 +1003,7 @@ def main():
         except Exception:  # noqa: BLE001 - any unexpected error is a failure with its traceback
             traceback.print_exc(file=sys.stdout)
             ok(False, "unexpected error in %s (see traceback)" % part.__name__)
-    print("%d passed, %d failed, %d known gaps" % (N - FAILED - GAPS, FAILED, GAPS))
-    sys.exit(1 if FAILED else 0)
+    sys.exit(tap.summary(with_gaps=True))
 
 
 if __name__ == "__main__":

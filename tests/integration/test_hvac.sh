@@ -20,55 +20,13 @@ stop_prod || rc=1
 # Vault sends (field types included), so hvac's exception classes and return values match.
 D2=$(tmpdir)
 start_prod "$D2" || exit 1
-VAULT_ADDR="$ADDR" TR_CA="$CA" "$PY" - <<'PYEOF' || rc=1
-import os
+VAULT_ADDR="$ADDR" TR_CA="$CA" PYTHONPATH="$HVAC_DIR" "$PY" - <<'PYEOF' || rc=1
 import sys
 
-import hvac
-import requests
 from hvac import exceptions as hx
 
-N = FAILED = 0
-
-
-def ok(cond, desc):
-    global N, FAILED
-    N += 1
-    FAILED += 0 if cond else 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", N, desc))
-    sys.stdout.flush()
-
-
-def eq(desc, got, want):
-    ok(got == want, desc if got == want else "%s (got %r, want %r)" % (desc, got, want))
-
-
-def raises(exc, desc, fn, *args, **kwargs):
-    try:
-        r = fn(*args, **kwargs)
-    except exc as e:
-        ok(True, desc)
-        return e
-    except Exception as e:  # noqa: BLE001 - report which error it was
-        ok(False, "%s (raised %s: %s)" % (desc, type(e).__name__, e))
-        return None
-    ok(False, "%s (no error, got %r)" % (desc, r))
-    return None
-
-
-def client(token=None):
-    s = requests.Session()
-    s.trust_env = False
-    return hvac.Client(url=os.environ["VAULT_ADDR"], token=token, verify=os.environ["TR_CA"],
-                       session=s, timeout=20)
-
-
-def setup():
-    c = client()
-    init = c.sys.initialize(secret_shares=1, secret_threshold=1)
-    c.sys.submit_unseal_key(init["keys"][0])
-    c.token = init["root_token"]
-    return c
+from tap import client, eq, ok, raises, setup
+import tap
 
 
 def sys_calls(c):
@@ -220,8 +178,7 @@ for part in (sys_calls, kv1_calls, kv2_calls, token_calls):
         import traceback
         traceback.print_exc(file=sys.stdout)
         ok(False, "unexpected error in %s (see traceback)" % part.__name__)
-print("%d passed, %d failed" % (N - FAILED, FAILED))
-sys.exit(1 if FAILED else 0)
+sys.exit(tap.summary())
 PYEOF
 stop_prod || rc=1
 exit $rc
