@@ -1,5 +1,6 @@
 /* The request pipeline (vault-api.md §1.9): sanity, raw sys endpoints, sealed, token, existence
- * check, ACL, route. */
+ * check, ACL, route; with listener.telemetry.unauthenticated_metrics_access, GET sys/metrics
+ * leaves it right after sanity (metrics_unauthenticated). */
 #include "api_int.h"
 
 #include <event2/http.h>
@@ -108,14 +109,17 @@ enum api_method api_method_parse(const char *name)
 }
 
 /* Decode the path after /v1/ and refuse anything that could mean a different path to another
- * component: '.' and '..' segments (raw or percent-encoded), NUL and other control bytes. */
-static int path_canonical(const char *raw, char **out)
+ * component: '.' and '..' segments (raw or percent-encoded), NUL and other control bytes. A
+ * path that is not UTF-8 is refused too (*why says which): it could never be named in a JSON
+ * answer or an audit line, and an audited server would answer 503 for the client's mistake. */
+static int path_canonical(const char *raw, char **out, const char **why)
 {
     size_t n = 0;
     char *p = NULL;
     int rc = TR_E_INVAL;
 
     *out = NULL;
+    *why = "relative paths not supported";
     if (strlen(raw) > API_PATH_MAX)
         return TR_E_TOO_LARGE;
     if (!(p = evhttp_uridecode(raw, 0, &n)))
@@ -123,6 +127,10 @@ static int path_canonical(const char *raw, char **out)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
             goto out;
+    if (!tr_utf8_valid(p, n)) {
+        *why = "invalid path: not UTF-8";
+        goto out;
+    }
     size_t w = 0; /* collapse "//" silently, as hvac and Vault's router do */
     for (size_t i = 0; i < n; i++)
         if (!(p[i] == '/' && w > 0 && p[w - 1] == '/'))
@@ -155,8 +163,14 @@ static int query_parse(const char *q, json_t **out)
         json_decref(o);
         return TR_E_INVAL;
     }
-    for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next)
-        json_object_set_new(o, e->key, json_string(e->value));
+    /* A name or value that is not UTF-8 fails here (jansson refuses it) rather than vanish. */
+    for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next) {
+        if (json_object_set_new(o, e->key, json_string(e->value)) != 0) {
+            evhttp_clear_headers(&kv);
+            json_decref(o);
+            return TR_E_INVAL;
+        }
+    }
     evhttp_clear_headers(&kv);
     *out = o;
     return TR_OK;
@@ -179,6 +193,24 @@ static bool route_raw_sys(struct api_call *c)
         }
     }
     return false;
+}
+
+/* listener.telemetry.unauthenticated_metrics_access, as Vault's handleMetricsUnauthenticated
+ * (http/sys_metrics.go), which the listener routes /v1/sys/metrics to in front of the core's
+ * request path: a monitoring system scrapes without a token, so no token (one sent, valid or
+ * not, is ignored), ACL check or audit entry, and GET only (405 for the rest, HEAD too). It
+ * must answer when an operator needs it most: while sealed (with what is known then: the store's
+ * lines need an open store, taken here by reference so a seal waits for this answer) and while
+ * the audit device refuses lines (a full disk, audit.anchor_max_lag_ms holding), which would
+ * turn an audited read into a 503. The front end's caps and deadlines still apply. */
+static void metrics_unauthenticated(struct api_call *c)
+{
+    if (c->req->method != API_GET) {
+        api_reply_error(c, 405, NULL);
+        return;
+    }
+    c->store = api_core_store_ref(c->api); /* NULL while sealed; released with the answer */
+    api_sys_metrics(c);
 }
 
 /* LIST arrives as the verb or as GET ?list=<bool> (the Go client always uses the latter). */
@@ -396,6 +428,7 @@ static bool wrap_refused(struct api_call *c)
 void api_handle(struct api *api, const struct api_req *req, api_done_fn done, void *arg)
 {
     struct api_call *c = calloc(1, sizeof(*c));
+    const char *why = NULL;
     int rc;
 
     if (!c) {
@@ -412,12 +445,21 @@ void api_handle(struct api *api, const struct api_req *req, api_done_fn done, vo
         api_reply_error(c, 404, NULL);
         return;
     }
-    if ((rc = path_canonical(req->uri_path + 4, &c->path)) != TR_OK) {
-        api_reply_error(c, rc == TR_E_NOMEM ? 500 : 400,
-                        rc == TR_E_NOMEM ? "internal error" : "relative paths not supported");
+    if ((rc = path_canonical(req->uri_path + 4, &c->path, &why)) != TR_OK) {
+        api_reply_error(c, rc == TR_E_NOMEM ? 500 : 400, rc == TR_E_NOMEM ? "internal error" : why);
         return;
     }
-    if (query_parse(req->query, &c->query) != TR_OK || resolve_list(c) != TR_OK) {
+    if ((rc = query_parse(req->query, &c->query)) != TR_OK) {
+        api_reply_error(c, rc == TR_E_NOMEM ? 500 : 400,
+                        rc == TR_E_NOMEM ? "internal error" : "invalid query string");
+        return;
+    }
+    /* before ?list and ?help are read, as Vault's handler, which reads only ?format */
+    if (api->opts.unauthenticated_metrics_access && strcmp(c->path, "sys/metrics") == 0) {
+        metrics_unauthenticated(c);
+        return;
+    }
+    if (resolve_list(c) != TR_OK) {
         api_reply_error(c, 400, NULL);
         return;
     }

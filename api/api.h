@@ -69,6 +69,9 @@ struct api_opts {
     uint32_t audit_rotate_keep;        /* rotated audit files kept (0: all) */
     uint32_t audit_anchor_max_lag_ms;  /* refuse audited requests after this long without an
                                         * anchoring (0: never) */
+    /* listener.telemetry.unauthenticated_metrics_access: GET /v1/sys/metrics is answered before
+     * the pipeline (no token, ACL or audit entry; sealed too), as Vault's listener option */
+    bool unauthenticated_metrics_access;
 };
 
 /* api_new - create the handler set; opens the audit file when configured.

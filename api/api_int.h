@@ -3,7 +3,8 @@
  *
  * A request becomes a struct api_call that walks the pipeline of vault-api.md §1.9 in api.c:
  * sanity -> raw sys endpoints -> sealed check -> token -> existence check -> ACL -> handler
- * (path help, api_help.h: every step up to the token, then the help instead of ACL and handler).
+ * (path help, api_help.h: every step up to the token, then the help instead of ACL and handler;
+ * with api_opts.unauthenticated_metrics_access, GET sys/metrics right after sanity: api.c).
  * Handlers answer with one of the api_reply_* calls, exactly once, from any thread (storage
  * writes complete on the writer thread). A call holds a reference on the open store from the
  * token step until it is answered, so sealing waits for in-flight requests.
@@ -160,6 +161,9 @@ void api_sys_leader(struct api_call *c);
 void api_sys_unseal(struct api_call *c);
 void api_sys_init(struct api_call *c);
 void api_sys_storage_recover(struct api_call *c);
+/* api_sys_metrics - sys/metrics as Prometheus text; c->store may be NULL (sealed, reached only
+ * through api.c's unauthenticated path): then the store's lines are left out. */
+void api_sys_metrics(struct api_call *c);
 /* api_sys_handle - logical sys/ paths (seal, mounts, policies, capabilities, rotate, ...). */
 void api_sys_handle(struct api_call *c);
 json_t *api_sys_seal_status_json(struct api *api);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -598,11 +599,32 @@ static void sys_rotate_pool(struct api_call *c)
     api_reply_status(c, 204);
 }
 
-static void sys_metrics(struct api_call *c)
+/* Append printf output to buf (cap bytes, *n used); false when it does not fit, and then *n
+ * stays where it was, so the cut text is not sent. */
+static bool metrics_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool metrics_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+
+    va_start(ap, fmt);
+    k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= cap - *n)
+        return false;
+    *n += (size_t)k;
+    return true;
+}
+
+void api_sys_metrics(struct api_call *c)
 {
     struct store_stats s;
     struct api_cache_stats cs;
     char buf[4096];
+    size_t n = 0;
+    bool fits;
     const char *fmt = tr_json_get_str(c->query, "format");
 
     /* Prometheus text is the only form served (with or without format=prometheus); any other
@@ -613,35 +635,44 @@ static void sys_metrics(struct api_call *c)
         api_reply_error(c, 400, msg);
         return;
     }
-    store_stats_get(c->store, &s);
+    /* Counts, sizes and states only: no path, token, key or value appears here. */
+    fits = metrics_add(buf, sizeof(buf), &n,
+                       "# TYPE tresor_core_unsealed gauge\ntresor_core_unsealed %d\n",
+                       c->store ? 1 : 0);
+    if (fits && c->store) { /* sealed (api.c's unauthenticated path): no store to ask */
+        store_stats_get(c->store, &s);
+        fits = metrics_add(
+            buf, sizeof(buf), &n,
+            "# TYPE tresor_store_records gauge\ntresor_store_records %llu\n"
+            "# TYPE tresor_store_counter gauge\ntresor_store_counter %llu\n"
+            "# TYPE tresor_store_batches_total counter\ntresor_store_batches_total %llu\n"
+            "# TYPE tresor_store_writes_total counter\ntresor_store_writes_total %llu\n"
+            "# TYPE tresor_store_increments_total counter\n"
+            "tresor_store_increments_total %llu\n"
+            "# TYPE tresor_store_alarms_total counter\ntresor_store_alarms_total %llu\n"
+            "# TYPE tresor_store_scrubs_total counter\ntresor_store_scrubs_total %llu\n"
+            "# TYPE tresor_store_map_bytes gauge\ntresor_store_map_bytes %llu\n"
+            "# TYPE tresor_key_term gauge\ntresor_key_term %u\n",
+            (unsigned long long)s.records, (unsigned long long)s.counter,
+            (unsigned long long)s.batches, (unsigned long long)s.writes,
+            (unsigned long long)s.increments, (unsigned long long)s.alarms,
+            (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id);
+    }
     api_cache_stats_get(c->api->cache, &cs);
-    int n = snprintf(buf, sizeof(buf),
-                     "# TYPE tresor_store_records gauge\ntresor_store_records %llu\n"
-                     "# TYPE tresor_store_counter gauge\ntresor_store_counter %llu\n"
-                     "# TYPE tresor_store_batches_total counter\ntresor_store_batches_total %llu\n"
-                     "# TYPE tresor_store_writes_total counter\ntresor_store_writes_total %llu\n"
-                     "# TYPE tresor_store_increments_total counter\n"
-                     "tresor_store_increments_total %llu\n"
-                     "# TYPE tresor_store_alarms_total counter\ntresor_store_alarms_total %llu\n"
-                     "# TYPE tresor_store_scrubs_total counter\ntresor_store_scrubs_total %llu\n"
-                     "# TYPE tresor_store_map_bytes gauge\ntresor_store_map_bytes %llu\n"
-                     "# TYPE tresor_key_term gauge\ntresor_key_term %u\n"
-                     "# TYPE tresor_api_cache_entries gauge\ntresor_api_cache_entries %llu\n"
-                     "# TYPE tresor_api_cache_hits_total counter\n"
-                     "tresor_api_cache_hits_total %llu\n"
-                     "# TYPE tresor_api_cache_misses_total counter\n"
-                     "tresor_api_cache_misses_total %llu\n"
-                     "# TYPE tresor_api_cache_clears_total counter\n"
-                     "tresor_api_cache_clears_total %llu\n",
-                     (unsigned long long)s.records, (unsigned long long)s.counter,
-                     (unsigned long long)s.batches, (unsigned long long)s.writes,
-                     (unsigned long long)s.increments, (unsigned long long)s.alarms,
-                     (unsigned long long)s.scrubs, (unsigned long long)s.map_size, s.key_id,
-                     (unsigned long long)cs.entries, (unsigned long long)cs.hits,
-                     (unsigned long long)cs.misses, (unsigned long long)cs.clears);
-    if (n > 0 && (size_t)n < sizeof(buf)) /* the audit device's, when there is one */
-        n += (int)api_anchor_metrics(c->api->anchor, buf + n, sizeof(buf) - (size_t)n);
-    api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, (size_t)n);
+    if (fits)
+        fits = metrics_add(buf, sizeof(buf), &n,
+                           "# TYPE tresor_api_cache_entries gauge\ntresor_api_cache_entries %llu\n"
+                           "# TYPE tresor_api_cache_hits_total counter\n"
+                           "tresor_api_cache_hits_total %llu\n"
+                           "# TYPE tresor_api_cache_misses_total counter\n"
+                           "tresor_api_cache_misses_total %llu\n"
+                           "# TYPE tresor_api_cache_clears_total counter\n"
+                           "tresor_api_cache_clears_total %llu\n",
+                           (unsigned long long)cs.entries, (unsigned long long)cs.hits,
+                           (unsigned long long)cs.misses, (unsigned long long)cs.clears);
+    if (fits) /* the audit device's, when there is one (no store read: sealed too) */
+        n += api_anchor_metrics(c->api->anchor, buf + n, sizeof(buf) - n);
+    api_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
 }
 
 /* The snapshot is streamed back to the caller; the server never writes to a path the API
@@ -694,7 +725,7 @@ void api_sys_handle(struct api_call *c)
     else if (!strcmp(p, "sys/rotate") && c->method == API_PUT)
         api_defer(c, sys_rotate_pool);
     else if (!strcmp(p, "sys/metrics") && c->method == API_GET)
-        sys_metrics(c);
+        api_sys_metrics(c);
     else if (!strcmp(p, "sys/storage/backup") && c->method == API_PUT)
         api_defer(c, sys_backup_pool);
     else if (api_sys_node_is_path(p))

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../common/tr_buf.h"
+#include "../common/tr_json.h"
 
 #define HCL_KEYS_MAX 8 /* `a "b" "c" { }` nests; more labels than this is not a policy */
 
@@ -46,36 +47,6 @@ struct hcl {
 
 /* ---- UTF-8 ------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most left bytes), or 0 if invalid. Rejects
- * overlong forms, surrogates and code points above U+10FFFF, as jansson does for JSON. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left)
-{
-    size_t n;
-    uint32_t cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2, cp = s[0] & 0x1fu;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3, cp = s[0] & 0x0fu;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4, cp = s[0] & 0x07u;
-    else
-        return 0;
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* NUL bytes are refused too: every string we keep is a C string. */
 static int utf8_check(const char *s, size_t len, char *err, size_t errlen)
 {
@@ -87,7 +58,7 @@ static int utf8_check(const char *s, size_t len, char *err, size_t errlen)
             api_policy_errf(err, errlen, line, "NUL byte in policy text");
             return TR_E_INVAL;
         }
-        n = utf8_seq_len((const unsigned char *)s + i, len - i);
+        n = tr_utf8_seq_len((const unsigned char *)s + i, len - i);
         if (n == 0) {
             api_policy_errf(err, errlen, line, "invalid UTF-8");
             return TR_E_INVAL;

@@ -51,4 +51,13 @@ bool tr_parse_int64(const char *s, int64_t *out);
 /* tr_parse_duration - Go duration subset (h, m, s, ms; or bare seconds) into whole seconds. */
 bool tr_parse_duration(const char *s, int64_t *out);
 
+/* tr_utf8_seq_len - length of the valid UTF-8 sequence at s (at most left >= 1 bytes), or 0 if
+ * invalid: overlong forms, surrogates and code points above U+10FFFF are refused, as jansson
+ * refuses them in strings. */
+size_t tr_utf8_seq_len(const unsigned char *s, size_t left);
+/* tr_utf8_valid - whether len bytes at s are UTF-8 that jansson accepts as a string (NUL bytes
+ * included: the caller decides about those). Text that must become a JSON string later (an
+ * audit line, an answer) is checked with this before any work is done for it. */
+bool tr_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -158,6 +158,7 @@ if want helm; then
             fi
         done <<EOF
 defaults|server,noauth,rwop|
+metrics|server,noauth,rwop,metrics|--set metrics.unauthenticatedAccess=true
 auth-example|server,auth,sidecar,rwop|--set kubernetesAuth.enabled=true,exampleApp.enabled=true,networkPolicy.enabled=true
 tpm-plugin|server,auth,tpm-plugin,rwop|--set kubernetesAuth.enabled=true,tpm.enabled=true,config.seal.type=tpm2,config.counter.type=tpm2 --set-json tpm.supplementalGroups=[106] --set-json config.seal.tpm2.pcrs=[0,7]
 tpm-hostpath|server,noauth,tpm-hostpath,rwop|--set tpm.enabled=true,tpm.mode=hostPath,config.seal.type=tpm2,config.counter.type=tpm2

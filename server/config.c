@@ -32,6 +32,13 @@ static const char *const counter_types[] = {"tpm2", "file", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 
+/* Vault's listener "telemetry" block (only the key that concerns the API). */
+static const struct cfg_field listener_telemetry_fields[] = {
+    {"unauthenticated_metrics_access", CFG_BOOL, OFF(unauthenticated_metrics_access), NULL, false,
+     0, 0, NULL},
+    END,
+};
+
 static const struct cfg_field listener_fields[] = {
     {"address", CFG_STR, OFF(listen_address), NULL, true, 0, 0, NULL},
     {"tls_cert_file", CFG_STR, OFF(tls_cert_file), NULL, true, 0, 0, NULL},
@@ -50,6 +57,7 @@ static const struct cfg_field listener_fields[] = {
     {"login_burst", CFG_INT, OFF(login_burst), NULL, false, 1, 1000000, NULL},
     {"unseal_rate_per_s", CFG_INT, OFF(unseal_rate_per_s), NULL, false, 1, 1000000, NULL},
     {"unseal_burst", CFG_INT, OFF(unseal_burst), NULL, false, 1, 1000000, NULL},
+    {"telemetry", CFG_MAP, 0, listener_telemetry_fields, false, 0, 0, NULL},
     END,
 };
 

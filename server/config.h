@@ -37,6 +37,8 @@ struct srv_config {
     int64_t login_burst;
     int64_t unseal_rate_per_s; /* per client IP, /v1/sys/unseal and /v1/sys/storage/recover */
     int64_t unseal_burst;
+    /* listener.telemetry: GET /v1/sys/metrics without a token, ACL check or audit entry */
+    bool unauthenticated_metrics_access;
     /* storage */
     char *storage_path;
     int64_t scrub_interval_s;

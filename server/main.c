@@ -190,7 +190,9 @@ static int run_server(struct srv *s)
                              .audit_anchor_interval_ms = (uint32_t)s->cfg->audit_anchor_interval_ms,
                              .audit_rotate_bytes = (uint64_t)s->cfg->audit_rotate_bytes,
                              .audit_rotate_keep = (uint32_t)s->cfg->audit_rotate_keep,
-                             .audit_anchor_max_lag_ms = (uint32_t)s->cfg->audit_anchor_max_lag_ms};
+                             .audit_anchor_max_lag_ms = (uint32_t)s->cfg->audit_anchor_max_lag_ms,
+                             .unauthenticated_metrics_access =
+                                 s->cfg->unauthenticated_metrics_access};
     char *root = NULL, *share = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -3,7 +3,7 @@
 //   node check-k8s.mjs [options] FILE       (run from the tools dir, so node_modules resolves)
 //     --name NAME            label for messages
 //     --expect LIST          comma list of: server, auth, noauth, sidecar, tpm-plugin,
-//                            tpm-hostpath, namespace-restricted
+//                            tpm-hostpath, namespace-restricted, metrics
 //     --config-doc FILE      docs/configuration.md: its YAML block defines the allowed config keys
 //     --tresord BIN          also feed every tresor.yaml to the real config loader
 //     --tresor BIN           also feed every agent.yaml to the real `tresor agent` loader
@@ -677,6 +677,14 @@ function checkServer(objs, expect, docKeys, tresord) {
     if (expect.has("tpm-plugin") || expect.has("tpm-hostpath")) {
       if (cfg.seal?.type !== "tpm2" || cfg.counter?.type !== "tpm2") fail(`${w}: TPM expected but seal/counter are ${cfg.seal?.type}/${cfg.counter?.type}`);
     } else if (tpm) fail(`${w}: config uses tpm2 but no TPM is given to the pod`);
+    // token-less metrics and Prometheus pod discovery come together, or not at all
+    const open = cfg.listener?.telemetry?.unauthenticated_metrics_access === true;
+    const ann = s.spec.template?.metadata?.annotations || {};
+    if (open !== expect.has("metrics")) fail(`${w}: listener.telemetry.unauthenticated_metrics_access is ${open}`);
+    if (expect.has("metrics")) {
+      const want = { "prometheus.io/scrape": "true", "prometheus.io/scheme": "https", "prometheus.io/path": "/v1/sys/metrics", "prometheus.io/port": "8200" };
+      for (const [k, v] of Object.entries(want)) if (ann[k] !== v) fail(`${w}: pod annotation ${k} is ${JSON.stringify(ann[k])}, not "${v}"`);
+    } else if (Object.keys(ann).some((k) => k.startsWith("prometheus.io/"))) fail(`${w}: prometheus.io annotations without token-less metrics`);
   }
   // TPM
   const tpmRes = Object.keys(c.resources?.limits || {}).filter((k) => /tpm/i.test(k));

@@ -230,6 +230,14 @@ expect_eq "deep JSON" "$(status_of -H "$R" -X PUT -d "{\"data\":$DEEP}" "$ADDR/v
 expect_eq "not JSON" "$(status_of -H "$R" -X PUT -d 'data=1' "$ADDR/v1/secret/data/form")" 400
 expect_eq "traversal" "$(status_of --path-as-is -H "$R" "$ADDR/v1/secret/data/../../sys/mounts")" 400
 expect_eq "no handler" "$(status_of -H "$R" "$ADDR/v1/nomount/x")" 404
+expect_eq "a path that is not UTF-8: 400 with the reason" \
+    "$(hcurl -H "$R" -w ' %{http_code}' "$ADDR/v1/secret/data/%ff")" '{"errors":["invalid path: not UTF-8"]} 400'
+expect_eq "an overlong UTF-8 form too" "$(status_of -H "$R" "$ADDR/v1/secret/data/%c0%af")" 400
+expect_eq "UTF-8 paths are served" "$(status_of -H "$R" -X PUT -d '{"data":{"k":"v"}}' \
+    "$ADDR/v1/secret/data/caf%C3%A9")" 200
+expect_eq "... and read back by name" "$(hcurl -H "$R" "$ADDR/v1/secret/metadata/?list=true" | j '.data.keys | index("café") != null')" true
+expect_eq "a query value that is not UTF-8: 400, not ignored" \
+    "$(hcurl -H "$R" -w ' %{http_code}' "$ADDR/v1/secret/data/top?version=%ff")" '{"errors":["invalid query string"]} 400'
 expect_eq "metrics" "$(curl -sS --cacert "$CA" -H "$R" -o /dev/null -w '%{content_type}' "$ADDR/v1/sys/metrics")" "text/plain; version=0.0.4; charset=utf-8"
 expect_eq "rotate" "$(status_of -H "$R" -X POST "$ADDR/v1/sys/rotate")" 204
 expect_eq "key-status term 2" "$(hcurl -H "$R" "$ADDR/v1/sys/key-status" | j .term)" 2

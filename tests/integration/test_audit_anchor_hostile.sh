@@ -228,13 +228,7 @@ A="$E/small/audit.log"
 sed -i "s|^  path: $A\$|  path: $A\n  anchor_interval_ms: 100|" "$E/tresor.yaml"
 restart_prod "$E" || exit 1
 init_devkey
-dd if=/dev/zero of="$E/small/fill" bs=4k 2>/dev/null
-code=200
-i=0
-while [ "$code" = 200 ] && [ $i -lt 50 ]; do
-    code=$(status_of -H "$R" "$ADDR/v1/secret/data/k1")
-    i=$((i + 1))
-done
+code=$(fill_audit_disk "$E/small/fill" -H "$R" "$ADDR/v1/secret/data/k1")
 expect_eq "audit disk full: audited reads refused" "$code" 503
 sleep 0.3
 kill9

@@ -148,6 +148,68 @@ static void test_config_load_audit_rotation(void **state)
     srv_config_free(cfg);
 }
 
+#define LISTENER_HEAD                                                                              \
+    "listener:\n"                                                                                  \
+    "  address: x\n"                                                                               \
+    "  tls_cert_file: a\n"                                                                         \
+    "  tls_key_file: b\n"
+#define REST_TAIL "storage: {path: /x}\nseal: {type: shamir}\n"
+
+/* listener.telemetry.unauthenticated_metrics_access: a boolean, false unless set (and in -dev). */
+static void test_config_load_telemetry(void **state)
+{
+    static const struct bad_case bad[] = {
+        {LISTENER_HEAD "  telemetry: {unauthenticated_metrics_access: maybe}\n" REST_TAIL,
+         ":5: key 'listener.telemetry.unauthenticated_metrics_access' must be true or false"},
+        {LISTENER_HEAD "  telemetry: {unauthenticated_metrics_access: [true]}\n" REST_TAIL,
+         ":5: key 'listener.telemetry.unauthenticated_metrics_access' must be a scalar value"},
+        {LISTENER_HEAD "  telemetry: {unauthenticated_metrics_access: {a: 1}}\n" REST_TAIL,
+         "key 'listener.telemetry.unauthenticated_metrics_access' must be a scalar value"},
+        {LISTENER_HEAD "  telemetry: true\n" REST_TAIL,
+         ":5: key 'listener.telemetry' must be a mapping"},
+        {LISTENER_HEAD "  unauthenticated_metrics_access: true\n" REST_TAIL,
+         ":5: unknown key 'listener.unauthenticated_metrics_access'"},
+        {LISTENER_HEAD "  telemetry: {prometheus_retention_time: 24h}\n" REST_TAIL,
+         ":5: unknown key 'listener.telemetry.prometheus_retention_time'"},
+        {LISTENER_HEAD "  telemetry:\n    unauthenticated_metrics_access: true\n"
+                       "    unauthenticated_metrics_access: false\n" REST_TAIL,
+         ":7: duplicate key 'listener.telemetry.unauthenticated_metrics_access'"},
+    };
+    static const struct {
+        const char *yaml;
+        bool want;
+    } good[] = {
+        {LISTENER_HEAD REST_TAIL, false},
+        {LISTENER_HEAD "  telemetry: {}\n" REST_TAIL, false},
+        {LISTENER_HEAD "  telemetry: {unauthenticated_metrics_access: true}\n" REST_TAIL, true},
+        {LISTENER_HEAD "  telemetry:\n    unauthenticated_metrics_access: false\n" REST_TAIL,
+         false},
+        {LISTENER_HEAD "  telemetry: {unauthenticated_metrics_access: \"true\"}\n" REST_TAIL, true},
+    };
+    struct srv_config *cfg = NULL;
+    char err[256] = "";
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (load(good[i].yaml, &cfg, err, sizeof(err)) != TR_OK)
+            fail_msg("good case %zu: %s", i, err);
+        if (cfg->unauthenticated_metrics_access != good[i].want)
+            fail_msg("good case %zu: got %d", i, cfg->unauthenticated_metrics_access);
+        srv_config_free(cfg);
+        cfg = NULL;
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(load(bad[i].yaml, &cfg, err, sizeof(err)), TR_E_CONFIG);
+        assert_null(cfg);
+        if (!strstr(err, bad[i].expect))
+            fail_msg("bad case %zu: error '%s' lacks '%s'", i, err, bad[i].expect);
+    }
+    assert_int_equal(srv_config_dev("/tmp/tresor-dev", "127.0.0.1:0", &cfg), TR_OK);
+    assert_false(cfg->unauthenticated_metrics_access); /* -dev keeps the token requirement */
+    srv_config_free(cfg);
+}
+
 static void test_config_load_missing_file(void **state)
 {
     struct srv_config *cfg = NULL;
@@ -205,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_config_load_good),
         cmocka_unit_test(test_config_load_errors_name_key_and_line),
         cmocka_unit_test(test_config_load_audit_rotation),
+        cmocka_unit_test(test_config_load_telemetry),
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_json_parse_limits),
         cmocka_unit_test(test_json_coercion),
