@@ -7,10 +7,10 @@
  * Input: method, flags, path, query and body carved out of the bytes.
  * Invariants: done is called exactly once, with a status in 100..599 (sys/health excepted: its
  * codes come from the query) that is never 500 (bad input gets a client error); a JSON answer
- * parses; a path whose decoded form has a "." or ".." segment or a control byte (per a reference
- * decoder written here) is refused with 400; any other path that is not a raw sys endpoint is
- * 503, 405 for a method the API does not serve, or 400 only when a query was sent; the core
- * stays sealed.
+ * parses; a path whose decoded form has a "." or ".." segment or a control byte, or is not
+ * UTF-8 (per a reference decoder written here) is refused with 400; any other path that is not
+ * a raw sys endpoint is 503, 405 for a method the API does not serve, or 400 only when a query
+ * was sent; the core stays sealed.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -49,7 +49,8 @@ static int hexval(int c)
 }
 
 /* Reference canonicaliser (vault-api.md §1.9): %XX decoded, control bytes refused, "//"
- * collapsed, "." and ".." segments refused. out gets the path; false when it is refused. */
+ * collapsed, "." and ".." segments refused, and text jansson would not take as a string (not
+ * UTF-8: docs/api.md) refused. out gets the path; false when it is refused. */
 static bool ref_canonical(const char *raw, char *out)
 {
     size_t w = 0;
@@ -66,6 +67,10 @@ static bool ref_canonical(const char *raw, char *out)
             out[w++] = (char)c;
     }
     out[w] = '\0';
+    json_t *utf8 = json_stringn(out, w); /* jansson's own check, not the API's */
+    if (!utf8)
+        return false;
+    json_decref(utf8);
     for (const char *s = out; *s;) {
         const char *e = strchr(s, '/');
         size_t n = e ? (size_t)(e - s) : strlen(s);
