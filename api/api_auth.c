@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,14 @@ struct auth_method {
     const char *type;
     void (*login)(struct api_call *c, const struct auth_mount *m);
     void (*handle)(struct api_call *c, const struct auth_mount *m, const char *rel);
+    int (*renew)(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                 struct auth_renewal *out);
 };
 
 static const struct auth_method methods[] = {
-    {"approle", auth_approle_login, auth_approle_handle},
-    {"cert", auth_cert_login, auth_cert_handle},
-    {"kubernetes", auth_k8s_login, auth_k8s_handle},
+    {"approle", auth_approle_login, auth_approle_handle, auth_approle_renew},
+    {"cert", auth_cert_login, auth_cert_handle, auth_cert_renew},
+    {"kubernetes", auth_k8s_login, auth_k8s_handle, auth_k8s_renew},
 };
 
 static const struct auth_method *method_find(const char *type)
@@ -83,9 +86,10 @@ static int mount_load(struct store *st, const char *key, json_t **out, uint64_t 
  * never nest (auth_enable), so the first one found, trying the shortest prefix first, is the
  * only one: the longest-prefix match of secret mounts, in one store read for "auth/approle/...".
  * A prefix that is not a mount path ends the search: no longer one can be one either. */
-static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **out_rest)
+static int mount_of(struct api_call *c, const char *path, struct auth_mount *m,
+                    const char **out_rest)
 {
-    const char *p = c->path + 5, *slash = NULL;
+    const char *p = path + 5, *slash = NULL;
     char key[AUTH_MOUNT_PATH_MAX + 2];
     json_t *o = NULL;
     int rc;
@@ -104,6 +108,11 @@ static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **
     rc = mount_from_json(key, o, m);
     json_decref(o);
     return rc == TR_OK && m->disabling ? TR_E_NOTFOUND : rc; /* going: no login, no admin */
+}
+
+static int mount_of_path(struct api_call *c, struct auth_mount *m, const char **out_rest)
+{
+    return mount_of(c, c->path, m, out_rest);
 }
 
 bool api_auth_is_login(struct api_call *c)
@@ -899,10 +908,11 @@ bool auth_field_list(json_t *role, const json_t *body, const char *key, const ch
 
 static int token_durations(json_t *role, const json_t *b, const char **err)
 {
-    static const char *const keys[] = {"token_ttl", "token_max_ttl", "token_explicit_max_ttl"};
-    static const char *const legacy[] = {"ttl", "max_ttl", NULL};
+    static const char *const keys[] = {"token_ttl", "token_max_ttl", "token_explicit_max_ttl",
+                                       "token_period"};
+    static const char *const legacy[] = {"ttl", "max_ttl", NULL, "period"};
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         int64_t v = 0;
         bool bad = false, got = tr_json_get_duration(b, keys[i], &v, &bad);
         if (!got && !bad && legacy[i])
@@ -927,18 +937,16 @@ static int token_durations(json_t *role, const json_t *b, const char **err)
  * silently ignored. */
 static int token_unsupported(const json_t *b, const char **err)
 {
-    int64_t n = 0, p = 0, p2 = 0;
+    int64_t n = 0;
     bool bad = false, nodef = false;
     const char *type = tr_json_get_str(b, "token_type");
 
     tr_json_get_int(b, "token_num_uses", &n, &bad);
-    tr_json_get_duration(b, "token_period", &p, &bad);
-    tr_json_get_duration(b, "period", &p2, &bad);
     tr_json_get_bool(b, "token_no_default_policy", &nodef, &bad);
-    if (bad || n != 0 || p != 0 || p2 != 0 || nodef ||
+    if (bad || n != 0 || nodef ||
         (type && *type && strcmp(type, "default") && strcmp(type, "service"))) {
-        *err = "token_num_uses, token_period, token_no_default_policy and batch tokens are not "
-               "supported for login tokens";
+        *err = "token_num_uses, token_no_default_policy and batch tokens are not supported for "
+               "login tokens";
         return TR_E_INVAL;
     }
     return TR_OK;
@@ -980,6 +988,11 @@ int auth_token_fields_set(json_t *role, const json_t *b, const char **err)
     return TR_OK;
 }
 
+static int64_t role_int(const json_t *role, const char *key)
+{
+    return json_integer_value(json_object_get(role, key));
+}
+
 static json_t *list_or_empty(const json_t *role, const char *key)
 {
     json_t *v = json_object_get(role, key);
@@ -999,18 +1012,55 @@ void auth_token_fields_out(const json_t *role, json_t *data)
         data, "token_explicit_max_ttl",
         json_integer(json_integer_value(json_object_get(role, "token_explicit_max_ttl"))));
     json_object_set_new(data, "token_num_uses", json_integer(0));
-    json_object_set_new(data, "token_period", json_integer(0));
+    json_object_set_new(data, "token_period", json_integer(role_int(role, "token_period")));
     json_object_set_new(data, "token_no_default_policy", json_false());
     json_object_set_new(data, "token_type", json_string("default"));
+}
+
+void auth_renewal_role(const json_t *role, struct auth_renewal *out)
+{
+    out->ttl = role_int(role, "token_ttl");
+    out->max_ttl = role_int(role, "token_max_ttl");
+    out->period = role_int(role, "token_period");
+}
+
+int auth_renewal_refuse(struct auth_renewal *out, int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(out->msg, sizeof(out->msg), fmt, ap);
+    va_end(ap);
+    out->status = status;
+    return TR_E_DENIED;
+}
+
+/* Vault keeps the role of a login in the token's auth (InternalData) and calls the method's
+ * renew callback with it on every renewal; here the creation path names the mount (uuid-checked:
+ * a mount enabled again at the same path is another one) and the method finds its role in the
+ * token's meta, where its login put it. */
+int auth_renew_limits(struct api_call *c, const json_t *e, struct auth_renewal *out)
+{
+    const char *path = json_string_value(json_object_get(e, "path")), *rest = "";
+    const char *uuid = json_string_value(json_object_get(e, "auth_mount"));
+    const struct auth_method *meth = NULL;
+    struct auth_mount m;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!path || !uuid || strncmp(path, "auth/", 5) != 0 || !strncmp(path, "auth/token/", 11))
+        return TR_E_NOTFOUND;
+    if ((rc = mount_of(c, path, &m, &rest)) != TR_OK)
+        return rc;
+    if (strcmp(rest, "login") != 0 || strcmp(m.uuid, uuid) != 0 || !(meth = method_find(m.type)))
+        return TR_E_NOTFOUND;
+    return meth->renew(c, &m, e, out);
 }
 
 void auth_issue(struct api_call *c, const struct auth_mount *m, const struct auth_grant *g)
 {
     const json_t *role = g->role, *pol = json_object_get(role, "token_policies");
     const json_t *cidrs = g->cidrs ? g->cidrs : json_object_get(role, "token_bound_cidrs");
-    int64_t ttl = json_integer_value(json_object_get(role, "token_ttl"));
-    int64_t max = json_integer_value(json_object_get(role, "token_max_ttl"));
-    int64_t emax = json_integer_value(json_object_get(role, "token_explicit_max_ttl"));
     json_t *empty = NULL;
 
     if (g->cidrs_at_login && !auth_cidrs_allow(cidrs, c->req->remote_ip)) {
@@ -1018,28 +1068,15 @@ void auth_issue(struct api_call *c, const struct auth_mount *m, const struct aut
         api_reply_error(c, 403, "permission denied");
         return;
     }
-    /* Vault's precedence (CalculateTTL): the role's TTL, else the mount's default; at most the
-     * mount's max, lowered by the role's max and explicit max. The mount values are the tuned
-     * ones (sys/auth/<m>/tune), else the system's. There is always a max, so a renewable login
-     * token can never be renewed forever. */
-    char mpath[sizeof(m->path) + 8];
-    int64_t mdef = AUTH_DEFAULT_MAX, mmax = AUTH_DEFAULT_MAX;
-    snprintf(mpath, sizeof(mpath), "auth/%s", m->path);
-    int rc = api_mount_ttls(c, mpath, &mdef, &mmax);
-    if (rc == TR_E_NOTFOUND) { /* disabled meanwhile: as api_token_issue answers that */
-        api_reply_error(c, 403, "permission denied");
-        return;
-    }
-    if (rc != TR_OK) {
-        api_reply_err(c, rc);
-        return;
-    }
-    api_ttl_resolve(ttl, max, emax, mdef, mmax, &ttl, &max);
     if (!json_is_array(pol))
         pol = empty = json_array();
+    /* the role's values as they are: api_token_issue applies the mount's TTLs (CalculateTTL), and
+     * every renewal applies the role's again as it is then (auth_renew_limits) */
     struct api_token_grant tg = {.policies = pol,
-                                 .ttl = ttl,
-                                 .max_ttl = max,
+                                 .ttl = role_int(role, "token_ttl"),
+                                 .max_ttl = role_int(role, "token_max_ttl"),
+                                 .explicit_max_ttl = role_int(role, "token_explicit_max_ttl"),
+                                 .period = role_int(role, "token_period"),
                                  .display_name = g->display_name,
                                  .meta = g->meta,
                                  .mount_uuid = m->uuid,

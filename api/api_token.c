@@ -175,14 +175,17 @@ static void warn_capped(json_t *warnings, const char *what, const char *lower, i
     json_array_append_new(warnings, json_string(msg));
 }
 
-/* As Vault's CalculateTTL: the max is the mount's, lowered by the explicit max; a periodic token
- * gets its period (at most that max) and only an explicit max ends it; any other token gets the
- * increment, else its own TTL, else the mount's default, never past start + max. */
+/* As Vault's CalculateTTL: the max is the mount's, lowered by the role's max and the explicit
+ * max; a periodic token gets its period (at most that max) and only an explicit max ends it; any
+ * other token gets the increment, else its own TTL, else the mount's default, never past
+ * start + max. */
 int api_token_ttl(const struct api_token_ttl_in *in, json_t *warnings, int64_t *out_ttl)
 {
     int64_t max = dur_clamp(in->mount_max), emax = dur_clamp(in->explicit_max);
-    int64_t period = dur_clamp(in->period), ttl, until = 0;
+    int64_t bmax = dur_clamp(in->backend_max), period = dur_clamp(in->period), ttl, until = 0;
 
+    if (bmax > 0 && bmax < max)
+        max = bmax;
     if (emax > 0 && emax < max)
         max = emax;
     if (max <= 0) /* api_mount_ttls never gives one */
@@ -214,28 +217,35 @@ int api_token_ttl(const struct api_token_ttl_in *in, json_t *warnings, int64_t *
     return TR_OK;
 }
 
-/* "auth/<name>/" of a token's creation path ("auth/token/create", "auth/approle/login"). */
-static bool path_mount(const char *path, char *out, size_t cap)
+/* The effective TTLs of the mount a token was made through, named by its creation path:
+ * auth/token/ for "auth/token/..." (and any other path), else the login mount of
+ * "auth/<mount path>/login[/...]". A mount path may have several segments
+ * ("auth/k8s/cluster-a/login"), even a "login" one, so every prefix that ends before a "login"
+ * segment is tried, as api_auth_is_login does; mounts never nest, so at most one is there.
+ * Errors: TR_E_NOTFOUND (no such mount), as api_mount_ttls. */
+static int path_mount_ttls(struct api_call *c, const char *path, int64_t *def, int64_t *max)
 {
-    const char *name = path && !strncmp(path, "auth/", 5) ? path + 5 : NULL;
-    const char *slash = name ? strchr(name, '/') : NULL;
-    size_t n = slash ? (size_t)(slash - name) : 0;
+    char mount[AUTH_MOUNT_PATH_MAX + 8];
+    int rc = TR_E_NOTFOUND;
 
-    if (!n || n + 7 > cap)
-        return false;
-    snprintf(out, cap, "auth/%.*s/", (int)n, name);
-    return true;
+    if (!path || strncmp(path, "auth/", 5) != 0 || strncmp(path, "auth/token/", 11) == 0)
+        return api_mount_ttls(c, "auth/token/", def, max);
+    for (const char *s = strchr(path + 5, '/'); s && rc == TR_E_NOTFOUND; s = strchr(s + 1, '/')) {
+        size_t n = (size_t)(s - path);
+        if (strncmp(s + 1, "login", 5) != 0 || (s[6] != '\0' && s[6] != '/') ||
+            n + 2 > sizeof(mount))
+            continue;
+        snprintf(mount, sizeof(mount), "%.*s/", (int)n, path);
+        rc = api_mount_ttls(c, mount, def, max);
+    }
+    return rc;
 }
 
 int api_token_path_ttls(struct api_call *c, const char *path, int64_t *out_def, int64_t *out_max)
 {
-    char mount[96];
     int64_t def = TOKEN_DEFAULT_TTL, max = TOKEN_MAX_TTL;
-    int rc;
+    int rc = path_mount_ttls(c, path, &def, &max);
 
-    if (!path_mount(path, mount, sizeof(mount)))
-        snprintf(mount, sizeof(mount), "auth/token/");
-    rc = api_mount_ttls(c, mount, &def, &max);
     if (rc == TR_E_NOTFOUND) /* a login mount gone: its tokens fail before they renew */
         rc = TR_OK;
     if (rc != TR_OK)

@@ -434,36 +434,61 @@ out:
     json_decref(warnings);
 }
 
-void api_token_issue(struct api_call *c, const struct api_token_grant *g)
+/* The entry of a login token for g: Vault's CalculateTTL at login against the login mount's
+ * TTLs (its role's TTL, else the mount's default; at most the mount's max, lowered by the role's
+ * max and explicit max; a period instead when the role has one), capping adding a warning. Only
+ * the role's explicit max is the token's own (Vault's Auth.ExplicitMaxTTL): its max and period
+ * are the role's, read again at each renewal. NULL on allocation or store failure (*rc). */
+static json_t *issue_entry(struct api_call *c, const struct api_token_grant *g, json_t *warnings,
+                           int *rc)
 {
+    struct api_token_ttl_in in = {.start = now_s(),
+                                  .base_ttl = dur_clamp(g->ttl),
+                                  .period = dur_clamp(g->period),
+                                  .explicit_max = dur_clamp(g->explicit_max_ttl),
+                                  .backend_max = dur_clamp(g->max_ttl)};
     json_t *pol = json_deep_copy(g->policies);
-    char *raw = NULL;
-    int64_t now = now_s(), ttl = g->ttl;
+    int64_t ttl = 0;
 
+    in.now = in.start;
     if (!pol)
         pol = json_array();
+    *rc = pol ? api_token_path_ttls(c, c->path, &in.mount_def, &in.mount_max) : TR_E_NOMEM;
+    if (*rc == TR_OK)
+        *rc = api_token_ttl(&in, warnings, &ttl);
+    if (*rc != TR_OK) {
+        json_decref(pol);
+        return NULL;
+    }
     if (!list_has(pol, "default"))
         json_array_append_new(pol, json_string("default"));
-    int64_t max = dur_clamp(g->max_ttl);
-    if (ttl <= 0)
-        ttl = TOKEN_DEFAULT_TTL;
-    if (ttl > TOKEN_MAX_TTL) /* as a token create: never beyond the system max */
-        ttl = TOKEN_MAX_TTL;
-    if (max > 0 && ttl > max)
-        ttl = max;
     json_t *e = json_pack(
-        "{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:b, s:O}", "policies", pol, "path",
+        "{s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:b, s:b, s:O}", "policies", pol, "path",
         c->path, "display_name", g->display_name ? g->display_name : "", "creation_time",
-        (json_int_t)now, "creation_ttl", (json_int_t)ttl, "expire_time", (json_int_t)(now + ttl),
-        "explicit_max_ttl", (json_int_t)max, "period", 0, "num_uses", 0, "renewable", 1, "orphan",
-        1, "meta", g->meta && json_is_object(g->meta) ? g->meta : json_null());
+        (json_int_t)in.now, "creation_ttl", (json_int_t)ttl, "expire_time",
+        (json_int_t)(in.now + ttl), "explicit_max_ttl", (json_int_t)in.explicit_max, "period",
+        (json_int_t)in.period, "num_uses", 0, "renewable", 1, "orphan", 1, "meta",
+        g->meta && json_is_object(g->meta) ? g->meta : json_null());
     if (e && g->mount_uuid && *g->mount_uuid)
         json_object_set_new(e, "auth_mount", json_string(g->mount_uuid));
     if (e && json_array_size(g->bound_cidrs))
         json_object_set_new(e, "bound_cidrs", json_deep_copy(g->bound_cidrs));
-    int rc = e ? api_token_mint(c->store, e, NULL, &raw) : TR_E_NOMEM;
+    *rc = e ? TR_OK : TR_E_NOMEM;
+    return e;
+}
+
+void api_token_issue(struct api_call *c, const struct api_token_grant *g)
+{
+    json_t *warnings = json_array();
+    char *raw = NULL;
+    int rc = TR_E_NOMEM;
+    json_t *e = warnings ? issue_entry(c, g, warnings, &rc) : NULL;
+
+    if (e)
+        rc = api_token_mint(c->store, e, NULL, &raw);
     if (rc != TR_OK) {
         json_decref(e);
+        json_decref(warnings);
         if (rc == TR_E_DENIED)
             api_reply_error(c, 403, "permission denied"); /* the mount is being disabled */
         else
@@ -474,5 +499,9 @@ void api_token_issue(struct api_call *c, const struct api_token_grant *g)
     sodium_memzero(raw, strlen(raw));
     free(raw);
     json_decref(e);
-    api_reply_envelope(c, 200, NULL, auth, NULL);
+    if (!json_array_size(warnings)) {
+        json_decref(warnings);
+        warnings = NULL;
+    }
+    api_reply_envelope(c, 200, NULL, auth, warnings);
 }

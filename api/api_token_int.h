@@ -122,6 +122,8 @@ struct api_token_ttl_in {
     int64_t base_ttl;     /* the token's own TTL; 0: the mount's default */
     int64_t period;       /* 0: not periodic */
     int64_t explicit_max; /* 0: none */
+    int64_t backend_max;  /* the max of the role a login went through (Vault's Auth.MaxTTL): it
+                           * lowers the max like explicit_max but never ends a period; 0: none */
     int64_t mount_def;    /* the effective default and max of the token's mount */
     int64_t mount_max;
 };

@@ -168,27 +168,55 @@ void api_token_op_lookup(struct api_call *c, const char *what)
     api_token_free(t);
 }
 
-/* The period and explicit max TTL a renewal applies. A token made through a role follows the
- * role as it is now, as Vault's authRenew, which reads the role again: its token_period, and its
- * token_explicit_max_ttl where that is stricter than the token's own (Vault takes the role's even
- * when it is longer or unset; here a renewal never outlives what the creation granted). Errors:
- * TR_E_NOTFOUND (the role is gone: Vault refuses to renew), as api_token_role_load. */
-static int renew_limits(struct api_call *c, const json_t *e, int64_t *period, int64_t *max)
+/* The limits of a login token's renewal from its auth method (auth_renew_limits: Vault's
+ * pathLoginRenew): the role's token_ttl, token_max_ttl and token_period as they are now; its
+ * explicit max stays the token's own. A token whose role is not recorded renews as created. */
+static int login_limits(struct api_call *c, const json_t *e, struct api_token_ttl_in *in,
+                        struct auth_renewal *why)
+{
+    int rc = auth_renew_limits(c, e, why);
+
+    if (rc == TR_E_NOTFOUND)
+        return TR_OK;
+    if (rc != TR_OK)
+        return rc;
+    in->base_ttl = dur_clamp(why->ttl);
+    in->backend_max = dur_clamp(why->max_ttl);
+    in->period = dur_clamp(why->period);
+    return TR_OK;
+}
+
+/* What a renewal is computed from (in: base_ttl, period, explicit_max, backend_max). A token
+ * made through a token-store role follows the role as it is now, as Vault's authRenew, which
+ * reads the role again: its token_period, and its token_explicit_max_ttl where that is stricter
+ * than the token's own (Vault takes the role's even when it is longer or unset; here a renewal
+ * never outlives what the creation granted). A login token follows its auth method's role
+ * (login_limits). Errors: TR_E_DENIED (refused: why->status and why->msg, Vault's answer), as
+ * api_token_role_load, auth_renew_limits. */
+static int renew_limits(struct api_call *c, const json_t *e, struct api_token_ttl_in *in,
+                        struct auth_renewal *why)
 {
     const char *name = json_string_value(json_object_get(e, "role"));
     json_t *role = NULL;
     int rc;
 
-    *period = dur_clamp(entry_int(e, "period"));
-    *max = dur_clamp(entry_int(e, "explicit_max_ttl"));
+    in->base_ttl = entry_int(e, "creation_ttl");
+    in->period = dur_clamp(entry_int(e, "period"));
+    in->explicit_max = dur_clamp(entry_int(e, "explicit_max_ttl"));
     if (!name)
-        return TR_OK;
-    if ((rc = api_token_role_load(c, name, &role)) != TR_OK)
-        return rc == TR_E_INVAL ? TR_E_NOTFOUND : rc; /* a stored name no role can have now */
+        return login_limits(c, e, in, why);
+    rc = api_token_role_load(c, name, &role);
+    if (rc == TR_E_NOTFOUND || rc == TR_E_INVAL) /* INVAL: a stored name no role can have now */
+        return auth_renewal_refuse(why, 500,
+                                   "failed to renew entry: original token role \"%.*s\" could "
+                                   "not be found, not renewing",
+                                   API_TOKEN_ROLE_NAME_MAX, name);
+    if (rc != TR_OK)
+        return rc;
     int64_t rmax = dur_clamp(entry_int(role, "token_explicit_max_ttl"));
-    *period = dur_clamp(entry_int(role, "token_period"));
-    if (rmax && (!*max || rmax < *max))
-        *max = rmax;
+    in->period = dur_clamp(entry_int(role, "token_period"));
+    if (rmax && (!in->explicit_max || rmax < in->explicit_max))
+        in->explicit_max = rmax;
     json_decref(role);
     return TR_OK;
 }
@@ -196,34 +224,16 @@ static int renew_limits(struct api_call *c, const json_t *e, int64_t *period, in
 /* The TTL a renewal grants (Vault's RenewToken: CalculateTTL against the system view of the
  * token's creation path). The max TTL counts from creation, so renewing never keeps a token
  * alive for ever: the max of the mount it was made through (as tuned now) bounds every
- * non-periodic token and caps a period, explicit_max_ttl bounds any. The increment asked for,
- * else the creation TTL. Capping adds Vault's warning. Errors: as api_token_ttl,
- * api_token_path_ttls. */
-static int renew_ttl(struct api_call *c, const json_t *e, int64_t period, int64_t max, int64_t inc,
-                     int64_t now, json_t *warnings, int64_t *out_ttl)
+ * non-periodic token and caps a period, a login role's max bounds it too, explicit_max_ttl
+ * bounds any. The increment asked for, else the base TTL. Capping adds Vault's warning.
+ * Errors: as api_token_ttl, api_token_path_ttls. */
+static int renew_ttl(struct api_call *c, const json_t *e, struct api_token_ttl_in *in,
+                     json_t *warnings, int64_t *out_ttl)
 {
-    struct api_token_ttl_in in = {.start = entry_int(e, "creation_time"),
-                                  .now = now,
-                                  .increment = inc,
-                                  .base_ttl = entry_int(e, "creation_ttl"),
-                                  .period = period,
-                                  .explicit_max = max};
-    int rc = api_token_path_ttls(c, json_string_value(json_object_get(e, "path")), &in.mount_def,
-                                 &in.mount_max);
+    int rc = api_token_path_ttls(c, json_string_value(json_object_get(e, "path")), &in->mount_def,
+                                 &in->mount_max);
 
-    return rc == TR_OK ? api_token_ttl(&in, warnings, out_ttl) : rc;
-}
-
-/* Vault's answer when a role token's role is gone (its authRenew error, a 500). */
-static void reply_role_gone(struct api_call *c, const json_t *e)
-{
-    char msg[API_TOKEN_ROLE_NAME_MAX + 96];
-
-    snprintf(msg, sizeof(msg),
-             "failed to renew entry: original token role \"%.*s\" could not be found, not "
-             "renewing",
-             API_TOKEN_ROLE_NAME_MAX, json_string_value(json_object_get(e, "role")));
-    api_reply_error(c, 500, msg);
+    return rc == TR_OK ? api_token_ttl(in, warnings, out_ttl) : rc;
 }
 
 /* Vault's root token from init (path auth/token/root) has no lease at all; its other tokens do,
@@ -234,24 +244,22 @@ static bool entry_has_lease(const json_t *e)
     return !path || strcmp(path, "auth/token/root") != 0;
 }
 
-/* Why a renewal was refused, when Vault has its own answer for it. */
-enum renew_refusal { RENEW_OK, RENEW_ROLE_GONE, RENEW_PAST_MAX };
-
 /* Renew t (its entry loaded, live, renewable) by inc: the new expire time, CAS-stored. Out:
- * *out_granted (the TTL), *out_why (RENEW_ROLE_GONE: the role of a role token is gone, Vault's
- * 500; RENEW_PAST_MAX: past creation + the max, Vault's CalculateTTL error). Errors: as
- * renew_limits, renew_ttl, api_put_json. */
+ * *out_granted (the TTL), *why (a refusal with Vault's answer: a role gone, the auth method's
+ * refusal, or past creation + the max, Vault's CalculateTTL error, a 500). Errors: TR_E_DENIED
+ * (refused: why->status set), as renew_limits, renew_ttl, api_put_json. */
 static int renew_store(struct api_call *c, struct api_token *t, int64_t inc, json_t *warnings,
-                       int64_t *out_granted, enum renew_refusal *out_why)
+                       int64_t *out_granted, struct auth_renewal *why)
 {
-    int64_t period = 0, max = 0, ttl = 0, now = now_s();
-    int rc = renew_limits(c, t->entry, &period, &max);
+    int64_t ttl = 0, now = now_s();
+    struct api_token_ttl_in in = {
+        .start = entry_int(t->entry, "creation_time"), .now = now, .increment = inc};
+    int rc = renew_limits(c, t->entry, &in, why);
 
-    *out_why = rc == TR_E_NOTFOUND ? RENEW_ROLE_GONE : RENEW_OK;
-    if (rc == TR_OK) {
-        rc = renew_ttl(c, t->entry, period, max, inc, now, warnings, &ttl);
-        *out_why = rc == TR_E_STATE ? RENEW_PAST_MAX : RENEW_OK;
-    }
+    if (rc == TR_OK)
+        rc = renew_ttl(c, t->entry, &in, warnings, &ttl);
+    if (rc == TR_E_STATE)
+        rc = auth_renewal_refuse(why, 500, "past the max TTL, cannot renew");
     if (rc != TR_OK)
         return rc;
     json_object_set_new(t->entry, "expire_time", json_integer(now + ttl));
@@ -264,7 +272,7 @@ void api_token_op_renew(struct api_call *c, const char *what)
     struct api_token *t = NULL;
     const char *raw = NULL;
     int64_t inc = 0, granted = 0;
-    enum renew_refusal why = RENEW_OK;
+    struct auth_renewal why = {0};
     bool bad = false, no_lease = false;
     json_t *warnings = json_array();
     int rc = api_token_target_live(c, what, &t, &raw);
@@ -283,14 +291,12 @@ void api_token_op_renew(struct api_call *c, const char *what)
         rc = TR_E_NOMEM;
     if (rc == TR_OK)
         rc = renew_store(c, t, inc, warnings, &granted, &why);
-    if (why == RENEW_ROLE_GONE)
-        reply_role_gone(c, t->entry);
+    if (why.status) /* refused by a role, the auth method or the max: Vault's answer */
+        api_reply_error(c, why.status, why.msg);
     else if (no_lease)
         api_reply_error(c, 400, "invalid lease ID");
     else if (rc == TR_E_UNSUPPORTED)
         api_reply_error(c, 400, "lease is not renewable");
-    else if (why == RENEW_PAST_MAX) /* Vault's CalculateTTL error, answered as internal */
-        api_reply_error(c, 500, "past the max TTL, cannot renew");
     else if (no_accessor)
         api_reply_error(c, 400, "invalid accessor");
     else if (rc == TR_E_DENIED && strcmp(what, "self") != 0)

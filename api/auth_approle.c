@@ -822,6 +822,28 @@ static const struct {
     {"secret-id-accessor/destroy", M(API_PUT) | M(API_DELETE), acc_destroy},
 };
 
+/* Vault's approle pathLoginRenew: the role named at login (meta role_name) as it is now, or the
+ * renewal fails once it is gone. */
+int auth_approle_renew(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                       struct auth_renewal *out)
+{
+    const char *name = tr_json_get_str(json_object_get(e, "meta"), "role_name");
+    json_t *role = NULL;
+    int rc;
+
+    if (!name)
+        return TR_E_NOTFOUND;
+    rc = auth_name_ok(name) ? role_load(c, m, name, &role, NULL) : TR_E_NOTFOUND;
+    if (rc == TR_E_NOTFOUND || rc == TR_E_INVAL)
+        return auth_renewal_refuse(
+            out, 500, "failed to renew entry: role \"%.*s\" does not exist during renewal",
+            AUTH_NAME_MAX, name);
+    if (rc == TR_OK)
+        auth_renewal_role(role, out);
+    json_decref(role);
+    return rc;
+}
+
 void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const char *rel)
 {
     char name[AUTH_NAME_MAX + 1], prefix[AUTH_KEY_MAX];

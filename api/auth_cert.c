@@ -492,6 +492,80 @@ void auth_cert_login(struct api_call *c, const struct auth_mount *m)
     }
 }
 
+/* ---- renewal -------------------------------------------------------------------------------- */
+
+/* Every name of a but "default" is in b (Vault's EquivalentPolicies leaves "default" out). */
+static bool policies_within(const json_t *a, const json_t *b)
+{
+    size_t i, j;
+    json_t *x, *y;
+
+    json_array_foreach(a, i, x)
+    {
+        bool found = !strcmp(json_string_value(x), "default");
+        json_array_foreach(b, j, y) found = found || json_equal(x, y);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* The meta value k of the certificate verified now (now) differs from the login's (then). */
+static bool meta_differs(const json_t *now, const json_t *then, const char *k)
+{
+    const char *a = tr_json_get_str(now, k), *b = tr_json_get_str(then, k);
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* Vault's cert pathLoginRenew (with its default binding): the renewal itself must present a
+ * client certificate that the cert role named at login (meta cert_name) still accepts, with the
+ * mount's CRLs, and that has the login certificate's subject and authority key IDs; the role's
+ * policies must be those of the token; then the role's limits as they are now. A renewal by
+ * accessor or by another token's holder therefore needs that certificate too, as in Vault. */
+int auth_cert_renew(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                    struct auth_renewal *out)
+{
+    const json_t *then = json_object_get(e, "meta");
+    const char *name = tr_json_get_str(then, "cert_name");
+    char key[AUTH_KEY_MAX];
+    json_t *role = NULL, *crls = NULL, *now = NULL;
+    int rc = TR_E_NOTFOUND;
+
+    if (!name)
+        return TR_E_NOTFOUND;
+    if (!c->req->peer_cert_der || !c->req->peer_cert_der_len)
+        return auth_renewal_refuse(out, 400, "%s", ERR_NO_CERT);
+    if (auth_name_ok(name) && auth_key(key, sizeof(key), m, "certs", name))
+        rc = auth_get(c, key, &role, NULL);
+    if (rc == TR_OK && !(crls = crls_load(c, m)))
+        rc = TR_E_NOMEM;
+    if (rc == TR_OK)
+        rc = auth_cert_check(c->req->peer_cert_der, c->req->peer_cert_der_len, role, crls, &now);
+    if (rc == TR_E_NOTFOUND || rc == TR_E_AUTH || rc == TR_E_INVAL)
+        rc = auth_renewal_refuse(out, 400, "%s", ERR_INVALID);
+    else if (rc == TR_OK && meta_differs(now, then, "subject_key_id"))
+        rc = auth_renewal_refuse(out, 500,
+                                 "failed to renew entry: client identity during renewal not "
+                                 "matching client identity used during login");
+    else if (rc == TR_OK && meta_differs(now, then, "authority_key_id"))
+        rc = auth_renewal_refuse(out, 500,
+                                 "failed to renew entry: client authority identity during "
+                                 "renewal not matching client identity used during login");
+    else if (rc == TR_OK) {
+        const json_t *want = json_object_get(role, "token_policies"),
+                     *has = json_object_get(e, "policies");
+        if (!policies_within(want, has) || !policies_within(has, want))
+            rc = auth_renewal_refuse(out, 500,
+                                     "failed to renew entry: policies have changed, not renewing");
+        else
+            auth_renewal_role(role, out);
+    }
+    json_decref(now);
+    json_decref(crls);
+    json_decref(role);
+    return rc;
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char *rel)

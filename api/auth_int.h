@@ -64,6 +64,23 @@ struct auth_mount {
 void auth_approle_login(struct api_call *c, const struct auth_mount *m);
 void auth_cert_login(struct api_call *c, const struct auth_mount *m);
 void auth_k8s_login(struct api_call *c, const struct auth_mount *m);
+/* What a login token's auth method says when the token is renewed (Vault's pathLoginRenew):
+ * the limits of the role it logged in through, as the role is now, or why it may not renew. */
+struct auth_renewal {
+    int64_t ttl, max_ttl, period;  /* the role's token_ttl, token_max_ttl, token_period; 0: unset */
+    int status;                    /* a refusal's HTTP status (Vault's); 0: none */
+    char msg[AUTH_NAME_MAX + 128]; /* a refusal's error text (Vault's; names a role at most) */
+};
+/* *_renew - the renewal of login token entry e (issued through m, whose role the method names
+ * in e's meta). Out: *out (limits, or the refusal). Errors: TR_E_NOTFOUND (e names no role:
+ * a token from before roles were followed, renewed as it was created), TR_E_DENIED (refused:
+ * out->status, out->msg), as store_get. */
+TR_MUST_CHECK int auth_approle_renew(struct api_call *c, const struct auth_mount *m,
+                                     const json_t *e, struct auth_renewal *out);
+TR_MUST_CHECK int auth_cert_renew(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                                  struct auth_renewal *out);
+TR_MUST_CHECK int auth_k8s_renew(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                                 struct auth_renewal *out);
 /* *_handle - other paths; rel is the path after "auth/<mount>/" (borrowed from c->path). */
 void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
 void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char *rel);
@@ -125,11 +142,22 @@ json_t *auth_str_list(const json_t *v, bool lower);
 bool auth_field_list(json_t *role, const json_t *body, const char *key, const char **err);
 
 /* Token settings every role shares (Vault's tokenutil): token_policies (or policies),
- * token_ttl, token_max_ttl, token_explicit_max_ttl, token_bound_cidrs; token_num_uses,
- * token_period, token_type and token_no_default_policy are accepted only at their defaults
- * (tokens from logins do not support them yet). Present fields are merged into role.
+ * token_ttl (ttl), token_max_ttl (max_ttl), token_explicit_max_ttl, token_period (period),
+ * token_bound_cidrs; token_num_uses, token_type and token_no_default_policy are accepted only at
+ * their defaults (tokens from logins do not support them yet). Present fields are merged into
+ * role.
  * Errors: TR_E_INVAL with *err a fixed message. */
 TR_MUST_CHECK int auth_token_fields_set(json_t *role, const json_t *body, const char **err);
+/* auth_renewal_role - the limits of role (its token_ttl, token_max_ttl, token_period) into out. */
+void auth_renewal_role(const json_t *role, struct auth_renewal *out);
+/* auth_renewal_refuse - a refusal with status and the text of fmt into out; TR_E_DENIED. */
+TR_MUST_CHECK int auth_renewal_refuse(struct auth_renewal *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* auth_renew_limits - the renewal of the login token entry e by the auth method that issued it
+ * (the live mount of e's creation path "auth/<mount path>/login" with e's auth_mount uuid), as
+ * the *_renew callbacks. Errors: TR_E_NOTFOUND (not a login token, or its mount or role is not
+ * recorded: renew it as created), TR_E_DENIED (refused: out->status, out->msg), as store_get. */
+TR_MUST_CHECK int auth_renew_limits(struct api_call *c, const json_t *e, struct auth_renewal *out);
 /* auth_token_fields_out - add the token_* fields of role to data (read responses). */
 void auth_token_fields_out(const json_t *role, json_t *data);
 /* What a successful login grants (auth_issue); every pointer borrowed. */
@@ -149,14 +177,18 @@ void auth_issue(struct api_call *c, const struct auth_mount *m, const struct aut
 /* What a login grants, as the token store sees it; every pointer borrowed. */
 struct api_token_grant {
     const json_t *policies; /* array of names */
-    int64_t ttl, max_ttl;   /* seconds; 0 = defaults */
+    /* the role's token_ttl, token_max_ttl, token_explicit_max_ttl, token_period (seconds; 0 =
+     * unset), applied with the login mount's TTLs as Vault's CalculateTTL */
+    int64_t ttl, max_ttl, explicit_max_ttl, period;
     const char *display_name;
     const json_t *meta;        /* object of strings or NULL */
     const char *mount_uuid;    /* the issuing auth mount: the token dies with it */
     const json_t *bound_cidrs; /* array or NULL: the token works only from these blocks */
 };
-/* api_token_issue - mint a token for a successful login (pool thread) and answer the call with
- * the auth envelope; 403 when the mount started disabling meanwhile (the token is revoked). */
+/* api_token_issue - mint a token for a successful login through c->path (pool thread) and
+ * answer the call with the auth envelope (and Vault's warnings when a TTL was capped); 403 when
+ * the mount started disabling meanwhile (the token is revoked). Its explicit_max_ttl is the
+ * role's token_explicit_max_ttl: the role's max applies at each renewal (auth_renew_limits). */
 void api_token_issue(struct api_call *c, const struct api_token_grant *g);
 /* api_token_revoke_mount - revoke one page of the tokens bound to the auth mount uuid, with
  * their descendants, children before parents (blocking). *out_n: index entries handled, 0 when

@@ -509,6 +509,30 @@ void auth_k8s_login(struct api_call *c, const struct auth_mount *m)
     json_decref(role);
 }
 
+/* Vault's kubernetes pathLoginRenew: the role named at login (meta role) as it is now, or the
+ * renewal fails once it is gone. The service account is not reviewed again (nor by Vault). */
+int auth_k8s_renew(struct api_call *c, const struct auth_mount *m, const json_t *e,
+                   struct auth_renewal *out)
+{
+    const char *name = tr_json_get_str(json_object_get(e, "meta"), "role");
+    char key[AUTH_KEY_MAX];
+    json_t *role = NULL;
+    int rc = TR_E_NOTFOUND;
+
+    if (!name)
+        return TR_E_NOTFOUND;
+    if (auth_name_ok(name) && auth_key(key, sizeof(key), m, "role", name))
+        rc = auth_get(c, key, &role, NULL);
+    if (rc == TR_E_NOTFOUND)
+        return auth_renewal_refuse(out, 500,
+                                   "failed to renew entry: role %.*s does not exist during renewal",
+                                   AUTH_NAME_MAX, name);
+    if (rc == TR_OK)
+        auth_renewal_role(role, out);
+    json_decref(role);
+    return rc;
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 static void record_delete(struct api_call *c, const char *key)

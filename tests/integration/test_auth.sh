@@ -49,6 +49,8 @@ basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
 subjectAltName = DNS:\$ENV::SAN
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 EOF
 }
 mkleaf() { # ca name cn [startdate enddate]
@@ -604,9 +606,119 @@ kill "$APID" 2>/dev/null
 wait "$APID" 2>/dev/null
 expect_eq "TokenReview: API server down is 502" "$(kstatus k8s-review app tok-app)" 502
 
+# ============================== renewal follows the login's role ==================================
+# Vault's auth methods re-read the role a token logged in through on every renewal
+# (pathLoginRenew): a deleted role ends its renewals (500, Vault's text), the role's current
+# token_ttl, token_max_ttl and token_period apply, and so does the login mount's max as tuned now.
+# The token's own explicit_max_ttl is the role's token_explicit_max_ttl (0 when unset).
+rd() { status_of -H "X-Vault-Token: $1" "$ADDR/v1/secret/data/app/db"; }
+rnw() { # token [body [curl args...]]: renew-self, the answer
+    _t=$1 _b=${2:-'{}'}
+    if [ $# -ge 2 ]; then shift 2; else shift; fi
+    hcurl "$@" -H "X-Vault-Token: $_t" -X POST -d "$_b" "$ADDR/v1/auth/token/renew-self"
+}
+lease() { j '.auth.lease_duration'; }
+errs() { jq -c .errors; }
+arlogin() { # mount role: the token of a fresh login
+    _rid=$(rget "auth/$1/role/$2/role-id" | j .data.role_id)
+    _sid=$(hcurl -H "$R" -X POST "$ADDR/v1/auth/$1/role/$2/secret-id" | j .data.secret_id)
+    hcurl -X POST -d "$(login_body "$_rid" "$_sid")" "$ADDR/v1/auth/$1/login" | j .auth.client_token
+}
+expect_eq "enable approle at renew/ar, max 120s" "$(rput sys/auth/renew/ar '{"type":"approle"}') \
+$(rput sys/auth/renew/ar/tune '{"max_lease_ttl":"120s"}')" "204 204"
+rput auth/renew/ar/role/gone '{"token_policies":"app-read","token_ttl":"60s"}' >/dev/null
+GT=$(arlogin renew/ar gone)
+GLK=$(hcurl -H "X-Vault-Token: $GT" "$ADDR/v1/auth/token/lookup-self")
+expect_eq "approle token: explicit_max_ttl is the role's (unset: 0, as Vault), ttl the role's" \
+    "$(printf '%s\n' "$GLK" | jq -c '[.data.explicit_max_ttl, .data.creation_ttl, .data.period]')" '[0,60,0]'
+expect_eq "renewal within the mount max (120s)" "$(rnw "$GT" '{"increment":"90s"}' | lease)" 90
+expect_eq "delete role gone" "$(status_of -H "$R" -X DELETE "$ADDR/v1/auth/renew/ar/role/gone")" 204
+expect_eq "approle: renew-self after the role is deleted: Vault's 500" \
+    "$(rnw "$GT" '{}' -w ' %{http_code}')" \
+    '{"errors":["failed to renew entry: role \"gone\" does not exist during renewal"]} 500'
+GACC=$(printf '%s\n' "$GLK" | j .data.accessor)
+expect_eq "... renew-accessor by root too" "$(hcurl -H "$R" -X POST -d "{\"accessor\":\"$GACC\"}" \
+    "$ADDR/v1/auth/token/renew-accessor" | errs)" '["failed to renew entry: role \"gone\" does not exist during renewal"]'
+expect_eq "... the token still works until it expires (lookup-self, a read)" \
+    "$(status_of -H "X-Vault-Token: $GT" "$ADDR/v1/auth/token/lookup-self") $(rd "$GT")" "200 200"
+rput auth/renew/ar/role/shrink '{"token_policies":"app-read","token_ttl":"60s","token_max_ttl":"24h"}' >/dev/null
+ST=$(arlogin renew/ar shrink)
+rput auth/renew/ar/role/shrink '{"token_ttl":"10s","token_max_ttl":"30s"}' >/dev/null
+SR=$(rnw "$ST" '{"increment":"3600s"}')
+check "approle: token_max_ttl lowered to 30s caps the renewal ($(printf '%s\n' "$SR" | lease))" \
+    test "$(printf '%s\n' "$SR" | lease)" -le 30 -a "$(printf '%s\n' "$SR" | lease)" -ge 20
+expect_contains "... with Vault's warning" "$(printf '%s\n' "$SR" | j '.warnings[0]')" \
+    'exceeded the effective max_ttl of'
+expect_eq "... the role's token_ttl now (10s) when no increment is asked" "$(rnw "$ST" | lease)" 10
+# the token is 2s old (it lives 10s more) when its role's max drops to 1s
+SC=$(hcurl -H "X-Vault-Token: $ST" "$ADDR/v1/auth/token/lookup-self" | j .data.creation_time)
+while [ "$(date +%s)" -lt $((SC + 2)) ]; do sleep 0.2; done
+rput auth/renew/ar/role/shrink '{"token_ttl":"1s","token_max_ttl":"1s"}' >/dev/null
+expect_eq "... lowered below the token's age (1s): Vault's past-the-max 500" \
+    "$(rnw "$ST" '{}' | errs)" '["past the max TTL, cannot renew"]'
+rput auth/renew/ar/role/up '{"token_policies":"app-read","token_ttl":"60s"}' >/dev/null
+UT=$(arlogin renew/ar up)
+expect_eq "raise the mount max to 1h after the login" "$(rput sys/auth/renew/ar/tune '{"max_lease_ttl":"1h"}')" 204
+expect_eq "approle: the raised mount max applies to the next renewal" \
+    "$(rnw "$UT" '{"increment":"1800s"}' | jq -c '[.auth.lease_duration, .warnings]')" '[1800,null]'
+expect_eq "approle role with token_period 60s" \
+    "$(rput auth/renew/ar/role/per '{"token_policies":"app-read","token_period":"60s"}')" 204
+expect_eq "... reads back" "$(rget auth/renew/ar/role/per | j .data.token_period)" 60
+PT=$(arlogin renew/ar per)
+expect_eq "... its login token is periodic" "$(hcurl -H "X-Vault-Token: $PT" \
+    "$ADDR/v1/auth/token/lookup-self" | jq -c '[.data.period, .data.creation_ttl]')" '[60,60]'
+rput auth/renew/ar/role/per '{"token_period":"300s"}' >/dev/null
+expect_eq "approle: the role's new period (300s) is what a renewal grants" \
+    "$(rnw "$PT" '{"increment":"10s"}' | lease)" 300
+expect_eq "disable renew/ar (its tokens go with it)" \
+    "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/renew/ar") $(rd "$PT")" "204 403"
+
+# -- kubernetes (the pem_keys mount above)
+rput auth/kubernetes/role/rn '{"bound_service_account_names":"app","bound_service_account_namespaces":"dev-*","audience":"vault","token_policies":"app-read","token_ttl":60}' >/dev/null
+KRT=$(klogin kubernetes rn "$GOOD" | j .auth.client_token)
+expect_contains "kubernetes login through role rn" "$KRT" "hvs."
+expect_eq "kubernetes: renewal takes the role's token_ttl" "$(rnw "$KRT" | lease)" 60
+rput auth/kubernetes/role/rn '{"token_ttl":20,"token_max_ttl":30}' >/dev/null
+check "kubernetes: token_max_ttl lowered to 30s caps the renewal" \
+    test "$(rnw "$KRT" '{"increment":"1h"}' | lease)" -le 30
+expect_eq "delete kubernetes role rn" "$(status_of -H "$R" -X DELETE "$ADDR/v1/auth/kubernetes/role/rn")" 204
+expect_eq "kubernetes: renew-self after the role is deleted: Vault's 500" \
+    "$(rnw "$KRT" '{}' -w ' %{http_code}')" \
+    '{"errors":["failed to renew entry: role rn does not exist during renewal"]} 500'
+expect_eq "... lookup-self still works" \
+    "$(status_of -H "X-Vault-Token: $KRT" "$ADDR/v1/auth/token/lookup-self")" 200
+
+# -- TLS certificates: the renewal presents the certificate again (Vault's default binding)
+jq -n --rawfile c "$P/ca1.crt" '{certificate:$c, allowed_common_names:"app.example.com", token_policies:"app-read", token_ttl:60}' |
+    rput auth/cert/certs/rnw "$(cat)" >/dev/null
+CRT=$(clogin app '{"name":"rnw"}' | j .auth.client_token)
+expect_contains "cert login through role rnw" "$CRT" "hvs."
+crn() { # cert token [body]: renew-self presenting the client certificate
+    _cb=${3:-'{}'}
+    rnw "$2" "$_cb" --cert "$P/$1.crt" --key "$P/$1.key"
+}
+expect_eq "cert: renew-self without the client certificate: 400" \
+    "$(rnw "$CRT" '{}' -w ' %{http_code}')" '{"errors":["client certificate must be supplied"]} 400'
+expect_eq "cert: renew-self presenting it: the role's token_ttl" "$(crn app "$CRT" | lease)" 60
+expect_eq "cert: a certificate the role refuses (CN db.example.com)" "$(crn dbcert "$CRT")" "$INV"
+mkleaf ca1 app2 app.example.com
+expect_eq "cert: another certificate of the same name: not the login's identity (500)" \
+    "$(crn app2 "$CRT" | errs)" \
+    '["failed to renew entry: client identity during renewal not matching client identity used during login"]'
+jq -n --rawfile c "$P/ca1.crt" '{certificate:$c, allowed_common_names:"app.example.com", token_policies:"app-read", token_ttl:20, token_max_ttl:30}' |
+    rput auth/cert/certs/rnw "$(cat)" >/dev/null
+check "cert: token_max_ttl lowered to 30s caps the renewal" test "$(crn app "$CRT" '{"increment":"1h"}' | lease)" -le 30
+jq -n --rawfile c "$P/ca1.crt" '{certificate:$c, allowed_common_names:"app.example.com", token_policies:"app-read,other", token_ttl:20}' |
+    rput auth/cert/certs/rnw "$(cat)" >/dev/null
+expect_eq "cert: the role's policies changed: Vault's 500" "$(crn app "$CRT" | errs)" \
+    '["failed to renew entry: policies have changed, not renewing"]'
+expect_eq "delete cert role rnw" "$(status_of -H "$R" -X DELETE "$ADDR/v1/auth/cert/certs/rnw")" 204
+expect_eq "cert: renew-self after the role is deleted: refused" "$(crn app "$CRT")" "$INV"
+expect_eq "... lookup-self still works" \
+    "$(status_of -H "X-Vault-Token: $CRT" "$ADDR/v1/auth/token/lookup-self")" 200
+
 # ============================== disable, hygiene ==================================================
 # Vault revokes every token of a mount it disables, with their children; other tokens live on
-rd() { status_of -H "X-Vault-Token: $1" "$ADDR/v1/secret/data/app/db"; }
 NEAR_ACC=$(hcurl -H "X-Vault-Token: $NEAR" "$ADDR/v1/auth/token/lookup-self" | j .data.accessor)
 expect_eq "before disable: approle tokens work" "$(rd "$TOK") $(rd "$NEAR") $(rd "$NCHILD")" "200 200 200"
 expect_eq "disable approle" "$(status_of -H "$R" -X DELETE "$ADDR/v1/sys/auth/approle")" 204

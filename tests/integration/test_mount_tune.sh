@@ -156,8 +156,8 @@ login() { # ROLE: the login answer
 L=$(login plain)
 expect_eq "login, role without TTL: the mount's default" "$(echo "$L" | jq .auth.lease_duration)" 600
 TOK=$(echo "$L" | jq -r .auth.client_token)
-expect_eq "... the token's max is the system's" \
-    "$(api GET auth/token/lookup-self '' "$TOK" | jq .data.explicit_max_ttl)" 2764800
+expect_eq "... its explicit_max_ttl is the role's: unset, 0 (as Vault; the max applies at renewal)" \
+    "$(api GET auth/token/lookup-self '' "$TOK" | jq .data.explicit_max_ttl)" 0
 expect_eq "tune approle's max through sys/mounts/auth/approle/tune: 204" \
     "$(code POST sys/mounts/auth/approle/tune '{"max_lease_ttl":900}')" 204
 expect_eq "... read back through both paths" \
@@ -166,8 +166,8 @@ expect_eq "... read back through both paths" \
 L=$(login long)
 expect_eq "login, role token_ttl 1h: capped by the mount max" "$(echo "$L" | jq .auth.lease_duration)" 900
 TOK=$(echo "$L" | jq -r .auth.client_token)
-expect_eq "... and so is the token's max" \
-    "$(api GET auth/token/lookup-self '' "$TOK" | jq .data.explicit_max_ttl)" 900
+expect_eq "... its explicit_max_ttl stays the role's (0): the mount max applies at each renewal" \
+    "$(api GET auth/token/lookup-self '' "$TOK" | jq .data.explicit_max_ttl)" 0
 R=$(api POST auth/token/renew-self '{"increment":"2h"}' "$TOK")
 check "... a renewal cannot pass it ($(echo "$R" | jq -c .auth.lease_duration))" \
     test "$(echo "$R" | jq .auth.lease_duration)" -le 900
@@ -176,6 +176,23 @@ expect_eq "tune approle back to the system's" "$(code POST sys/auth/approle/tune
 expect_eq "login, untuned mount, role 1h: the role's TTL" \
     "$(login long | jq .auth.lease_duration)" 3600
 expect_eq "login, untuned mount, no role TTL: 768h" "$(login plain | jq .auth.lease_duration)" 2764800
+
+# a multi-segment auth mount: its tune caps the renewals of the tokens it issued (the token's
+# creation path auth/k8s/cluster-a/login names the mount auth/k8s/cluster-a/, not auth/k8s/)
+expect_eq "enable approle at k8s/cluster-a: 204" \
+    "$(code POST sys/auth/k8s/cluster-a '{"type":"approle"}')" 204
+code POST auth/k8s/cluster-a/role/web '{"token_ttl":"60s"}' >/dev/null
+_rid=$(api GET auth/k8s/cluster-a/role/web/role-id | jq -r .data.role_id)
+_sid=$(api POST auth/k8s/cluster-a/role/web/secret-id '{}' | jq -r .data.secret_id)
+TOK=$(hcurl -X POST -d "{\"role_id\":\"$_rid\",\"secret_id\":\"$_sid\"}" \
+    "$V/auth/k8s/cluster-a/login" | jq -r .auth.client_token)
+expect_eq "... tune its max to 120s: 204" \
+    "$(code POST sys/auth/k8s/cluster-a/tune '{"max_lease_ttl":"120s"}')" 204
+R=$(api POST auth/token/renew-self '{"increment":"3600s"}' "$TOK")
+check "... a renewal of its login token is capped by it ($(echo "$R" | jq -c .auth.lease_duration))" \
+    test "$(echo "$R" | jq .auth.lease_duration)" -le 120
+expect_eq "... with Vault's warning" "$(echo "$R" | jq -r '.warnings[0]' | cut -c1-28)" \
+    'TTL of "1h" exceeded the eff'
 auth_err() { # DESC MOUNT BODY WANT
     expect_eq "auth tune refused: $1" "$(api POST "sys/auth/$2/tune" "$3" | err0)" "$4"
 }

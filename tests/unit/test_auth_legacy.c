@@ -1,7 +1,7 @@
 /*
  * test_auth_legacy - AppRole roles stored before role names were lower-cased (Vault does so
  * since 0.9.1; api/auth_approle.c now does too) stay reachable, and new roles are found in any
- * case. The old code stored a role under its name as given: "<mount uuid>/role/CaseRole", with
+ * case; login tokens stored before renewals followed their role still renew. The old code stored a role under its name as given: "<mount uuid>/role/CaseRole", with
  * "name": "CaseRole" in the record and the role-ID index pointing at that name. The test makes
  * exactly those records from a role the server created (same record, the name as the old code
  * kept it), written straight into the store the server runs on.
@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "../../api/api_token_int.h"
 #include "../../api/auth_int.h"
 #include "../../common/tr_log.h"
 #include "../../enclave/enclave.h"
@@ -114,24 +115,25 @@ static int teardown(void **state)
 
 /* ---- the records the old code wrote ------------------------------------------------------ */
 
-static json_t *store_json(struct store *st, const char *key, uint64_t *ver)
+static json_t *store_json(struct store *st, const char *table, const char *key, uint64_t *ver)
 {
     struct enc_secret *v = NULL;
 
-    assert_int_equal(store_get(st, AUTH_T_DATA, (const uint8_t *)key, strlen(key), &v, ver), TR_OK);
+    assert_int_equal(store_get(st, table, (const uint8_t *)key, strlen(key), &v, ver), TR_OK);
     json_t *o = json_loadb((const char *)enc_secret_data(v), enc_secret_len(v), 0, NULL);
     enc_secret_free(v);
     assert_non_null(o);
     return o;
 }
 
-static void store_json_put(struct store *st, const char *key, const json_t *o, uint64_t expect)
+static void store_json_put(struct store *st, const char *table, const char *key, const json_t *o,
+                           uint64_t expect)
 {
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 
     assert_non_null(text);
-    assert_int_equal(store_put(st, AUTH_T_DATA, (const uint8_t *)key, strlen(key),
-                               (const uint8_t *)text, strlen(text), expect, NULL),
+    assert_int_equal(store_put(st, table, (const uint8_t *)key, strlen(key), (const uint8_t *)text,
+                               strlen(text), expect, NULL),
                      TR_OK);
     free(text);
 }
@@ -150,18 +152,18 @@ static void legacy_role(struct fx *f, const char *made, const char *legacy, char
                      204);
     assert_non_null(st = api_core_store_ref(f->api));
     snprintf(key, sizeof(key), "%s/role/%s", f->uuid, made);
-    json_t *role = store_json(st, key, &ver);
+    json_t *role = store_json(st, AUTH_T_DATA, key, &ver);
     assert_string_equal(json_string_value(json_object_get(role, "name")), made);
     assert_int_equal(store_del(st, AUTH_T_DATA, (const uint8_t *)key, strlen(key), ver), TR_OK);
     json_object_set_new(role, "name", json_string(legacy));
     snprintf(key, sizeof(key), "%s/role/%s", f->uuid, legacy);
-    store_json_put(st, key, role, STORE_VERSION_ABSENT);
+    store_json_put(st, AUTH_T_DATA, key, role, STORE_VERSION_ABSENT);
     snprintf(rid, cap, "%s", json_string_value(json_object_get(role, "role_id")));
     const char *parts[] = {"approle-role-id", f->uuid, rid};
     assert_int_equal(auth_mac_hex(parts, 3, h), TR_OK);
     snprintf(key, sizeof(key), "%s/roleid/%s", f->uuid, h);
     json_t *idx = json_pack("{s:s}", "role", legacy);
-    store_json_put(st, key, idx, STORE_VERSION_ANY);
+    store_json_put(st, AUTH_T_DATA, key, idx, STORE_VERSION_ANY);
     json_decref(idx);
     json_decref(role);
     api_core_store_unref(f->api, st);
@@ -303,10 +305,107 @@ static void test_auth_approle_role_legacy_not_shadowed(void **state)
     sodium_memzero(sid, sizeof(sid));
 }
 
+/* ---- login tokens from before renewals followed their role ------------------------------- */
+
+/* A login through role `name` (made here: token_ttl 60s, token_max_ttl 120s): the raw token
+ * into raw (test data). */
+static void login_token(struct fx *f, const char *name, char *raw, size_t cap)
+{
+    char path[160], rid[80], sid[80], body[512];
+    json_t *b = NULL;
+
+    snprintf(path, sizeof(path), "/v1/auth/approle/role/%s", name);
+    assert_int_equal(request(f->api, API_PUT, path, f->token,
+                             "{\"token_policies\":\"p1\",\"token_ttl\":60,\"token_max_ttl\":120}",
+                             NULL),
+                     204);
+    assert_int_equal(role_id_of(f, name, rid, sizeof(rid)), 200);
+    secret_id(f, name, sid, sizeof(sid));
+    snprintf(body, sizeof(body), "{\"role_id\":\"%s\",\"secret_id\":\"%s\"}", rid, sid);
+    assert_int_equal(request(f->api, API_PUT, "/v1/auth/approle/login", NULL, body, &b), 200);
+    snprintf(raw, cap, "%s",
+             json_string_value(json_object_get(json_object_get(b, "auth"), "client_token")));
+    sodium_memzero(body, sizeof(body));
+    sodium_memzero(sid, sizeof(sid));
+    api_json_wipe_tree(b);
+    json_decref(b);
+}
+
+/* Rewrite the entry of token raw as the code before renewals followed the role wrote it: the
+ * login-time max (role max within the mount's) folded into explicit_max_ttl; with keep_role
+ * false also no role name in its meta (no role identity at all). */
+static void token_entry_legacy(struct fx *f, const char *raw, int64_t folded_max, bool keep_role)
+{
+    char hash[TOKEN_HASH_HEX];
+    struct store *st;
+    uint64_t ver = 0;
+
+    assert_non_null(st = api_core_store_ref(f->api));
+    assert_int_equal(api_token_hash(raw, hash), TR_OK);
+    json_t *e = store_json(st, API_T_TOKENS, hash, &ver);
+    assert_int_equal(json_integer_value(json_object_get(e, "explicit_max_ttl")), 0); /* Vault's */
+    json_object_set_new(e, "explicit_max_ttl", json_integer(folded_max));
+    if (!keep_role)
+        json_object_del(json_object_get(e, "meta"), "role_name");
+    store_json_put(st, API_T_TOKENS, hash, e, ver);
+    json_decref(e);
+    api_core_store_unref(f->api, st);
+}
+
+/* renew-self of raw asking for inc seconds: status, and the lease granted into *lease. */
+static int renew_self(struct fx *f, const char *raw, int inc, int64_t *lease)
+{
+    char body[64];
+    json_t *b = NULL;
+
+    snprintf(body, sizeof(body), "{\"increment\":%d}", inc);
+    int st = request(f->api, API_PUT, "/v1/auth/token/renew-self", raw, body, &b);
+    *lease = json_integer_value(json_object_get(json_object_get(b, "auth"), "lease_duration"));
+    json_decref(b);
+    return st;
+}
+
+/* A token whose entry records no role renews as it was created, bound by the max its login
+ * folded in, even once its role is gone; an old token that names its role (every AppRole
+ * login did) follows the role as it is now, and the max folded in still binds it. */
+static void test_auth_approle_token_legacy_renews(void **state)
+{
+    struct fx *f = *state;
+    char t_anon[128], t_named[128];
+    int64_t lease = 0;
+
+    login_token(f, "old", t_anon, sizeof(t_anon));
+    login_token(f, "kept", t_named, sizeof(t_named));
+    token_entry_legacy(f, t_anon, 120, false);
+    token_entry_legacy(f, t_named, 120, true);
+    assert_int_equal(request(f->api, API_DELETE, "/v1/auth/approle/role/old", f->token, NULL, NULL),
+                     204);
+    assert_int_equal(renew_self(f, t_anon, 3600, &lease), 200);
+    assert_in_range(lease, 110, 120);
+    /* the role raised to 1h: the old token keeps the max it was given */
+    assert_int_equal(request(f->api, API_PUT, "/v1/auth/approle/role/kept", f->token,
+                             "{\"token_max_ttl\":3600}", NULL),
+                     204);
+    assert_int_equal(renew_self(f, t_named, 3600, &lease), 200);
+    assert_in_range(lease, 110, 120);
+    /* lowered to 30s: it follows the role */
+    assert_int_equal(request(f->api, API_PUT, "/v1/auth/approle/role/kept", f->token,
+                             "{\"token_ttl\":10,\"token_max_ttl\":30}", NULL),
+                     204);
+    assert_int_equal(renew_self(f, t_named, 3600, &lease), 200);
+    assert_in_range(lease, 20, 30);
+    assert_int_equal(
+        request(f->api, API_DELETE, "/v1/auth/approle/role/kept", f->token, NULL, NULL), 204);
+    assert_int_equal(renew_self(f, t_named, 3600, &lease), 500);
+    sodium_memzero(t_anon, sizeof(t_anon));
+    sodium_memzero(t_named, sizeof(t_named));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_auth_approle_role_legacy_reachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_approle_token_legacy_renews, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_approle_role_legacy_not_shadowed, setup,
                                         teardown),
     };
