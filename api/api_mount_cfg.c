@@ -605,19 +605,3 @@ json_t *api_mount_cfg_tune_json(const json_t *rec, bool auth)
         json_decref(opts);
     return o;
 }
-
-void api_ttl_resolve(int64_t role_ttl, int64_t role_max, int64_t role_explicit_max,
-                     int64_t mount_def, int64_t mount_max, int64_t *out_ttl, int64_t *out_max)
-{
-    int64_t max = mount_max, ttl;
-
-    if (role_max > 0 && role_max < max)
-        max = role_max;
-    if (role_explicit_max > 0 && role_explicit_max < max)
-        max = role_explicit_max;
-    ttl = role_ttl > 0 ? role_ttl : mount_def;
-    if (ttl > max)
-        ttl = max;
-    *out_ttl = ttl;
-    *out_max = max;
-}

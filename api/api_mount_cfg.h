@@ -121,15 +121,6 @@ void api_mount_accessor(const json_t *rec, const char *type, const char *uuid, c
  * stored value, else the system's. */
 void api_mount_cfg_ttls(const json_t *rec, int64_t *out_def, int64_t *out_max);
 
-/*
- * api_ttl_resolve - the TTL and max TTL of a login token, as Vault's CalculateTTL: the max is
- * the mount's, lowered by the role's max and explicit max when set (> 0); the TTL is the role's
- * when set, else the mount's default, and never above the max. Every input is seconds, <= 0
- * meaning unset for the role values; mount_def and mount_max are effective values (> 0).
- */
-void api_ttl_resolve(int64_t role_ttl, int64_t role_max, int64_t role_explicit_max,
-                     int64_t mount_def, int64_t mount_max, int64_t *out_ttl, int64_t *out_max);
-
 /* ---- handlers (api_mount_tune.c) --------------------------------------------------------- */
 
 /*

@@ -471,34 +471,6 @@ static void test_mount_accessor(void **state)
     assert_string_equal(acc, "kv_");
 }
 
-/* ---- login TTLs ------------------------------------------------------------------------- */
-
-static void test_ttl_resolve_rules(void **state)
-{
-    static const struct {
-        int64_t role_ttl, role_max, role_emax, mount_def, mount_max, ttl, max;
-    } cases[] = {
-        {0, 0, 0, 2764800, 2764800, 2764800, 2764800}, /* all untuned: the system's */
-        {0, 0, 0, 600, 2764800, 600, 2764800},         /* the mount's default applies */
-        {3600, 0, 0, 600, 900, 900, 900},              /* the role's TTL, capped by the mount max */
-        {300, 0, 0, 600, 900, 300, 900},               /* a shorter role TTL stays */
-        {0, 1200, 0, 2764800, 900, 900, 900},          /* the mount max below the role max */
-        {0, 400, 0, 600, 900, 400, 400},               /* the role max lowers the max */
-        {0, 0, 100, 600, 900, 100, 100},               /* so does the explicit max */
-        {0, 500, 700, 600, 900, 500, 500},             /* the smallest wins */
-        {-5, -1, -1, 600, 900, 600, 900},              /* negative role values: unset */
-    };
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int64_t ttl = -1, max = -1;
-        api_ttl_resolve(cases[i].role_ttl, cases[i].role_max, cases[i].role_emax,
-                        cases[i].mount_def, cases[i].mount_max, &ttl, &max);
-        assert_int_equal(ttl, cases[i].ttl);
-        assert_int_equal(max, cases[i].max);
-    }
-}
-
 /* ---- random tune bodies ----------------------------------------------------------------- */
 
 static json_t *random_ttl(void)
@@ -576,7 +548,6 @@ int main(void)
         cmocka_unit_test(test_mount_cfg_tune_other_keys),
         cmocka_unit_test(test_mount_cfg_render),
         cmocka_unit_test(test_mount_accessor),
-        cmocka_unit_test(test_ttl_resolve_rules),
         cmocka_unit_test(test_mount_cfg_tune_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
