@@ -296,35 +296,36 @@ static bool has_upper(const char *s, size_t n)
     return false;
 }
 
-/* The path a handler will act on when it folds a name in c->path, or NULL when it folds none.
- * Vault stores policy and AppRole role names lower-cased (policies trimmed too) and checks the
- * ACL on the path as sent, so a deny on sys/policies/acl/admin or on auth/approle/role/admin/+
- * beside a broader allow is passed with ADMIN. Tresor checks both paths (route_authorized):
- * the ACL decides on the path storage uses, as docs/threat-model.md promises. Malloc'd. */
-static char *acl_folded_path(struct api_call *c)
+/* Vault stores policy and AppRole role names folded (api_int.h) and checks the ACL on the path
+ * as sent, so a deny on sys/policies/acl/admin or on auth/approle/role/admin/+ beside a broader
+ * allow is passed with ADMIN. Tresor checks both paths (acl_allows, and sys/capabilities* in
+ * api_caps.c): the ACL decides on the path storage uses, as docs/threat-model.md promises. */
+char *api_acl_folded_path(struct api_call *c, const char *path)
 {
     static const char *const pol[] = {"sys/policy/", "sys/policies/acl/"};
     char name[API_POLICY_NAME_MAX + 1], *out = NULL;
     const char *type = NULL, *rest = NULL;
 
+    while (*path == '/') /* as the ACL reads a path */
+        path++;
     for (size_t i = 0; i < sizeof(pol) / sizeof(pol[0]); i++) {
         size_t n = strlen(pol[i]);
-        if (strncmp(c->path, pol[i], n) != 0 || !c->path[n])
+        if (strncmp(path, pol[i], n) != 0 || !path[n])
             continue;
         /* an invalid name gets the handler's 400; nothing to fold then */
-        if (api_policy_name_normalize(c->path + n, name, sizeof(name)) != TR_OK ||
-            !strcmp(name, c->path + n))
+        if (api_policy_name_normalize(path + n, name, sizeof(name)) != TR_OK ||
+            !strcmp(name, path + n))
             return NULL;
         return asprintf(&out, "%s%s", pol[i], name) < 0 ? NULL : out;
     }
     /* auth/<approle mount>/role/<name>[/...]: only the name segment is folded */
-    if (strncmp(c->path, "auth/", 5) != 0 || !strstr(c->path, "/role/") ||
-        api_auth_mount_type(c, &type, &rest) != TR_OK || strcmp(type, "approle") != 0 ||
+    if (strncmp(path, "auth/", 5) != 0 || !strstr(path, "/role/") ||
+        api_auth_mount_type(c, path, &type, &rest) != TR_OK || strcmp(type, "approle") != 0 ||
         strncmp(rest, "role/", 5) != 0 || !has_upper(rest + 5, strcspn(rest + 5, "/")))
         return NULL;
-    if (!(out = strdup(c->path)))
+    if (!(out = strdup(path)))
         return NULL;
-    for (char *q = out + (rest + 5 - c->path); *q && *q != '/'; q++)
+    for (char *q = out + (rest + 5 - path); *q && *q != '/'; q++)
         if (*q >= 'A' && *q <= 'Z')
             *q = (char)(*q - 'A' + 'a');
     return out;
@@ -335,7 +336,7 @@ static char *acl_folded_path(struct api_call *c)
 static bool acl_allows(struct api_call *c)
 {
     bool ok = api_acl_allows_op(c->acl, c->path, c->op, is_sudo_path(c->path));
-    char *folded = ok ? acl_folded_path(c) : NULL;
+    char *folded = ok ? api_acl_folded_path(c, c->path) : NULL;
 
     if (folded)
         ok = api_acl_allows_op(c->acl, folded, c->op, is_sudo_path(folded));

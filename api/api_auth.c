@@ -135,16 +135,17 @@ bool api_auth_is_login(struct api_call *c)
     return false;
 }
 
-int api_auth_mount_type(struct api_call *c, const char **out_type, const char **out_rest)
+int api_auth_mount_type(struct api_call *c, const char *path, const char **out_type,
+                        const char **out_rest)
 {
     struct auth_mount m;
     const char *rest = "";
     const struct auth_method *meth = NULL;
     int rc = TR_E_NOTFOUND;
 
-    if (strncmp(c->path, "auth/", 5) != 0) /* mount_of_path reads past it */
+    if (strncmp(path, "auth/", 5) != 0) /* mount_of reads past it */
         return rc;
-    if ((rc = mount_of_path(c, &m, &rest)) != TR_OK)
+    if ((rc = mount_of(c, path, &m, &rest)) != TR_OK)
         return rc;
     if (!(meth = method_find(m.type)))
         return TR_E_NOTFOUND;

@@ -5,6 +5,7 @@
  * differs from what the pipeline would decide. */
 #include "api_caps.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_int.h"
@@ -98,6 +99,21 @@ static json_t *caps_paths(struct api_call *c, const json_t *b)
     return paths;
 }
 
+/* What the ACL grants on path, as a request there is decided (api.c acl_allows): where the
+ * handler folds a name in it, the grants on both paths, and a deny on either denies. */
+static unsigned caps_of(struct api_call *c, const struct api_acl *acl, const char *path)
+{
+    unsigned caps = api_acl_capabilities(acl, path), more;
+    char *folded = caps & API_CAP_DENY ? NULL : api_acl_folded_path(c, path);
+
+    if (folded) {
+        more = api_acl_capabilities(acl, folded);
+        caps = more & API_CAP_DENY ? API_CAP_DENY : caps & more;
+        free(folded);
+    }
+    return caps;
+}
+
 static void caps_reply(struct api_call *c, const struct api_acl *acl, const json_t *paths)
 {
     json_t *data = json_object();
@@ -106,7 +122,7 @@ static void caps_reply(struct api_call *c, const struct api_acl *acl, const json
 
     json_array_foreach(paths, i, p)
     {
-        json_t *names = caps_names(api_acl_capabilities(acl, json_string_value(p)));
+        json_t *names = caps_names(caps_of(c, acl, json_string_value(p)));
         json_object_set_new(data, json_string_value(p), names);
     }
     /* the old single-path field, as Vault adds it: only when one path was asked */

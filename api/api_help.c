@@ -196,7 +196,7 @@ static int backend_of(struct api_call *c, const struct help_backend **out, const
         *out = &api_help_token;
         *out_rel = p[10] ? p + 11 : "";
     } else if (!strncmp(p, "auth/", 5)) {
-        if ((rc = api_auth_mount_type(c, &type, out_rel)) != TR_OK)
+        if ((rc = api_auth_mount_type(c, c->path, &type, out_rel)) != TR_OK)
             return rc;
         if (!(*out = auth_backend(type)))
             return TR_E_NOTFOUND;

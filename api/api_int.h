@@ -271,11 +271,16 @@ void api_auth_login(struct api_call *c);
 /* api_auth_handle - other auth/<mount>/... paths (roles, config), token and ACL checked. */
 void api_auth_handle(struct api_call *c);
 /* api_auth_mount_type - the method type ("approle", "cert", "kubernetes"; static) of the live
- * auth mount serving c->path ("auth/<mount path>[/<rest>]") and the rest (borrowed from c->path),
- * for path help; one store read per segment, as a request there. Out: written only on success.
+ * auth mount serving path ("auth/<mount path>[/<rest>]", c->path or another) and the rest
+ * (borrowed from path), for path help and the ACL; one store read per segment, as a request
+ * there. Out: written only on success.
  * Errors: TR_E_NOTFOUND (no such mount, or one being disabled), as api_get_json. */
-TR_MUST_CHECK int api_auth_mount_type(struct api_call *c, const char **out_type,
+TR_MUST_CHECK int api_auth_mount_type(struct api_call *c, const char *path, const char **out_type,
                                       const char **out_rest);
+/* api_acl_folded_path - path as the handler that serves it stores it, when that handler folds a
+ * name in it (policy names trimmed and lower-cased, AppRole role names lower-cased), else NULL.
+ * The ACL must allow both (api.c, api_caps.c). Malloc'd; NULL on OOM too. */
+char *api_acl_folded_path(struct api_call *c, const char *path);
 /* api_sys_auth - sys/auth[/<path>]: list, enable, disable auth methods. */
 void api_sys_auth(struct api_call *c);
 /* api_auth_resume - at unseal, before the store serves (blocking): finish auth mount disables a

@@ -3,7 +3,8 @@
 # lower-cased) cannot pass an ACL rule written for the folded name: the ACL decides on the path
 # as sent and on the path the handler acts on (api.c acl_folded_path). Vault checks only the
 # former, so a deny on sys/policies/acl/admin beside an allow on sys/policies/acl/* is passed
-# there with ADMIN. Over TLS with curl on a -dev server.
+# there with ADMIN. sys/capabilities-self and sys/capabilities answer as the requests are
+# decided. Over TLS with curl on a -dev server.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
 for c in jq curl; do
@@ -81,6 +82,22 @@ expect_eq "ops: POST auth/approle/role/WEB: 204" \
 expect_eq "ops: GET auth/approle/role/Web/role-id: 200" \
     "$(status_of -H "$O" "$ADDR/v1/auth/approle/role/Web/role-id")" 200
 expect_eq "ops: GET auth/approle/role/web: 200" "$(status_of -H "$O" "$ADDR/v1/auth/approle/role/web")" 200
+
+# -- sys/capabilities-self and sys/capabilities answer as the requests are decided
+capself() { hcurl -H "$O" -X POST -d "{\"paths\":[\"$1\"]}" "$ADDR/v1/sys/capabilities-self" | j ".data[\"$1\"] | join(\",\")"; }
+expect_eq "capabilities-self: sys/policies/acl/ADMIN is deny" "$(capself sys/policies/acl/ADMIN)" deny
+expect_eq "capabilities-self: sys/policy/Admin is deny" "$(capself sys/policy/Admin)" deny
+expect_eq "capabilities-self: auth/approle/role/ADMIN/secret-id is deny" \
+    "$(capself auth/approle/role/ADMIN/secret-id)" deny
+expect_eq "capabilities-self: /auth/approle/role/Admin (leading /) is deny" \
+    "$(capself /auth/approle/role/Admin)" deny
+expect_eq "capabilities-self: sys/policies/acl/WEB keeps its grants" \
+    "$(capself sys/policies/acl/WEB)" "create,delete,list,read,update"
+expect_eq "capabilities-self: auth/approle/role/Web/role-id keeps its grants" \
+    "$(capself auth/approle/role/Web/role-id)" "create,delete,list,read,update"
+expect_eq "sys/capabilities (root asks for ops' token): sys/policies/acl/ADMIN is deny" \
+    "$(hcurl -H "$R" -X POST -d "{\"token\":\"$OPS\",\"paths\":[\"sys/policies/acl/ADMIN\"]}" \
+        "$ADDR/v1/sys/capabilities" | j '.capabilities | join(",")')" deny
 
 stop_server() { kill -TERM "$PID" && wait "$PID"; }
 stop_server
