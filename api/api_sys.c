@@ -301,8 +301,9 @@ static void sys_mounts_pool(struct api_call *c)
 {
     char path[256];
     const char *p = c->path + strlen("sys/mounts/");
+    size_t n = strlen(p); /* "sys/mounts/" leaves it empty: "/", refused below */
 
-    snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
+    snprintf(path, sizeof(path), "%s%s", p, n && p[n - 1] == '/' ? "" : "/");
     if (!mount_path_ok(path)) {
         api_reply_error(c, 400, "invalid mount path");
         return;
@@ -331,7 +332,8 @@ static void sys_mounts(struct api_call *c)
     } else if (c->method == API_GET) {
         char path[256];
         const char *p = c->path + strlen("sys/mounts/");
-        snprintf(path, sizeof(path), "%s%s", p, p[strlen(p) - 1] == '/' ? "" : "/");
+        size_t n = strlen(p); /* "sys/mounts/" leaves it empty: "/", not found */
+        snprintf(path, sizeof(path), "%s%s", p, n && p[n - 1] == '/' ? "" : "/");
         json_t *d = mount_json_at(c->api, path);
         if (d)
             api_reply_data_top(c, d);

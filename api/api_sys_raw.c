@@ -74,7 +74,10 @@ static bool health_code(const json_t *q, const char *name, int def, int *out)
         return true;
     if (!tr_parse_int64(s, &v) || v < 100 || v > 999)
         return false;
-    *out = (int)v;
+    /* A 1xx is interim in HTTP, never a final answer with a body (a client would read the body
+     * as the next answer): Vault's Go server sends it as interim and the body under 200, which
+     * is what its clients see. */
+    *out = v < 200 ? 200 : (int)v;
     return true;
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Names the handlers fold (policy names: trimmed and lower-cased; AppRole role names:
 # lower-cased) cannot pass an ACL rule written for the folded name: the ACL decides on the path
-# as sent and on the path the handler acts on (api.c acl_folded_path). Vault checks only the
+# as sent and on the path the handler acts on (api.c api_acl_folded_path). Vault checks only the
 # former, so a deny on sys/policies/acl/admin beside an allow on sys/policies/acl/* is passed
 # there with ADMIN. sys/capabilities-self and sys/capabilities answer as the requests are
 # decided. Over TLS with curl on a -dev server.

@@ -230,6 +230,9 @@ expect_eq "deep JSON" "$(status_of -H "$R" -X PUT -d "{\"data\":$DEEP}" "$ADDR/v
 expect_eq "not JSON" "$(status_of -H "$R" -X PUT -d 'data=1' "$ADDR/v1/secret/data/form")" 400
 expect_eq "traversal" "$(status_of --path-as-is -H "$R" "$ADDR/v1/secret/data/../../sys/mounts")" 400
 expect_eq "no handler" "$(status_of -H "$R" "$ADDR/v1/nomount/x")" 404
+for m in GET PUT DELETE; do
+    expect_eq "$m sys/mounts/ (no name): 400" "$(status_of -H "$R" -X $m -d '{"type":"kv"}' "$ADDR/v1/sys/mounts/")" 400
+done
 expect_eq "a path that is not UTF-8: 400 with the reason" \
     "$(hcurl -H "$R" -w ' %{http_code}' "$ADDR/v1/secret/data/%ff")" '{"errors":["invalid path: not UTF-8"]} 400'
 expect_eq "an overlong UTF-8 form too" "$(status_of -H "$R" "$ADDR/v1/secret/data/%c0%af")" 400

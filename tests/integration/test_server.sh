@@ -24,6 +24,13 @@ check "HEAD has headers" test "$len" -gt 0
 expect_eq "health honours activecode" \
     "$(status_of "$ADDR/v1/sys/health?activecode=299&standbyok=true")" 299
 expect_eq "health rejects a junk code" "$(status_of "$ADDR/v1/sys/health?sealedcode=abc")" 400
+# a 1xx is interim in HTTP: as what Vault's clients see, the body comes under 200, and the
+# connection stays in step (the next request on it gets its own answer)
+expect_eq "health activecode=150: 200 with the body" \
+    "$(hcurl -w ' %{http_code}' "$ADDR/v1/sys/health?activecode=150" | sed 's/.*"initialized":\(true\).* \([0-9]*\)$/\1 \2/')" "true 200"
+expect_eq "... and the next request on the same connection gets its own answer" \
+    "$(curl -sS --max-time 10 --cacert "$CA" -o /dev/null -w '%{http_code} ' "$ADDR/v1/sys/health?activecode=101" \
+        --next --cacert "$CA" -o /dev/null -w '%{http_code}' "$ADDR/v1/sys/health?activecode=299")" "200 299"
 ss=$(hcurl "$ADDR/v1/sys/seal-status")
 expect_contains "seal-status has type" "$ss" '"type":'
 expect_contains "seal-status has progress" "$ss" '"progress":'
