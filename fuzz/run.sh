@@ -22,9 +22,12 @@ for bin in "$out"/fuzz_*; do
     seeds=fuzz/corpus/$name
     log=$(mktemp)
     mkdir -p "$seeds" "$out/crashes"
+    # fuzz/<name>.dict, when a harness ships one: tokens for the mutator (libFuzzer's -dict)
+    dict=
+    [ -f "fuzz/$name.dict" ] && dict=-dict=fuzz/$name.dict
     if [ "$secs" -gt 0 ]; then
         mkdir -p "$out/corpus/$name"
-        "$bin" -max_total_time="$secs" -timeout=25 -print_final_stats=1 \
+        "$bin" -max_total_time="$secs" -timeout=25 -print_final_stats=1 $dict \
             -artifact_prefix="$out/crashes/$name-" "$out/corpus/$name" "$seeds" >"$log" 2>&1
     else
         "$bin" -runs=0 -timeout=25 -print_final_stats=1 \
