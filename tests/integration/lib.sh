@@ -116,6 +116,18 @@ start_cfg() {
     ADDR="https://127.0.0.1:$PORT"
 }
 
+# need CMD...: stop the suite with a hint when a command it uses is missing
+need() {
+    for _c in "$@"; do
+        command -v "$_c" >/dev/null 2>&1 || { echo "missing $_c (mk/deps.sh installs it)"; exit 1; }
+    done
+}
+
+# dev_root [LOG]: the root token a -dev server printed in LOG (default $LOG)
+dev_root() {
+    sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "${1:-$LOG}" | head -1
+}
+
 # hcurl ARGS...: curl against the server with its CA; prints the body
 hcurl() {
     curl -sS --max-time 10 --cacert "$CA" "$@"

@@ -7,13 +7,11 @@
 # decided. Over TLS with curl on a -dev server.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl
 
 D=$(tmpdir)
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 R="X-Vault-Token: $ROOT"
 pol() { jq -n --arg p "$1" '{policy:$p}'; }
 

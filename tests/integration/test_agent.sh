@@ -19,9 +19,7 @@ unset TRESOR_ADDR TRESOR_TOKEN TRESOR_CACERT TRESOR_CAPATH TRESOR_CLIENT_CERT TR
     VAULT_ADDR VAULT_TOKEN VAULT_CACERT VAULT_CAPATH VAULT_CLIENT_CERT VAULT_CLIENT_KEY \
     VAULT_TLS_SERVER_NAME VAULT_SKIP_VERIFY VAULT_FORMAT VAULT_CLIENT_TIMEOUT
 
-for c in curl jq openssl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need curl jq openssl
 
 W=$(tmpdir)
 HOME=$W/home

@@ -7,7 +7,7 @@
 
 D=$(tmpdir)
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 SHARE=$(sed -n 's/.*Unseal\/recovery key: \([^ ]*\).*/\1/p' "$LOG" | head -1)
 R="X-Vault-Token: $ROOT"
 j() { jq -r "$1"; }

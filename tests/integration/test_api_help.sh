@@ -7,9 +7,7 @@
 # 503; which values of "help" ask for it; the audit lines name the operation "help".
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl
 
 D=$(tmpdir)
 start_prod "$D" || exit 1

@@ -8,7 +8,7 @@
 
 D=$(tmpdir)
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 R="X-Vault-Token: $ROOT"
 MAXTTL=2764800 # 768h: Vault's system max TTL
 

@@ -8,9 +8,7 @@
 # anchor every 200 ms) over TLS, driven with curl.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl python3; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl python3
 
 D=$(tmpdir)
 A="$D/audit.log"

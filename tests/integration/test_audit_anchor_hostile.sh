@@ -10,9 +10,7 @@
 # tresord over TLS (curl), real LMDB, real files; run it with the SAN binaries too.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl python3; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl python3
 # as tests/run.sh: a leak or sanitizer report at exit makes the server's exit status non-zero
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

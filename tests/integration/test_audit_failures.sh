@@ -17,9 +17,7 @@
 #    (no lines the store cannot vouch for pile up); the first anchoring that works serves again.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl strace; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl strace
 
 sealed_state() { hcurl "$ADDR/v1/sys/seal-status" | j '[.sealed, .sealed_reason] | join(",")'; }
 # metric NAME: its value in sys/metrics (empty when absent)

@@ -13,9 +13,7 @@
 # Real config-file tresord (devkey seal, file counter) over TLS, driven with curl.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl strace; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl strace
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 

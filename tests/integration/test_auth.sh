@@ -4,9 +4,7 @@
 # (JWTs signed here with RS256, and a TokenReview endpoint served by a small Python script).
 . "$(dirname "$0")/lib.sh"
 
-for c in openssl jq curl python3; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need openssl jq curl python3
 
 D=$(tmpdir)
 P="$D/pki"

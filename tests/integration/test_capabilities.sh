@@ -8,13 +8,11 @@
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
 jc() { jq -c "$1"; }
-for c in jq curl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl
 
 D=$(tmpdir)
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 R="X-Vault-Token: $ROOT"
 
 # caps CALLER_TOKEN ENDPOINT BODY: the whole answer; cstat: just the status

@@ -6,9 +6,7 @@
 # everything under test goes through `tresor` with a private HOME (token helper file).
 . "$(dirname "$0")/lib.sh"
 
-for c in openssl jq curl cmp od; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need openssl jq curl cmp od
 
 D=$(tmpdir)
 T_DIRS="$T_DIRS $D"

@@ -11,14 +11,12 @@
 # the CLI could hide it, and flushed by its TCSAFLUSH.
 . "$(dirname "$0")/lib.sh"
 
-for c in script stty timeout curl jq; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need script stty timeout curl jq
 
 D=$(tmpdir)
 T_DIRS="$T_DIRS $D"
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 UNSEAL=$(sed -n 's/.*Unseal\/recovery key: *\([0-9a-f]*\).*/\1/p' "$LOG" | head -1)
 R="X-Vault-Token: $ROOT"
 j() { jq -r "$1"; }

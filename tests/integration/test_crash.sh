@@ -12,9 +12,7 @@
 # inside the audit write now and then) + TR_CRASH_TPM_CYCLES (default 3).
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl python3 swtpm tpm2_flushcontext tpm2_nvreadpublic; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl python3 swtpm tpm2_flushcontext tpm2_nvreadpublic
 
 PY="$T_BASE/crash.py"
 cat >"$PY" <<'PY'

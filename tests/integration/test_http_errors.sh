@@ -9,7 +9,7 @@
 
 D=$(tmpdir)
 start_dev "$D" || exit 1
-TOKEN=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+TOKEN=$(dev_root)
 H="X-Vault-Token: $TOKEN"
 
 # raw REQUESTS: send stdin as is over TLS; print what the server answered (bounded)

@@ -9,9 +9,7 @@
 #    known. Every other path keeps its token, ACL, audit and sealed answers.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl awk; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl awk
 
 CT="text/plain; version=0.0.4; charset=utf-8"
 # prom_bad FILE: the lines of FILE that are not Prometheus text exposition (version 0.0.4): a

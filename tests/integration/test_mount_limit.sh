@@ -4,9 +4,7 @@
 # the next enable is refused with a clear 400 instead of being stored and never served, and a
 # restart loads every mount. A real config-file tresord over TLS, driven with curl.
 . "$(dirname "$0")/lib.sh"
-for c in jq curl xargs; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl xargs
 
 D=$(tmpdir)
 start_prod "$D" devkey || exit 1

@@ -8,9 +8,7 @@
 # tune_auth_method, read_auth_method_tuning). A real config-file tresord (devkey seal, audit
 # file) over TLS, driven with curl and hvac.
 . "$(dirname "$0")/lib.sh"
-for c in jq curl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl
 
 D=$(tmpdir)
 start_prod "$D" devkey || exit 1

@@ -11,9 +11,7 @@
 # there. TR_RACE_SECS (default 15) sets the storm's length.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl python3; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl python3
 SECS=${TR_RACE_SECS:-15}
 
 PY="$T_BASE/race.py"

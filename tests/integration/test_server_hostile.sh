@@ -40,7 +40,7 @@ D=$(tmpdir)
 start_dev "$D" || exit 1
 D_PID=$PID D_PORT=$PORT D_ADDR=$ADDR D_LOG=$LOG
 TLS="$D/data/tls"
-TOKEN=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+TOKEN=$(dev_root)
 H="X-Vault-Token: $TOKEN"
 hcurl -H "$H" -X POST -d '{"type":"transit"}' "$D_ADDR/v1/sys/mounts/transit" >/dev/null
 hcurl -H "$H" -X POST -d '{"type":"ecdsa-p256"}' "$D_ADDR/v1/transit/keys/k" >/dev/null

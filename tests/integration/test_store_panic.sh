@@ -8,9 +8,7 @@
 # counter, no audit device so that no anchoring commits in between), driven with curl over TLS.
 . "$(dirname "$0")/lib.sh"
 j() { jq -r "$1"; }
-for c in jq curl cc; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl cc
 
 D=$(tmpdir)
 SHIM="$D/tr_failmeta.so"

@@ -4,9 +4,7 @@
 # (tokenRoles, addTokenRole, getTokenRole, removeTokenRole, tokenCreateRole, tokenAccessors).
 . "$(dirname "$0")/lib.sh"
 
-for c in jq curl; do
-    command -v "$c" >/dev/null 2>&1 || { echo "missing $c (mk/deps.sh installs it)"; exit 1; }
-done
+need jq curl
 
 D=$(tmpdir)
 start_dev "$D" || exit 1

@@ -8,7 +8,7 @@
 D=$(tmpdir)
 T_DIRS="$T_DIRS $D" # tmpdir runs in a subshell: register the directory for cleanup here
 start_dev "$D" || exit 1
-ROOT=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG" | head -1)
+ROOT=$(dev_root)
 R="X-Vault-Token: $ROOT"
 T="$ADDR/v1/transit"
 
@@ -330,7 +330,7 @@ T_PIDS="$T_PIDS $PID"
 if PORT=$(wait_port "$LOG2"); then
     ADDR="https://127.0.0.1:$PORT"
     T="$ADDR/v1/transit"
-    ROOT2=$(sed -n 's/.*Root Token: \(hvs\.[A-Za-z0-9_.-]*\).*/\1/p' "$LOG2" | head -1)
+    ROOT2=$(dev_root "$LOG2")
     [ -n "$ROOT2" ] && R="X-Vault-Token: $ROOT2"
     expect_eq "ciphertext decrypts after a restart" "$(dec plain "$ct" | base64 -d)" "$PT"
 else
