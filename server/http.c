@@ -520,14 +520,68 @@ static size_t header_count(struct evhttp_request *req)
     return n;
 }
 
+/* RFC 9110 5.6.2: a field name is a token. */
+static bool field_name_ok(const char *k)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*k)
+        return false;
+    for (; *k; k++)
+        if (!((*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+              strchr(extra, *k)))
+            return false;
+    return true;
+}
+
+/*
+ * Framing that libevent 2.1 accepts but another HTTP parser could read differently, so a proxy
+ * in front of Tresor and Tresor would disagree on where a request ends (request smuggling):
+ * libevent frames the body by the first of several Content-Length fields, takes "+2" as 2,
+ * keeps "Content-Length :" as another field (no body) and reads a Transfer-Encoding other
+ * than chunked as none. Such a request is refused and its connection closed, as Go's server
+ * (Vault's) refuses them (libevent itself refuses chunked with a Content-Length, and two
+ * Transfer-Encoding fields). Returns the status (0: fine) and *msg.
+ */
+static int framing_error(struct evhttp_request *req, const char **msg)
+{
+    const struct evkeyval *e = evhttp_request_get_input_headers(req)->tqh_first;
+    const char *cl = NULL;
+
+    for (; e; e = e->next.tqe_next) {
+        if (!field_name_ok(e->key)) {
+            *msg = "malformed HTTP request: invalid header field name";
+            return 400;
+        }
+        if (!strcasecmp(e->key, "Transfer-Encoding")) {
+            if (strcasecmp(e->value, "chunked") != 0) {
+                *msg = "unsupported transfer encoding";
+                return 501;
+            }
+        } else if (!strcasecmp(e->key, "Content-Length")) {
+            if (!*e->value || strspn(e->value, "0123456789") != strlen(e->value)) {
+                *msg = "bad Content-Length";
+                return 400;
+            }
+            if (cl && strcmp(cl, e->value) != 0) {
+                *msg = "http: message cannot contain multiple Content-Length headers";
+                return 400;
+            }
+            cl = e->value;
+        }
+    }
+    return 0;
+}
+
 /* What must never reach api/: oversized request heads and clients over their rate. Returns
  * true when it answered (p->resp set, or NULL for 500 when out of memory). */
 static bool precheck(struct pending *p, struct srv_conn *c)
 {
     const char *uri = evhttp_request_get_uri(p->req);
     struct srv_rl_key key;
+    const char *fmsg = NULL;
     char msg[512];
-    int cls, retry = 0;
+    int cls, retry = 0, status;
 
     /* libevent 2.1 takes any "HTTP/%d.%d" with a major of at most 1 and echoes it in the status
      * line ("HTTP/0.9 200 OK", "HTTP/1.-1 ..."). A later 1.x is read as 1.1 (RFC 9112 2.3); the
@@ -539,6 +593,11 @@ static bool precheck(struct pending *p, struct srv_conn *c)
         p->req->minor = 1;
         p->close_after = true;
         p->resp = resp_error(p, 400, "malformed HTTP request", 0);
+        return true;
+    }
+    if ((status = framing_error(p->req, &fmsg)) != 0) {
+        p->close_after = true; /* where the next request starts is in doubt */
+        p->resp = resp_error(p, status, fmsg, 0);
         return true;
     }
     /* Draining (SIGTERM): answers already under way finish, nothing new reaches api/. A request
