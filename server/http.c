@@ -536,24 +536,28 @@ static bool field_name_ok(const char *k)
 
 /*
  * Framing that libevent 2.1 accepts but another HTTP parser could read differently, so a proxy
- * in front of Tresor and Tresor would disagree on where a request ends (request smuggling):
- * libevent frames the body by the first of several Content-Length fields, takes "+2" as 2,
- * keeps "Content-Length :" as another field (no body) and reads a Transfer-Encoding other
- * than chunked as none. Such a request is refused and its connection closed, as Go's server
- * (Vault's) refuses them (libevent itself refuses chunked with a Content-Length, and two
- * Transfer-Encoding fields). Returns the status (0: fine) and *msg.
+ * in front of Tresor and Tresor would disagree on where a request ends or where it goes
+ * (request smuggling): libevent frames the body by the first of several Content-Length fields,
+ * takes "+2" as 2, keeps "Content-Length :" as another field (no body), reads a
+ * Transfer-Encoding other than chunked as none and takes any number of Host fields. Such a
+ * request is refused and its connection closed, as Go's server (Vault's) refuses them (libevent
+ * itself refuses chunked with a Content-Length, and two Transfer-Encoding fields). Returns the
+ * status (0: fine) and *msg.
  */
 static int framing_error(struct evhttp_request *req, const char **msg)
 {
     const struct evkeyval *e = evhttp_request_get_input_headers(req)->tqh_first;
     const char *cl = NULL;
+    size_t hosts = 0;
 
     for (; e; e = e->next.tqe_next) {
         if (!field_name_ok(e->key)) {
             *msg = "malformed HTTP request: invalid header field name";
             return 400;
         }
-        if (!strcasecmp(e->key, "Transfer-Encoding")) {
+        if (!strcasecmp(e->key, "Host")) {
+            hosts++;
+        } else if (!strcasecmp(e->key, "Transfer-Encoding")) {
             if (strcasecmp(e->value, "chunked") != 0) {
                 *msg = "unsupported transfer encoding";
                 return 501;
@@ -569,6 +573,11 @@ static int framing_error(struct evhttp_request *req, const char **msg)
             }
             cl = e->value;
         }
+    }
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1 (a proxy may route by another one) */
+    if (hosts > 1 || (hosts == 0 && req->minor == 1)) {
+        *msg = hosts ? "too many Host headers" : "missing required Host header";
+        return 400;
     }
     return 0;
 }

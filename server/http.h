@@ -14,10 +14,10 @@
  * - a request URI over SRV_HTTP_URI_MAX bytes gets 414, more than SRV_HTTP_HEADERS_MAX header
  *   fields 431, a method Vault does not serve 405, an HTTP version other than 1.x 400 (a later
  *   1.x is served as 1.1), framing another parser could read differently (two different
- *   Content-Lengths, one that is not all digits, a field name that is not a token: 400; a
- *   Transfer-Encoding other than chunked: 501) with the connection closed; what libevent
- *   refuses itself (malformed request, head over
- *   max_headers: 400; body over max_body: 413) gets the same JSON envelope; a connection holding
+ *   Content-Lengths, one that is not all digits, a field name that is not a token, no or two
+ *   Host fields: 400; a Transfer-Encoding other than chunked: 501) with the connection closed;
+ *   what libevent refuses itself (malformed request, head over max_headers: 400; body over
+ *   max_body: 413) gets the same JSON envelope; a connection holding
  *   more unparsed input than max_body + max_headers + 64 KiB (a chunk-size line without end,
  *   which libevent buffers whole) is closed;
  * - per-client token buckets for login and unseal (and storage recovery) paths: 429 with

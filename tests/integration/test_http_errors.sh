@@ -133,6 +133,12 @@ smuggle "Transfer-Encoding twice (libevent's own 400)" 400 "$BAD" \
     'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'
 smuggle "chunked with a Content-Length (libevent's own 400)" 400 "$BAD" \
     'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n'
+json_error "HTTP/1.1 without Host" 400 "missing required Host header" \
+    'GET /v1/sys/health HTTP/1.1\r\n\r\n'
+smuggle "two Host fields" 400 "too many Host headers" \
+    'PUT /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 2\r\n\r\n'
+a=$(printf 'GET /v1/sys/health HTTP/1.0\r\n\r\n' | raw | head -1)
+expect_eq "HTTP/1.0 without Host is served" "$a" "$(printf 'HTTP/1.0 200 OK\r')"
 # what stays allowed: the same Content-Length twice, and chunked in any case
 n=$(printf 'PUT /v1/sys/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}%b' \
     "$NEXT" | raw | answers)
