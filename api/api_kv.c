@@ -1,14 +1,17 @@
 /* The KV secrets engine, versions 2 and 1 (vault-api.md §3), on the protected store.
  *
  * Layout: KV v2 keeps one metadata record per key (table kvmeta, key "<mount uuid>/<path>") and
- * one record per version (table kvdata, key "<mount uuid>/<path>@<version>"). Every write is one
- * atomic store request with a check-and-set on the metadata record's version, so concurrent
- * writers to one key are serialised without locks (a lost race is retried). KV v1 keeps the
+ * one record per version (table kvdata, key "<mount uuid>/<path>@<version>"); a path is at most
+ * KV_PATH_MAX bytes, so keys are never truncated. Every write is one atomic store request with a
+ * check-and-set on the metadata record's version, made while holding the key's lock (kv_lock),
+ * so writers of one key take turns as in Vault and never see each other's races. KV v1 keeps the
  * value itself in kvmeta. Mount settings (max_versions, cas_required, delete_version_after) live
  * in table sys under "kvconfig/<mount uuid>". */
 #include "api_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,13 @@
 #define KV_CUSTOM_KEYS  64
 /* delete_version_after in seconds; beyond, nanosecond times would overflow (100 years) */
 #define KV_DVA_MAX ((int64_t)100 * 365 * 86400)
+#define KV_LOCKS   1024 /* write lock stripes (Vault: 256; more make two keys sharing one rarer) */
+/* Every attempt of a write lost its metadata check-and-set though the key's lock was held: a
+ * writer outside this module (a mount being disabled) kept changing the record. The client
+ * asked for no check-and-set, so it is not told it failed one: a retryable 503. */
+#define KV_E_LOST_RACES TR_E_BUSY
+/* a path's bytes: its metadata key is "<36-byte mount uuid>/<path>" */
+#define KV_PATH_MAX (KV_KEY_MAX - 37)
 
 /* ---- keys and small helpers ----------------------------------------------------------- */
 
@@ -31,6 +41,27 @@ static bool kv_meta_key(const struct api_call *c, const char *p, char *out, size
 {
     int n = snprintf(out, cap, "%s/%s", c->mount.uuid, p);
     return n > 0 && (size_t)n < cap && (size_t)n <= KV_KEY_MAX && *p;
+}
+
+/* The metadata key of p into out, or the answer for a path that has none: an empty path is a
+ * key that cannot exist (404 to a read, as Vault) or 400 "missing path" to a write; a path too
+ * long for a store key is 400 (never truncated: two paths would share one record). false when
+ * the call has been answered. */
+static bool kv_key_or_reply(struct api_call *c, const char *p, bool read, char *out, size_t cap)
+{
+    char msg[64];
+
+    if (kv_meta_key(c, p, out, cap))
+        return true;
+    if (!*p && read) {
+        api_reply_error(c, 404, NULL);
+    } else if (!*p) {
+        api_reply_error(c, 400, "missing path");
+    } else {
+        snprintf(msg, sizeof(msg), "path too long: at most %d bytes", (int)KV_PATH_MAX);
+        api_reply_error(c, 400, msg);
+    }
+    return false;
 }
 
 static void kv_data_key(const char *meta_key, int64_t v, char *out, size_t cap)
@@ -147,40 +178,48 @@ static bool version_live(const json_t *vm)
     return vm && !json_is_true(json_object_get(vm, "destroyed")) && (dt == 0 || dt > api_now_ns());
 }
 
-/* versions: [1, "2"] or "1,2" (vault-api.md trap 15) */
+/* versions: [1, "2"], "1,2" (vault-api.md trap 15) or one number, as Vault's comma int slice.
+ * Absent or null: none (*n = 0). Errors: TR_E_INVAL (not version numbers), TR_E_TOO_LARGE. */
 static int parse_versions(const json_t *v, int64_t *out, size_t cap, size_t *n)
 {
     *n = 0;
-    if (json_is_array(v)) {
+    if (!v || json_is_null(v))
+        return TR_OK;
+    if (json_is_integer(v)) {
+        out[(*n)++] = json_integer_value(v);
+    } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x)
         {
-            int64_t val;
             if (*n >= cap)
                 return TR_E_TOO_LARGE;
             if (json_is_integer(x))
-                val = json_integer_value(x);
-            else if (!json_is_string(x) || !tr_parse_int64(json_string_value(x), &val))
+                out[*n] = json_integer_value(x);
+            else if (!json_is_string(x) || !tr_parse_int64(json_string_value(x), &out[*n]))
                 return TR_E_INVAL;
-            out[(*n)++] = val;
+            (*n)++;
         }
     } else if (json_is_string(v)) {
         char *dup = strdup(json_string_value(v)), *save = NULL;
-        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        int rc = dup ? TR_OK : TR_E_NOMEM;
+        for (char *t = dup ? strtok_r(dup, ",", &save) : NULL; t && rc == TR_OK;
+             t = strtok_r(NULL, ",", &save)) {
             while (*t == ' ')
                 t++;
-            if (*n >= cap || !tr_parse_int64(t, &out[*n])) {
-                free(dup);
-                return TR_E_INVAL;
-            }
-            (*n)++;
+            if (*n >= cap)
+                rc = TR_E_TOO_LARGE;
+            else if (!tr_parse_int64(t, &out[*n]))
+                rc = TR_E_INVAL;
+            else
+                (*n)++;
         }
         free(dup);
+        return rc;
     } else {
         return TR_E_INVAL;
     }
-    return *n ? TR_OK : TR_E_INVAL;
+    return TR_OK;
 }
 
 /* ---- reads (event thread) ----------------------------------------------------------------- */
@@ -248,6 +287,19 @@ static int kv2_meta_read(struct api_call *c, const char *mk, struct kv_meta_doc 
     return TR_OK;
 }
 
+/* ?version=N (absent or 0: the current one) into *v; false when the call has been answered 400.
+ * Vault reads a negative number as the current version; it is refused here as the mistake it is. */
+static bool kv_version_param(struct api_call *c, int64_t *v)
+{
+    const char *q = tr_json_get_str(c->query, "version");
+
+    *v = 0;
+    if (!q || (tr_parse_int64(q, v) && *v >= 0))
+        return true;
+    api_reply_error(c, 400, "version must be a whole number of at least 0");
+    return false;
+}
+
 static void kv2_read(struct api_call *c, const char *p)
 {
     char mk[STORE_KEY_MAX + 1], dk[STORE_KEY_MAX + 32], vs[24];
@@ -256,11 +308,8 @@ static void kv2_read(struct api_call *c, const char *p)
     int64_t v = 0;
     int rc;
 
-    const char *q = tr_json_get_str(c->query, "version");
-    if (!kv_meta_key(c, p, mk, sizeof(mk)) || (q && (!tr_parse_int64(q, &v) || v < 0))) {
-        api_reply_error(c, 400, "invalid path or version");
+    if (!kv_version_param(c, &v) || !kv_key_or_reply(c, p, true, mk, sizeof(mk)))
         return;
-    }
     if ((rc = kv2_meta_read(c, mk, &doc)) != TR_OK) {
         api_reply_err(c, rc);
         return;
@@ -319,10 +368,8 @@ static void kv2_metadata_read(struct api_call *c, const char *p)
     char mk[STORE_KEY_MAX + 1];
     struct kv_meta_doc *doc = NULL;
 
-    if (!kv_meta_key(c, p, mk, sizeof(mk))) {
-        api_reply_error(c, 400, "invalid path");
+    if (!kv_key_or_reply(c, p, true, mk, sizeof(mk)))
         return;
-    }
     int rc = kv2_meta_read(c, mk, &doc);
     if (rc != TR_OK) {
         api_reply_err(c, rc);
@@ -332,10 +379,11 @@ static void kv2_metadata_read(struct api_call *c, const char *p)
     meta_unref(doc);
 }
 
-/* every leaf replaced by null, objects kept down to depth (0 = all) */
+/* every leaf replaced by null, objects kept down to depth (0 = all); below the top, an empty
+ * object is a leaf too (the secret itself stays an object, {} for an empty one, as Vault) */
 static json_t *subkeys_of(const json_t *v, int64_t depth, int64_t level)
 {
-    if (!json_is_object(v) || !json_object_size(v) || (depth && level >= depth))
+    if (!json_is_object(v) || (level > 0 && (!json_object_size(v) || (depth && level >= depth))))
         return json_null();
     json_t *o = json_object();
     const char *k;
@@ -351,14 +399,14 @@ static void kv2_subkeys(struct api_call *c, const char *p)
     struct kv_meta_doc *doc = NULL;
     json_t *data = NULL;
     int64_t v = 0, depth = 0;
-    const char *q = tr_json_get_str(c->query, "version");
     const char *d = tr_json_get_str(c->query, "depth");
 
-    if (!kv_meta_key(c, p, mk, sizeof(mk)) || (q && !tr_parse_int64(q, &v)) ||
-        (d && (!tr_parse_int64(d, &depth) || depth < 0))) {
-        api_reply_error(c, 400, "invalid path, version or depth");
+    if (d && (!tr_parse_int64(d, &depth) || depth < 0)) {
+        api_reply_error(c, 400, "depth must be a whole number of at least 0");
         return;
     }
+    if (!kv_version_param(c, &v) || !kv_key_or_reply(c, p, true, mk, sizeof(mk)))
+        return;
     int rc = kv2_meta_read(c, mk, &doc);
     if (rc != TR_OK) {
         api_reply_err(c, rc);
@@ -420,6 +468,46 @@ bool api_kv_existence(struct api_call *c)
 }
 
 /* ---- writes (pool threads) ------------------------------------------------------------- */
+
+/* Writers of one key take its lock for the whole read-modify-write, as Vault's plugin does
+ * (locksutil): the check-and-set on the metadata record alone let only one of the writers that
+ * read the same version through per group commit, so a burst of plain writes to one key ran out
+ * of retries and got a check-and-set error none of them asked for. Stripes are chosen by a keyed
+ * hash, so clients picking paths cannot aim at the stripe of someone else's key. The table is
+ * process-wide (one per process, like the pool); no lock is taken while one is held. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu[KV_LOCKS];
+    uint8_t hkey[crypto_shorthash_KEYBYTES];
+} kv_locks = {.once = PTHREAD_ONCE_INIT};
+
+static void kv_locks_init(void)
+{
+    for (size_t i = 0; i < KV_LOCKS; i++)
+        pthread_mutex_init(&kv_locks.mu[i], NULL);
+    randombytes_buf(kv_locks.hkey, sizeof(kv_locks.hkey));
+}
+
+/* Lock the key p of the call's mount; release with kv_unlock. */
+static pthread_mutex_t *kv_lock(const struct api_call *c, const char *p)
+{
+    char mk[STORE_KEY_MAX + 1];
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v;
+
+    pthread_once(&kv_locks.once, kv_locks_init);
+    snprintf(mk, sizeof(mk), "%s/%s", c->mount.uuid, p); /* fits: kv2_handle checked p */
+    crypto_shorthash(h, (const uint8_t *)mk, strlen(mk), kv_locks.hkey);
+    memcpy(&v, h, sizeof(v));
+    pthread_mutex_t *m = &kv_locks.mu[v % KV_LOCKS];
+    pthread_mutex_lock(m);
+    return m;
+}
+
+static void kv_unlock(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+}
 
 /* One attempt of a metadata transaction: ops are built by the caller around the metadata
  * record, which is always written with a check-and-set on the version it was read at. */
@@ -486,10 +574,11 @@ static int txn_del(struct kv_txn *t, const char *table, const char *key)
     return TR_OK;
 }
 
+/* updated_time is left alone: as in Vault it moves with new versions only (txn_new_version),
+ * not with metadata writes, deletes, undeletes or destroys. */
 static int txn_commit_meta(struct api_call *c, struct kv_txn *t)
 {
     int rc;
-    json_object_set_new(t->meta, "updated_time", json_integer(api_now_ns()));
     if ((rc = txn_put(t, API_T_KVMETA, t->mk, t->meta, t->meta_ver)) != TR_OK)
         return rc;
     return store_write(c->store, t->ops, t->n, NULL);
@@ -530,39 +619,49 @@ static int txn_new_version(struct kv_txn *t, const json_t *cfg, const json_t *da
         json_pack("{s:I, s:I, s:b}", "created_time", (json_int_t)now, "deletion_time",
                   (json_int_t)(dva > 0 ? now + dva * 1000000000LL : 0), "destroyed", 0));
     json_object_set_new(t->meta, "current_version", json_integer(v));
+    json_object_set_new(t->meta, "updated_time", json_integer(now));
     kv_data_key(t->mk, v, dk, sizeof(dk));
     if ((rc = txn_put(t, API_T_KVDATA, dk, data, STORE_VERSION_ABSENT)) != TR_OK)
         return rc;
-    int64_t keep = effective_keep(t->meta, cfg);
-    /* versions are contiguous from oldest to current: prune from the bottom */
-    while ((int64_t)json_object_size(versions) > keep) {
-        int64_t o = v - (int64_t)json_object_size(versions) + 1;
-        snprintf(vs, sizeof(vs), "%" PRId64, o);
-        if (!json_object_get(versions, vs))
-            break;
-        json_object_del(versions, vs);
-        kv_data_key(t->mk, o, dk, sizeof(dk));
-        if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
-            return rc;
-        json_object_set_new(t->meta, "oldest_version", json_integer(o + 1));
+    /* Vault's window: once current - oldest reaches the limit, everything up to current - keep
+     * goes and oldest_version becomes the next one (so it is 1, not 0, when the limit is first
+     * reached with nothing to prune). Versions are contiguous from oldest (or 1) to current and
+     * at most KV_VERSIONS_MAX + 1 of them exist, so this stays within the request's ops. */
+    int64_t keep = effective_keep(t->meta, cfg), oldest = jint(t->meta, "oldest_version");
+    if (v - oldest >= keep) {
+        for (int64_t o = oldest; o <= v - keep; o++) {
+            snprintf(vs, sizeof(vs), "%" PRId64, o);
+            if (!json_object_get(versions, vs))
+                continue;
+            json_object_del(versions, vs);
+            kv_data_key(t->mk, o, dk, sizeof(dk));
+            if ((rc = txn_del(t, API_T_KVDATA, dk)) != TR_OK)
+                return rc;
+        }
+        json_object_set_new(t->meta, "oldest_version", json_integer(v - keep + 1));
     }
     *out_v = v;
     return TR_OK;
 }
 
-/* RFC 7396 merge of patch into target (both objects) */
+/* RFC 7396 merge of patch into target (both objects). A patch object meeting no object in the
+ * target is merged into an empty one, so its nulls are dropped rather than stored. */
 static void merge_patch(json_t *target, const json_t *patch)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)patch, k, v)
     {
-        if (json_is_null(v))
+        json_t *t = json_object_get(target, k);
+        if (json_is_null(v)) {
             json_object_del(target, k);
-        else if (json_is_object(v) && json_is_object(json_object_get(target, k)))
-            merge_patch(json_object_get(target, k), v);
-        else
+        } else if (json_is_object(v)) {
+            if (!json_is_object(t))
+                json_object_set_new(target, k, t = json_object());
+            merge_patch(t, v);
+        } else {
             json_object_set_new(target, k, json_deep_copy(v));
+        }
     }
 }
 
@@ -640,23 +739,36 @@ out:
     return rc;
 }
 
+/* Why a data write's body is refused; NULL when it is not. */
+static const char *kv2_body_bad(const json_t *b)
+{
+    const json_t *data = json_object_get(b, "data"), *opts = json_object_get(b, "options");
+
+    if (!data || json_is_null(data))
+        return "no data provided";
+    if (!json_is_object(data))
+        return "Field validation failed: data must be an object";
+    if (opts && !json_is_null(opts) && !json_is_object(opts))
+        return "Field validation failed: options must be an object";
+    return NULL;
+}
+
 static void kv2_write(struct api_call *c, const char *p, bool patch)
 {
-    json_t *cfg = kv_config_load(c), *res = NULL;
+    const char *bad = kv2_body_bad(c->body);
+    json_t *cfg = NULL, *res = NULL;
     int cas_err = 0, rc = TR_E_CAS;
 
-    if (!json_is_object(json_object_get(c->body, "data"))) {
-        json_decref(cfg);
-        api_reply_error(c, 400,
-                        json_object_get(c->body, "data") ? "Field validation failed: "
-                                                           "data must be an object"
-                                                         : "no data provided");
+    if (bad) {
+        api_reply_error(c, 400, bad);
         return;
     }
-    /* TR_E_CAS without cas_err is a lost race with another writer: try again */
+    cfg = kv_config_load(c);
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS && !cas_err; i++)
         rc = kv2_write_once(c, p, patch, cfg, &res, &cas_err);
     json_decref(cfg);
+    if (rc == TR_E_CAS && !cas_err)
+        rc = KV_E_LOST_RACES;
     if (cas_err)
         api_reply_error(c, 400, cas_errors[cas_err]);
     else if (rc == TR_E_NOTFOUND && res)
@@ -716,21 +828,40 @@ out:
     return rc;
 }
 
+/* The request's versions into list (KV_VERSIONS_MAX entries); false when the call has been
+ * answered 400. */
+static bool kv_versions_param(struct api_call *c, enum kv_vop op, int64_t *list, size_t *n)
+{
+    char msg[64];
+    int rc = parse_versions(json_object_get(c->body, "versions"), list, KV_VERSIONS_MAX, n);
+
+    if (rc == TR_E_TOO_LARGE) {
+        snprintf(msg, sizeof(msg), "too many versions: at most %d", KV_VERSIONS_MAX);
+        api_reply_error(c, 400, msg);
+    } else if (rc == TR_E_INVAL) {
+        api_reply_error(c, 400, "Field validation failed: versions must be version numbers");
+    } else if (rc != TR_OK) {
+        api_reply_err(c, rc);
+    } else if (!*n) {
+        /* the plugin's own wording: capital N for delete and undelete, not for destroy */
+        api_reply_error(
+            c, 400, op == KV_DESTROY ? "no version number provided" : "No version number provided");
+    }
+    return rc == TR_OK && *n;
+}
+
 static void kv2_versions(struct api_call *c, const char *p, enum kv_vop op, bool latest)
 {
     int64_t list[KV_VERSIONS_MAX];
     size_t n = 0;
     int rc = TR_E_CAS;
 
-    if (!latest &&
-        parse_versions(json_object_get(c->body, "versions"), list, KV_VERSIONS_MAX, &n) != TR_OK) {
-        /* the plugin's own wording: capital N for delete and undelete, not for destroy */
-        api_reply_error(
-            c, 400, op == KV_DESTROY ? "no version number provided" : "No version number provided");
+    if (!latest && !kv_versions_param(c, op, list, &n))
         return;
-    }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
         rc = kv2_versions_once(c, p, op, list, n);
+    if (rc == TR_E_CAS)
+        rc = KV_E_LOST_RACES;
     if (rc == TR_OK || rc == TR_E_NOTFOUND)
         api_reply_status(c, 204);
     else
@@ -750,14 +881,58 @@ static bool printable(const char *s, size_t n)
     return true;
 }
 
-/* custom_metadata: at most 64 keys, key 1..128 bytes, value 1..512 bytes, printable. On a
- * violation writes Vault's "custom_metadata validation failed: ..." text to msg. A merge patch
- * (patch) may also hold null values, which remove keys; the count is checked on the result. */
-static bool custom_ok(const json_t *cm, bool patch, char *msg, size_t cap)
+/* A custom_metadata value as Vault's weak decoding into a string sees it: a string as it is, a
+ * number in decimal, a boolean "1" or "0". NULL for anything else (object, array, null). */
+static json_t *custom_value(const json_t *v)
 {
-    const char *k;
-    json_t *v;
+    char buf[40];
 
+    if (json_is_string(v))
+        return json_stringn(json_string_value(v), json_string_length(v));
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        /* the shortest text that reads back as the same double (Vault keeps the literal) */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof(buf), "%.*g", prec, json_real_value(v));
+            if (strtod(buf, NULL) == json_real_value(v))
+                break;
+        }
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, sizeof(buf), "%s", json_is_true(v) ? "1" : "0");
+    } else {
+        return NULL;
+    }
+    return json_string(buf);
+}
+
+/* Why one custom_metadata entry (value already a string) is refused, or NULL. */
+static const char *custom_entry_bad(const char *k, const json_t *v)
+{
+    size_t kl = strlen(k), vl = json_string_length(v);
+
+    if (kl < 1 || kl > 128)
+        return "key length must be 1 to 128 bytes";
+    if (vl < 1 || vl > 512)
+        return "value length must be 1 to 512 bytes";
+    if (!printable(k, kl))
+        return "key contains unprintable characters";
+    if (!printable(json_string_value(v), vl))
+        return "value contains unprintable characters";
+    return NULL;
+}
+
+/* custom_metadata checked and converted as Vault does: at most 64 keys, key 1..128 bytes, value
+ * 1..512 bytes, printable; numbers and booleans become strings. A merge patch (patch) may also
+ * hold nulls, which remove keys (its key count is checked on the merged result). Out: *out, a
+ * new object of strings (and nulls) owned by the caller. false with Vault's "custom_metadata
+ * validation failed: ..." text in msg. */
+static bool custom_parse(const json_t *cm, bool patch, json_t **out, char *msg, size_t cap)
+{
+    const char *k, *why = NULL;
+    json_t *v, *o = NULL;
+
+    *out = NULL;
     if (!json_is_object(cm)) {
         snprintf(msg, cap, "custom_metadata validation failed: not a map of strings");
         return false;
@@ -769,75 +944,110 @@ static bool custom_ok(const json_t *cm, bool patch, char *msg, size_t cap)
                  KV_CUSTOM_KEYS, json_object_size(cm));
         return false;
     }
+    if (!(o = json_object())) {
+        snprintf(msg, cap, "%s", tr_strerror(TR_E_NOMEM));
+        return false;
+    }
     json_object_foreach((json_t *)cm, k, v)
     {
-        size_t kl = strlen(k), vl = json_is_string(v) ? json_string_length(v) : 0;
-        const char *why = NULL;
-        if (patch && json_is_null(v))
-            continue;
-        if (!json_is_string(v))
-            why = "value is not a string";
-        else if (kl < 1 || kl > 128)
-            why = "key length must be 1 to 128 bytes";
-        else if (vl < 1 || vl > 512)
-            why = "value length must be 1 to 512 bytes";
-        else if (!printable(k, kl))
-            why = "key contains unprintable characters";
-        else if (!printable(json_string_value(v), vl))
-            why = "value contains unprintable characters";
-        if (why) {
-            snprintf(msg, cap, "custom_metadata validation failed: %s (key %.40s%s)", why, k,
-                     kl > 40 ? "..." : "");
+        json_t *sv = patch && json_is_null(v) ? json_null() : custom_value(v);
+        if (!sv)
+            why = "value must be a string, a number or a boolean";
+        else if (!json_is_null(sv))
+            why = custom_entry_bad(k, sv);
+        if (why || json_object_set_new(o, k, sv) != 0) {
+            if (why)
+                json_decref(sv);
+            snprintf(msg, cap, "custom_metadata validation failed: %s (key %.40s%s)",
+                     why ? why : tr_strerror(TR_E_NOMEM), k, strlen(k) > 40 ? "..." : "");
+            json_decref(o);
             return false;
         }
+    }
+    *out = o;
+    return true;
+}
+
+/* The settings a metadata or config write names; has_* false when absent (or null). */
+struct kv_settings {
+    int64_t max_versions, dva;
+    bool cas_required, has_mv, has_cas, has_dva;
+};
+
+/* max_versions, cas_required and delete_version_after of a metadata (config false) or mount
+ * config write. Only the config takes a negative delete_version_after, which disables the
+ * feature for every key (kept as -1, as Vault's -1s; "-0s" is 0). false with the reason in msg. */
+static bool kv_settings_parse(const json_t *b, bool config, struct kv_settings *s, char *msg,
+                              size_t cap)
+{
+    const json_t *dj = json_object_get(b, "delete_version_after");
+    const char *ds = json_string_value(dj);
+    bool bad = false;
+
+    memset(s, 0, sizeof(*s));
+    s->has_mv = tr_json_get_int(b, "max_versions", &s->max_versions, &bad);
+    if (bad || s->max_versions < 0 || s->max_versions > KV_VERSIONS_MAX) {
+        snprintf(msg, cap, "max_versions must be a whole number from 0 to %d", KV_VERSIONS_MAX);
+        return false;
+    }
+    s->has_cas = tr_json_get_bool(b, "cas_required", &s->cas_required, &bad);
+    if (bad) {
+        snprintf(msg, cap, "cas_required must be a boolean");
+        return false;
+    }
+    if (config && ((ds && ds[0] == '-') || (json_is_integer(dj) && json_integer_value(dj) < 0))) {
+        int64_t mag = 1;
+        s->has_dva = true;
+        bad = ds && !tr_parse_duration(ds + 1, &mag);
+        s->dva = mag ? -1 : 0;
+    } else {
+        s->has_dva = tr_json_get_duration(b, "delete_version_after", &s->dva, &bad);
+    }
+    if (bad || s->dva > KV_DVA_MAX) {
+        snprintf(msg, cap, "delete_version_after must be a duration of at most 100 years%s",
+                 config ? " (negative: disabled)" : ", not negative");
+        return false;
     }
     return true;
 }
 
-static int kv2_metadata_once(struct api_call *c, const char *p, bool patch, bool *too_many)
+/* One attempt of a metadata PUT or PATCH: s and cm (custom_parse's output, may be NULL) as
+ * parsed once by the caller. */
+static int kv2_metadata_once(struct api_call *c, const char *p, bool patch,
+                             const struct kv_settings *s, const json_t *cm, bool *too_many)
 {
     struct kv_txn *t = calloc(1, sizeof(*t));
-    json_t *b = c->body, *cm = json_object_get(b, "custom_metadata");
-    char msg[256];
-    int64_t mv = 0, dva = 0;
-    bool cas = false, bad[3] = {0};
+    json_t *cur;
     int rc = TR_E_NOMEM;
 
     if (!t)
         return rc;
     snprintf(t->mk, sizeof(t->mk), "%s/%s", c->mount.uuid, p);
-    bool has_mv = tr_json_get_int(b, "max_versions", &mv, &bad[0]);
-    bool has_cas = tr_json_get_bool(b, "cas_required", &cas, &bad[1]);
-    bool has_dva = tr_json_get_duration(b, "delete_version_after", &dva, &bad[2]);
-    rc = TR_E_INVAL;
-    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX || dva > KV_DVA_MAX ||
-        (cm && !json_is_null(cm) && !custom_ok(cm, patch, msg, sizeof(msg))))
-        goto out;
     if ((rc = txn_load(c, t, !patch)) != TR_OK)
         goto out;
     /* PUT replaces every field it names and resets... only the named ones, like Vault */
-    if (has_mv)
-        json_object_set_new(t->meta, "max_versions", json_integer(mv));
-    if (has_cas)
-        json_object_set_new(t->meta, "cas_required", json_boolean(cas));
-    if (has_dva)
-        json_object_set_new(t->meta, "delete_version_after", json_integer(dva));
-    if (cm && json_is_object(cm)) {
-        json_t *cur = json_object_get(t->meta, "custom_metadata");
-        if (patch && !json_is_object(cur)) {
-            cur = json_object();
-            json_object_set_new(t->meta, "custom_metadata", cur);
-        }
-        if (patch)
-            merge_patch(cur, cm);
-        else
-            json_object_set(t->meta, "custom_metadata", cm);
+    if (s->has_mv)
+        json_object_set_new(t->meta, "max_versions", json_integer(s->max_versions));
+    if (s->has_cas)
+        json_object_set_new(t->meta, "cas_required", json_boolean(s->cas_required));
+    if (s->has_dva)
+        json_object_set_new(t->meta, "delete_version_after", json_integer(s->dva));
+    if (cm) {
+        cur = json_object_get(t->meta, "custom_metadata");
+        cur = patch && json_is_object(cur) ? json_deep_copy(cur) : json_object();
+        merge_patch(cur, cm);
         /* the limits hold for what is stored, not just for each patch */
-        if (patch && json_object_size(cur) > KV_CUSTOM_KEYS) {
+        if (json_object_size(cur) > KV_CUSTOM_KEYS) {
+            json_decref(cur);
             *too_many = true;
             rc = TR_E_INVAL;
             goto out;
         }
+        if (!json_object_size(cur)) { /* Vault keeps no empty map: it reads back as null */
+            json_decref(cur);
+            cur = json_null();
+        }
+        json_object_set_new(t->meta, "custom_metadata", cur);
     }
     rc = txn_commit_meta(c, t);
 out:
@@ -848,40 +1058,43 @@ out:
 
 static void kv2_metadata_write(struct api_call *c, const char *p, bool patch)
 {
-    const json_t *cm = json_object_get(c->body, "custom_metadata");
+    const json_t *cmj = json_object_get(c->body, "custom_metadata");
+    struct kv_settings s;
+    json_t *cm = NULL, *cfg = NULL;
     char msg[256];
     bool too_many = false;
     int rc = TR_E_CAS;
 
-    if (cm && !json_is_null(cm) && !custom_ok(cm, patch, msg, sizeof(msg))) {
+    if (!kv_settings_parse(c->body, false, &s, msg, sizeof(msg)) ||
+        (cmj && !json_is_null(cmj) && !custom_parse(cmj, patch, &cm, msg, sizeof(msg)))) {
         api_reply_error(c, 400, msg);
         return;
     }
-    static const char *const fields[] = {"max_versions", "cas_required", "delete_version_after",
-                                         "custom_metadata"};
-    bool any = false;
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        const json_t *v = json_object_get(c->body, fields[i]);
-        any = any || (v && !json_is_null(v));
-    }
-    if (!patch && !any) { /* as Vault: nothing to set writes nothing (creates no metadata) */
+    if (!patch && !s.has_mv && !s.has_cas && !s.has_dva && !cm) {
+        /* as Vault: nothing to set writes nothing (creates no metadata) */
         api_reply_status(c, 204);
         return;
     }
     for (int i = 0; i < KV_RETRIES && rc == TR_E_CAS; i++)
-        rc = kv2_metadata_once(c, p, patch, &too_many);
-    if (too_many)
+        rc = kv2_metadata_once(c, p, patch, &s, cm, &too_many);
+    json_decref(cm);
+    if (rc == TR_E_CAS)
+        rc = KV_E_LOST_RACES;
+    /* stored as asked, but the mount's setting still rules: Vault says so in a warning */
+    if (rc == TR_OK && s.has_cas && !s.cas_required && (cfg = kv_config_load(c)) &&
+        json_is_true(json_object_get(cfg, "cas_required")))
+        api_reply_envelope(c, 200, NULL, NULL,
+                           json_pack("[s]", "\"cas_required\" set to false, but is mandated by "
+                                            "backend config. This value will be ignored."));
+    else if (too_many)
         api_reply_error(c, 400,
                         "custom_metadata validation failed: payload must contain at most 64 "
                         "keys");
-    else if (rc == TR_E_INVAL)
-        api_reply_error(c, 400,
-                        "invalid metadata: max_versions, cas_required or "
-                        "delete_version_after");
     else if (rc != TR_OK)
         api_reply_err(c, rc);
     else
         api_reply_status(c, 204);
+    json_decref(cfg);
 }
 
 /* Delete the key, all its versions and its metadata in one atomic request. */
@@ -910,7 +1123,8 @@ static void kv2_metadata_delete(struct api_call *c, const char *p)
     if ((rc = txn_del(t, API_T_KVMETA, t->mk)) != TR_OK)
         goto out;
     t->ops[t->n - 1].expect_version = t->meta_ver;
-    rc = store_write(c->store, t->ops, t->n, NULL);
+    if ((rc = store_write(c->store, t->ops, t->n, NULL)) == TR_E_CAS)
+        rc = KV_E_LOST_RACES;
 out:
     if (t)
         txn_reset(t);
@@ -923,35 +1137,21 @@ out:
 
 static void kv2_config_write(struct api_call *c)
 {
-    json_t *cfg = kv_config_load(c);
-    int64_t mv = 0, dva = 0;
-    bool cas = false, bad[3] = {0};
-    char key[64];
+    struct kv_settings s;
+    json_t *cfg = NULL;
+    char key[64], msg[128];
 
-    if (tr_json_get_int(c->body, "max_versions", &mv, &bad[0]))
-        json_object_set_new(cfg, "max_versions", json_integer(mv));
-    if (tr_json_get_bool(c->body, "cas_required", &cas, &bad[1]))
-        json_object_set_new(cfg, "cas_required", json_boolean(cas));
-    /* as Vault: negative disables delete_version_after for every key (-1), 0 clears it */
-    const char *ds = tr_json_get_str(c->body, "delete_version_after");
-    const json_t *dj = json_object_get(c->body, "delete_version_after");
-    if (ds && ds[0] == '-') {
-        bad[2] = !tr_parse_duration(ds + 1, &dva);
-        dva = dva ? -1 : 0;
-    } else if (json_is_integer(dj) && json_integer_value(dj) < 0) {
-        dva = -1;
-    } else {
-        tr_json_get_duration(c->body, "delete_version_after", &dva, &bad[2]);
-    }
-    if (dj && !json_is_null(dj) && !bad[2])
-        json_object_set_new(cfg, "delete_version_after", json_integer(dva));
-    if (bad[0] || bad[1] || bad[2] || mv < 0 || mv > KV_VERSIONS_MAX || dva > KV_DVA_MAX) {
-        json_decref(cfg);
-        api_reply_error(c, 400,
-                        "invalid config: max_versions, cas_required or "
-                        "delete_version_after");
+    if (!kv_settings_parse(c->body, true, &s, msg, sizeof(msg))) {
+        api_reply_error(c, 400, msg);
         return;
     }
+    cfg = kv_config_load(c);
+    if (s.has_mv)
+        json_object_set_new(cfg, "max_versions", json_integer(s.max_versions));
+    if (s.has_cas)
+        json_object_set_new(cfg, "cas_required", json_boolean(s.cas_required));
+    if (s.has_dva)
+        json_object_set_new(cfg, "delete_version_after", json_integer(s.dva));
     snprintf(key, sizeof(key), "kvconfig/%s", c->mount.uuid);
     int rc = api_put_json(c, API_T_SYS, key, cfg, STORE_VERSION_ANY);
     json_decref(cfg);
@@ -969,10 +1169,8 @@ static void kv1_read(struct api_call *c, const char *p)
     json_t *data = NULL;
     int64_t def = 2764800, max = 2764800, ttl = 0; /* untuned: Vault's 768h */
 
-    if (!kv_meta_key(c, p, mk, sizeof(mk))) {
-        api_reply_error(c, 400, "invalid path");
+    if (!kv_key_or_reply(c, p, true, mk, sizeof(mk)))
         return;
-    }
     int rc = api_get_json(c, API_T_KVMETA, mk, &data, NULL);
     if (rc != TR_OK) {
         api_reply_err(c, rc);
@@ -1002,10 +1200,12 @@ static void kv1_write_pool(struct api_call *c)
     char mk[STORE_KEY_MAX + 1];
     int rc;
 
-    if (!kv_meta_key(c, c->rel, mk, sizeof(mk))) {
-        api_reply_error(c, 400, "invalid path");
+    if (c->method == API_DELETE && !*c->rel) { /* as Vault: no key there, nothing to delete */
+        api_reply_status(c, 204);
         return;
     }
+    if (!kv_key_or_reply(c, c->rel, false, mk, sizeof(mk)))
+        return;
     if (c->method == API_DELETE) {
         rc = store_del(c->store, API_T_KVMETA, (const uint8_t *)mk, strlen(mk), STORE_VERSION_ANY);
     } else if (!json_object_size(c->body)) {
@@ -1025,6 +1225,10 @@ static void kv1_write_pool(struct api_call *c)
 static void kv2_pool(struct api_call *c)
 {
     const char *r = c->rel;
+    bool config = !strcmp(r, "config");
+    /* every write but config names a key (kv2_handle checked it): hold its lock throughout; the
+     * config's read-modify-write takes the empty path's, which no key has */
+    pthread_mutex_t *m = kv_lock(c, config ? "" : strchr(r, '/') + 1);
 
     if (!strncmp(r, "data/", 5) && c->method == API_PUT)
         kv2_write(c, r + 5, false);
@@ -1042,10 +1246,11 @@ static void kv2_pool(struct api_call *c)
         kv2_metadata_delete(c, r + 9);
     else if (!strncmp(r, "metadata/", 9))
         kv2_metadata_write(c, r + 9, c->method == API_PATCH);
-    else if (!strcmp(r, "config"))
+    else if (config)
         kv2_config_write(c);
     else
         api_reply_error(c, 405, "unsupported operation");
+    kv_unlock(m); /* c may be gone (answered): only the lock is left to release */
 }
 
 static bool patch_type_ok(struct api_call *c)
@@ -1126,9 +1331,8 @@ static void kv2_handle(struct api_call *c)
     } else if (config && c->method != API_PUT) {
         api_reply_error(c, 405, "unsupported operation"); /* config: read and write only */
     } else if (c->method == API_PUT || c->method == API_DELETE || c->method == API_PATCH) {
-        if (!*p)
-            api_reply_error(c, 400, "missing path");
-        else
+        char mk[STORE_KEY_MAX + 1];
+        if (config || kv_key_or_reply(c, p, false, mk, sizeof(mk)))
             api_defer(c, kv2_pool);
     } else {
         api_reply_error(c, 405, "unsupported operation");
