@@ -14,6 +14,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_help.h"
 #include "api_mount_cfg.h"
 
 struct auth_method {
@@ -22,12 +23,13 @@ struct auth_method {
     void (*handle)(struct api_call *c, const struct auth_mount *m, const char *rel);
     int (*renew)(struct api_call *c, const struct auth_mount *m, const json_t *e,
                  struct auth_renewal *out);
+    const struct help_backend *routes; /* its paths (api_help.h): others are unsupported */
 };
 
 static const struct auth_method methods[] = {
-    {"approle", auth_approle_login, auth_approle_handle, auth_approle_renew},
-    {"cert", auth_cert_login, auth_cert_handle, auth_cert_renew},
-    {"kubernetes", auth_k8s_login, auth_k8s_handle, auth_k8s_renew},
+    {"approle", auth_approle_login, auth_approle_handle, auth_approle_renew, &api_help_approle},
+    {"cert", auth_cert_login, auth_cert_handle, auth_cert_renew, &api_help_cert},
+    {"kubernetes", auth_k8s_login, auth_k8s_handle, auth_k8s_renew, &api_help_k8s},
 };
 
 static const struct auth_method *method_find(const char *type)
@@ -161,6 +163,10 @@ static void reply_no_route(struct api_call *c)
     api_reply_error(c, 404, msg);
 }
 
+/* The mount serving c->path, then, as Vault's framework, the method's route table decides
+ * whether the rest of the path exists (404 "unsupported path": the mount's root, and
+ * auth/<m>/login/<x>, which api_auth_is_login sends here userpass style, though no method has
+ * such a route) before the method routes it. */
 static void dispatch_pool(struct api_call *c, bool login)
 {
     struct auth_mount m;
@@ -168,8 +174,7 @@ static void dispatch_pool(struct api_call *c, bool login)
     int rc = mount_of_path(c, &m, &rest);
     const struct auth_method *meth = rc == TR_OK ? method_find(m.type) : NULL;
 
-    /* api_auth_is_login also sends auth/<m>/login/<x> here (userpass style); no method has it */
-    if (rc == TR_E_NOTFOUND || (rc == TR_OK && !meth) || (login && strcmp(rest, "login") != 0)) {
+    if (rc == TR_E_NOTFOUND || (rc == TR_OK && !meth)) {
         reply_no_route(c);
         return;
     }
@@ -178,7 +183,11 @@ static void dispatch_pool(struct api_call *c, bool login)
         return;
     }
     c->mount_type = meth->type;
-    if (login)
+    if (!api_help_route_check(c, meth->routes, rest))
+        return;
+    if (login && c->method != API_PUT)
+        api_reply_error(c, 405, "unsupported operation");
+    else if (login)
         meth->login(c, &m);
     else
         meth->handle(c, &m, rest);
@@ -200,11 +209,7 @@ void api_auth_login(struct api_call *c)
 
     if (!api_body_object(c, &b))
         return;
-    if (c->method != API_PUT) {
-        api_reply_error(c, 405, "unsupported operation");
-        return;
-    }
-    api_defer(c, login_pool);
+    api_defer(c, login_pool); /* the route decides before the method (dispatch_pool) */
 }
 
 void api_auth_handle(struct api_call *c)

@@ -1,6 +1,8 @@
 /* Path help (api_help.h): find the backend and route of a path and render their description in
  * the layout of Vault's framework (sdk/framework/path.go pathHelpTemplate, backend.go
- * rootHelpTemplate), which `vault path-help` prints as it comes. */
+ * rootHelpTemplate), which `vault path-help` prints as it comes; and the same route lookup as
+ * the gate of requests (api_help_route_check), Vault's framework refusing a path no route
+ * matches. */
 #include "api_help.h"
 
 #include <stdio.h>
@@ -165,6 +167,19 @@ static void render_root(struct text *t, const struct help_backend *b)
     }
 }
 
+static void reply_unsupported(struct api_call *c)
+{
+    api_reply_error(c, 404, "unsupported path"); /* Vault's logical.ErrUnsupportedPath */
+}
+
+bool api_help_route_check(struct api_call *c, const struct help_backend *b, const char *rel)
+{
+    if (route_find(b, rel))
+        return true;
+    reply_unsupported(c);
+    return false;
+}
+
 static void reply_no_route(struct api_call *c)
 {
     char msg[API_PATH_MAX + 64];
@@ -231,7 +246,7 @@ void api_help_handle(struct api_call *c)
         return;
     }
     if (*rel && !(r = route_find(b, rel))) {
-        api_reply_error(c, 404, "unsupported path"); /* Vault's logical.ErrUnsupportedPath */
+        reply_unsupported(c);
         return;
     }
     if (r)

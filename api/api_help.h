@@ -11,6 +11,12 @@
  * {"help": "<text>", "see_also": null}; a path no mount serves is 404 ("no handler for route"), a
  * path inside a mount that no route of it matches 404 "unsupported path".
  *
+ * The same route tables decide, for requests without help, whether a path inside a mount has a
+ * route at all (api_help_route_check): the token store, transit and the auth methods answer a
+ * path none of their routes matches with Vault's 404 "unsupported path" before their handler
+ * routes it, so help and requests cannot disagree on which paths exist. KV keeps its own answers
+ * (every path is a KV path; KV v2's catch-all answers Vault's warning) and sys/ routes itself.
+ *
  * Thread-safety: reentrant (the route tables are constant); it may run on the event loop or on a
  * pool thread (limited-use tokens spend a use first).
  * Never knows: stored data. It reads the mount tables only (secret mounts in memory, auth mounts
@@ -25,6 +31,14 @@
 
 struct api_call;
 
+/* A backend's route table (api_help_int.h; constant, never freed). */
+struct help_backend;
+extern const struct help_backend api_help_token;   /* auth/token/ */
+extern const struct help_backend api_help_transit; /* transit mounts */
+extern const struct help_backend api_help_approle; /* auth methods, by type */
+extern const struct help_backend api_help_cert;
+extern const struct help_backend api_help_k8s;
+
 /* api_help_wanted - query (decoded parameters, borrowed) asks for help: "help" is present and
  * not empty. Any value counts, "0" and "false" too: Vault tests the parameter for emptiness
  * only (http/help.go). */
@@ -34,5 +48,12 @@ bool api_help_wanted(const json_t *query);
  * the auth mount table through c->store (referenced) for auth/<mount>/ paths. Answers exactly
  * once: 200 help, 404 as above, or the mapped error of a store read. */
 void api_help_handle(struct api_call *c);
+
+/* api_help_route_check - the gate before a backend's handler, as Vault's framework routes: true
+ * when rel (the path relative to a mount of backend b, borrowed; "" for the mount's root, which
+ * is no route) matches one of b's routes, and the handler is to answer c; else c has been
+ * answered 404 "unsupported path" (Vault's logical.ErrUnsupportedPath) and the caller must not
+ * answer it. */
+bool api_help_route_check(struct api_call *c, const struct help_backend *b, const char *rel);
 
 #endif

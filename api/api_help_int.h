@@ -1,15 +1,21 @@
 /*
  * api_help_int.h - the route tables of path help: one per backend Tresor serves (api_help_text.c),
- * rendered by api_help.c. Internal to those two files. Constant data: thread-safe.
+ * rendered by api_help.c. Internal to those two files (and tests/unit/test_api_routes.c, which
+ * walks them). Constant data: thread-safe.
  *
- * A table mirrors what the backend's handler routes (api_sys.c, api_token.c, api_kv.c,
- * api_transit.c, auth_approle.c, auth_cert.c, auth_k8s.c): a route added there needs its entry
- * here, or its help is 404 "unsupported path".
+ * A table lists what the backend's handler routes (api_sys.c, api_token.c, api_kv.c,
+ * api_transit.c, auth_approle.c, auth_cert.c, auth_k8s.c). For the token store, transit and the
+ * auth methods it is also the gate of their requests (api_help_route_check): a route added to a
+ * handler needs its entry here, or requests for it are 404 "unsupported path" like its help.
+ * test_api_routes sends every route of every table, with each operation it lists, to its
+ * handler, so a table and its handler cannot drift apart unnoticed.
  */
 #ifndef API_HELP_INT_H
 #define API_HELP_INT_H
 
 #include <stddef.h>
+
+#include "api_help.h"
 
 /* The operations a route answers, shown in its help. */
 enum {
@@ -49,13 +55,10 @@ struct help_backend {
     size_t nroutes;
 };
 
-extern const struct help_backend api_help_sys;     /* sys/ */
-extern const struct help_backend api_help_token;   /* auth/token/ */
-extern const struct help_backend api_help_kv1;     /* kv version 1 mounts */
-extern const struct help_backend api_help_kv2;     /* kv version 2 mounts */
-extern const struct help_backend api_help_transit; /* transit mounts */
-extern const struct help_backend api_help_approle; /* auth methods, by type */
-extern const struct help_backend api_help_cert;
-extern const struct help_backend api_help_k8s;
+/* and api_help_token, api_help_transit, api_help_approle, api_help_cert, api_help_k8s
+ * (api_help.h) */
+extern const struct help_backend api_help_sys; /* sys/ */
+extern const struct help_backend api_help_kv1; /* kv version 1 mounts */
+extern const struct help_backend api_help_kv2; /* kv version 2 mounts */
 
 #endif

@@ -667,8 +667,8 @@ static const struct help_route transit_routes[] = {
          {"input", "string", "The base64 input."},
          F_END},
      "Answers sum; no key is involved."},
-    {{"export/+/+", "export/+/+/+"},
-     "^export/(?P<type>[^/]+)/(?P<name>\\w(([\\w-.@]+)?\\w)?)(/(?P<version>[^/]+))?$",
+    {{"export/+/+", "export/+/+/*"},
+     "^export/(?P<type>\\w(([\\w-.]+)?\\w)?)/(?P<name>\\w(([\\w-.]+)?\\w)?)(/(?P<version>.+))?$",
      API_HELP_GET,
      "Export named encryption or signing key.",
      (const struct help_field[]){
@@ -707,6 +707,15 @@ static const struct help_field f_ar_sid[] = {
     {"secret_id", "string", "custom-secret-id: the secret ID to use."},
     {"token_bound_cidrs", "comma-string slice", "Tokens of its logins only from these blocks."},
     {"ttl", "duration (sec)", "Lifetime of the secret ID (0: the role's)."},
+    F_END};
+
+static const struct help_field f_ar_sid_one[] = {
+    {"role_name", "string", "Name of the role (in the URL)."},
+    {"secret_id", "string", "The secret ID."},
+    F_END};
+static const struct help_field f_ar_acc_one[] = {
+    {"role_name", "string", "Name of the role (in the URL)."},
+    {"secret_id_accessor", "string", "The accessor of the secret ID."},
     F_END};
 
 static const struct help_route approle_routes[] = {
@@ -753,22 +762,30 @@ static const struct help_route approle_routes[] = {
      "Assign a SecretID of choice against the role.",
      f_ar_sid,
      "Registers a secret ID the caller chose."},
-    {{"role/+/secret-id/lookup", "role/+/secret-id/destroy"},
-     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id/(lookup|destroy)/?$",
+    {{"role/+/secret-id/lookup"},
+     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id/lookup/?$",
+     API_HELP_PUT,
+     "Read the properties of an issued secret ID.",
+     f_ar_sid_one,
+     "Answers the secret ID's properties, never the ID itself."},
+    {{"role/+/secret-id/destroy"},
+     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id/destroy/?$",
      API_HELP_PUT | API_HELP_DELETE,
-     "Read or destroy a secret ID.",
-     (const struct help_field[]){{"role_name", "string", "Name of the role (in the URL)."},
-                                 {"secret_id", "string", "The secret ID."},
-                                 F_END},
-     "lookup answers the secret ID's properties (never the ID itself); destroy deletes it."},
-    {{"role/+/secret-id-accessor/lookup", "role/+/secret-id-accessor/destroy"},
-     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id-accessor/(lookup|destroy)/?$",
+     "Invalidate an issued secret ID.",
+     f_ar_sid_one,
+     "Deletes the secret ID."},
+    {{"role/+/secret-id-accessor/lookup"},
+     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id-accessor/lookup/?$",
+     API_HELP_PUT,
+     "Read the properties of an issued secret ID, by its accessor.",
+     f_ar_acc_one,
+     "As secret-id/lookup, by accessor."},
+    {{"role/+/secret-id-accessor/destroy"},
+     "^role/(?P<role_name>\\w(([\\w-.]+)?\\w)?)/secret-id-accessor/destroy/?$",
      API_HELP_PUT | API_HELP_DELETE,
-     "Read or destroy a secret ID by its accessor.",
-     (const struct help_field[]){{"role_name", "string", "Name of the role (in the URL)."},
-                                 {"secret_id_accessor", "string", "The accessor of the secret ID."},
-                                 F_END},
-     "As secret-id/lookup and secret-id/destroy, by accessor."},
+     "Invalidate an issued secret ID, by its accessor.",
+     f_ar_acc_one,
+     "As secret-id/destroy, by accessor."},
 };
 
 const struct help_backend api_help_approle = {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../common/tr_log.h"
+#include "api_help.h"
 #include "api_token_role.h"
 
 #define TOKEN_PREFIX    "hvs."
@@ -560,34 +561,31 @@ static void token_dispatch_pool(struct api_call *c)
         api_token_op_revoke(c, "accessor");
     else if (!strcmp(op, "revoke-orphan"))
         api_token_op_revoke_orphan(c);
-    else
-        api_reply_error(c, 405, "unsupported operation");
+    else /* a PUT route of the table (api_help_text.c) that this dispatch lacks */
+        api_reply_error(c, 404, "unsupported path");
 }
 
+/* Only paths with a route in the token store's table (api_help_route_check) get here: what is
+ * left after the routes is an operation the route does not serve (405), never an unknown path. */
 void api_token_handle(struct api_call *c)
 {
     const char *op = c->path + strlen("auth/token/");
     json_t *b;
 
-    if (!api_body_object(c, &b))
+    if (!api_body_object(c, &b) || !api_help_route_check(c, &api_help_token, op))
         return;
     if (!strncmp(op, "roles", 5) && (op[5] == '\0' || op[5] == '/'))
         api_token_role_handle(c, op);
     else if (!strcmp(op, "accessors/") && c->method == API_LIST)
         api_defer(c, api_token_op_accessors); /* reads per token: not on the event thread */
-    else if (!strcmp(op, "accessors"))
-        api_reply_error(c, 405, "unsupported operation");
     else if (!strcmp(op, "lookup-self") && (c->method == API_GET || c->method == API_PUT))
         api_token_op_lookup(c, "self");
     else if (!strcmp(op, "lookup") && c->method == API_PUT)
         api_token_op_lookup(c, "token");
     else if (!strcmp(op, "lookup-accessor") && c->method == API_PUT)
         api_token_op_lookup(c, "accessor");
-    else if (c->method == API_PUT)
+    else if (c->method == API_PUT && strncmp(op, "accessors", 9) != 0)
         api_defer(c, token_dispatch_pool);
-    else if (!strcmp(op, "lookup") || !strcmp(op, "lookup-self") || !strcmp(op, "create") ||
-             !strcmp(op, "revoke-self"))
-        api_reply_error(c, 405, "unsupported operation");
     else
-        api_reply_error(c, 404, NULL);
+        api_reply_error(c, 405, "unsupported operation");
 }

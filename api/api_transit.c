@@ -11,6 +11,7 @@
 
 #include "../common/tr_json.h"
 #include "../common/tr_log.h"
+#include "api_help.h"
 
 #define NS 1000000000LL
 
@@ -741,16 +742,19 @@ static void keys_route(struct api_call *c, bool on_pool)
 {
     char name[TK_NAME_MAX + 1];
     size_t depth = route_depth(c);
+    bool root = depth == 1 || !strcmp(c->rel, "keys/");
     bool named = tk_route_seg(c, 1, name, sizeof(name));
     bool sub =
         depth == 3 && (seg_is(c, 2, "config") || seg_is(c, 2, "rotate") || seg_is(c, 2, "trim"));
 
-    if (!named && depth <= 2 && c->method == API_LIST)
+    if (root && c->method == API_LIST)
         keys_list(c);
-    else if (!named && depth <= 2)
+    else if (root)
         api_reply_error(c, 405, "unsupported operation");
-    else if (!named || (depth != 2 && !sub))
+    else if (!named) /* longer than any key name: no such key */
         api_reply_error(c, 404, NULL);
+    else if (depth != 2 && !sub) /* a route of the table (api_help_text.c) this lacks */
+        api_reply_error(c, 404, "unsupported path");
     else if (depth == 2 && c->method == API_GET)
         keys_read(c, name);
     else if ((c->method == API_PUT || (depth == 2 && c->method == API_DELETE)) && on_pool)
@@ -793,14 +797,17 @@ static void dispatch(struct api_call *c, bool on_pool)
             return;
         }
     }
-    api_reply_error(c, 404, NULL);
+    api_reply_error(c, 404, "unsupported path"); /* a route of the table this lacks */
 }
 
+/* Only paths with a route in transit's table (api_help_route_check) are dispatched, as Vault's
+ * framework: the handlers' own checks then tell an operation the route does not serve (405) and
+ * an absent key (404) apart. */
 void api_transit_handle(struct api_call *c)
 {
     json_t *b;
 
-    if (!api_body_object(c, &b))
+    if (!api_body_object(c, &b) || !api_help_route_check(c, &api_help_transit, c->rel))
         return;
     dispatch(c, false);
 }

@@ -200,7 +200,7 @@ void tk_export(struct api_call *c)
     int rc;
 
     if (!export_parse(c->rel, &ep)) {
-        api_reply_error(c, 404, NULL);
+        api_reply_error(c, 404, "unsupported path");
         return;
     }
     if (c->method != API_GET) {

@@ -864,17 +864,18 @@ void tk_rewrap(struct api_call *c, bool on_pool)
     op_run(&d, c, on_pool);
 }
 
-/* datakey/plaintext/<k> and datakey/wrapped/<k>: one key per request, no batch. */
+/* datakey/plaintext/<k> and datakey/wrapped/<k>: one key per request, no batch. Any other
+ * word in place of plaintext is Vault's route too, refused before the key is looked up. */
 void tk_datakey(struct api_call *c, bool on_pool)
 {
     static const struct op_desc d = {2, aead_ok, true, false, datakey_pool, datakey_item};
-    char kind[16];
+    char kind[16] = "";
     struct tk_op o;
     json_t *res = NULL;
 
-    if (!tk_route_seg(c, 1, kind, sizeof(kind)) ||
-        (strcmp(kind, "plaintext") && strcmp(kind, "wrapped"))) {
-        api_reply_error(c, 404, NULL);
+    if (c->method == API_PUT && (!tk_route_seg(c, 1, kind, sizeof(kind)) ||
+                                 (strcmp(kind, "plaintext") && strcmp(kind, "wrapped")))) {
+        api_reply_error(c, 400, "Invalid path, must be 'plaintext' or 'wrapped'");
         return;
     }
     if (!op_begin(&o, &d, c, on_pool))

@@ -124,6 +124,114 @@ static int role_load(struct api_call *c, const struct auth_mount *m, const char 
     return rc;
 }
 
+static bool role_exists(struct api_call *c, const struct auth_mount *m, const char *name)
+{
+    char key[AUTH_KEY_MAX];
+    uint64_t ver;
+
+    return auth_key(key, sizeof(key), m, "role", name) &&
+           store_stat(c->store, AUTH_T_DATA, (const uint8_t *)key, strlen(key), &ver) == TR_OK;
+}
+
+/* Count into *n the roles under prefix ("<uuid>/role/<first byte>") whose name folds to lower
+ * (stopping at two), the first one's name into out (cap bytes). From the verified index: no
+ * record is read. */
+static int role_fold_scan(struct store *st, const char *prefix, const char *lower, char *out,
+                          size_t cap, size_t *n)
+{
+    char last[AUTH_KEY_MAX], folded[AUTH_NAME_MAX + 1];
+    size_t skip = strlen(prefix) - 1; /* a name starts at the prefix's last byte */
+    struct store_list_opts lo = {.prefix = (const uint8_t *)prefix, .prefix_len = skip + 1};
+    bool more = true;
+    int rc = TR_OK;
+
+    while (more && *n < 2 && rc == TR_OK) {
+        struct store_list *l = NULL;
+        if ((rc = store_list(st, AUTH_T_DATA, &lo, &l)) != TR_OK)
+            break;
+        for (size_t i = 0; i < l->n; i++) {
+            size_t len = l->e[i].key_len - skip;
+            if (len >= sizeof(folded))
+                continue;
+            const char *k = (const char *)l->e[i].key + skip;
+            memcpy(folded, k, len);
+            folded[len] = '\0';
+            (void)name_lower(folded, folded, sizeof(folded));
+            if (strcmp(folded, lower) == 0 && (*n)++ == 0)
+                snprintf(out, cap, "%.*s", (int)len, k);
+        }
+        more = l->truncated && l->n > 0 && l->e[l->n - 1].key_len < sizeof(last);
+        if (more) {
+            memcpy(last, l->e[l->n - 1].key, l->e[l->n - 1].key_len);
+            lo.start_after = (const uint8_t *)last;
+            lo.start_after_len = l->e[l->n - 1].key_len;
+        }
+        store_list_free(l);
+    }
+    return rc;
+}
+
+/* Roles stored before Tresor lower-cased role names keep their capitals in their key, and
+ * role_load finds them by that exact name. Vault finds a role by its name in any case, so a
+ * name (at: where it stands in c->path) that finds no role, as given or lower-cased, reaches the
+ * one stored role whose name folds to the same, and name (cap bytes) becomes that role's name.
+ * Several such roles (the old code kept "Db" and "DB" apart) make it ambiguous. The ACL allowed
+ * the path as sent and lower-cased (api_acl_folded_path); the path with the stored name, the
+ * one storage uses, must be allowed too.
+ * Errors: TR_E_EXISTS (ambiguous), TR_E_DENIED (that ACL check), TR_E_NOMEM, as store_list. */
+static int role_name_resolve(struct api_call *c, const struct auth_mount *m, const char *at,
+                             char *name, size_t cap)
+{
+    char lower[AUTH_NAME_MAX + 1], found[AUTH_NAME_MAX + 1] = "", prefix[AUTH_KEY_MAX];
+    char first[2] = "";
+    char *path = NULL;
+    size_t n = 0;
+    int rc = TR_OK;
+
+    (void)name_lower(name, lower, sizeof(lower));
+    if (role_exists(c, m, name) || role_exists(c, m, lower))
+        return TR_OK;
+    for (int i = 0; i < 2 && rc == TR_OK; i++) {
+        /* a role's name folds to lower only if its first byte does: two prefixes at most */
+        first[0] = (char)(i == 0 ? lower[0] : lower[0] - 'a' + 'A');
+        if (i == 1 && !(lower[0] >= 'a' && lower[0] <= 'z'))
+            break;
+        rc = auth_key(prefix, sizeof(prefix), m, "role", first)
+                 ? role_fold_scan(c->store, prefix, lower, found, sizeof(found), &n)
+                 : TR_E_INVAL;
+    }
+    if (rc != TR_OK || n == 0)
+        return rc;
+    if (n > 1)
+        return TR_E_EXISTS;
+    if (asprintf(&path, "%.*s%s%s", (int)(at - c->path), c->path, found, at + strlen(name)) < 0)
+        return TR_E_NOMEM;
+    if (!api_acl_allows_op(c->acl, path, c->op, false))
+        rc = TR_E_DENIED;
+    else
+        snprintf(name, cap, "%s", found);
+    free(path);
+    return rc;
+}
+
+/* role_name_resolve for a route that serves the request; false when it failed and c has been
+ * answered. */
+static bool role_name_reached(struct api_call *c, const struct auth_mount *m, const char *at,
+                              char *name, size_t cap)
+{
+    int rc = role_name_resolve(c, m, at, name, cap);
+
+    if (rc == TR_E_EXISTS)
+        api_reply_error(c, 400,
+                        "role name is ambiguous: roles stored before names were lower-cased "
+                        "differ from it only in case; use the exact name");
+    else if (rc == TR_E_DENIED)
+        api_reply_error(c, 403, "permission denied");
+    else if (rc != TR_OK)
+        api_reply_err(c, rc);
+    return rc == TR_OK;
+}
+
 static json_t *role_new(const char *name)
 {
     char id[37], rid[37];
@@ -814,6 +922,7 @@ static const struct {
     {"role-id", M(API_GET), role_id_read},
     {"role-id", M(API_PUT), role_id_write},
     {"secret-id", M(API_PUT), sid_generate},
+    {"secret-id/", M(API_PUT), sid_generate}, /* Vault's route is secret-id/? */
     {"secret-id/", M(API_LIST), sid_list},
     {"custom-secret-id", M(API_PUT), sid_custom},
     {"secret-id/lookup", M(API_PUT), sid_lookup},
@@ -857,7 +966,11 @@ void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const c
             api_reply_error(c, 405, "unsupported operation");
         return;
     }
-    if (strncmp(rel, "role/", 5) != 0 || !auth_split(rel + 5, name, sizeof(name), &sub)) {
+    if (strncmp(rel, "role/", 5) != 0) { /* a route of the table (api_help_text.c) this lacks */
+        api_reply_error(c, 404, "unsupported path");
+        return;
+    }
+    if (!auth_split(rel + 5, name, sizeof(name), &sub)) {
         api_reply_error(c, 404, NULL);
         return;
     }
@@ -866,12 +979,13 @@ void auth_approle_handle(struct api_call *c, const struct auth_mount *m, const c
             continue;
         path_known = true;
         if (routes[i].methods & M(c->method)) {
-            routes[i].fn(c, m, name);
+            if (role_name_reached(c, m, rel + 5, name, sizeof(name)))
+                routes[i].fn(c, m, name);
             return;
         }
     }
     if (path_known)
         api_reply_error(c, 405, "unsupported operation");
     else
-        api_reply_error(c, 404, NULL);
+        api_reply_error(c, 404, "unsupported path");
 }

@@ -574,8 +574,8 @@ void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char
     bool certs = !strncmp(rel, "certs", 5), crls = !strncmp(rel, "crls", 4);
     const char *kind = certs ? "certs" : "crls", *rest = rel + (certs ? 5 : 4), *sub = "";
 
-    if ((!certs && !crls) || (*rest && *rest != '/')) {
-        api_reply_error(c, 404, NULL);
+    if ((!certs && !crls) || (*rest && *rest != '/')) { /* a table route this lacks */
+        api_reply_error(c, 404, "unsupported path");
         return;
     }
     if (!*rest || !strcmp(rest, "/")) {
@@ -587,7 +587,7 @@ void auth_cert_handle(struct api_call *c, const struct auth_mount *m, const char
     }
     if (!auth_split(rest + 1, name, sizeof(name), &sub) || *sub ||
         !auth_key(key, sizeof(key), m, kind, name)) {
-        api_reply_error(c, 404, NULL);
+        api_reply_error(c, 404, *sub ? "unsupported path" : NULL);
         return;
     }
     if (c->method == API_GET)

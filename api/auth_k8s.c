@@ -558,7 +558,7 @@ static void role_route(struct api_call *c, const struct auth_mount *m, const cha
     }
     if (!auth_split(rest + 1, name, sizeof(name), &sub) || *sub ||
         !auth_key(key, sizeof(key), m, "role", name)) {
-        api_reply_error(c, 404, NULL);
+        api_reply_error(c, 404, *sub ? "unsupported path" : NULL);
         return;
     }
     if (c->method == API_GET)
@@ -586,7 +586,7 @@ void auth_k8s_handle(struct api_call *c, const struct auth_mount *m, const char 
             api_reply_error(c, 405, "unsupported operation");
     } else if (!strncmp(rel, "role", 4) && (rel[4] == '\0' || rel[4] == '/')) {
         role_route(c, m, rel + 4);
-    } else {
-        api_reply_error(c, 404, NULL);
+    } else { /* a route of the table (api_help_text.c) this lacks */
+        api_reply_error(c, 404, "unsupported path");
     }
 }
