@@ -34,7 +34,7 @@ for m in "transit -d {\"type\":\"transit\"} mounts" "kv1 -d {\"type\":\"kv-v1\"}
 done
 
 # -- paths no route matches: every method, and help says the same
-for p in auth/token/bogus auth/token/ auth/token/create/a/b auth/token/lookup/x \
+for p in auth/token/bogus auth/token/ auth/token auth/token/create/a/b auth/token/lookup/x \
     auth/token/roles/a/b transit/bogus transit/ transit/keys/k1/bogus transit/encrypt \
     transit/encrypt/k1/x transit/backup/k1 transit/export/public-key \
     auth/approle/bogus auth/approle auth/approle/role/r1/bogus auth/cert/bogus \
