@@ -22,11 +22,10 @@
 #include "api_help.h"
 #include "api_token_role.h"
 
-#define TOKEN_PREFIX    "hvs."
-#define TOKEN_CHARS     44 /* base62: 261 bits */
-#define ACCESSOR_CHARS  24 /* base62: 142 bits, Vault's accessor length */
-#define TOKEN_STR_MAX   128
-#define TOKEN_DEPTH_MAX 64 /* ancestors checked on every use (deeper: refused) */
+#define TOKEN_PREFIX   "hvs."
+#define TOKEN_CHARS    44 /* base62: 261 bits */
+#define ACCESSOR_CHARS 24 /* base62: 142 bits, Vault's accessor length */
+#define TOKEN_STR_MAX  128
 
 void api_token_free(struct api_token *t)
 {

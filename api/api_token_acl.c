@@ -5,6 +5,7 @@
 #include "api_int.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One policy of a token; *out_ver is the version of its record (0 for the built-in ones). */
@@ -32,10 +33,9 @@ static int policy_load(struct store *st, const char *name, struct api_policy **o
 
 /* The key of a compiled ACL in the cache: each policy name of the token followed by its NUL and
  * the version of the record it was parsed from, so a changed policy gives another key. Only
- * ACLs whose policies all exist (or are root) are cached, so a missing policy always goes
- * through the store. */
-#define ACL_POLICIES_MAX 64
-#define ACL_KEY_MAX      2048
+ * ACLs whose policies all exist (or are root) and whose key fits are cached, so a missing
+ * policy always goes through the store. */
+#define ACL_KEY_MAX 2048
 
 struct acl_key {
     char b[ACL_KEY_MAX];
@@ -63,7 +63,7 @@ static bool acl_key_current(struct store *st, const json_t *names, struct acl_ke
     json_t *p;
 
     k->n = 0;
-    k->ok = json_array_size(names) <= ACL_POLICIES_MAX;
+    k->ok = true;
     json_array_foreach(names, i, p)
     {
         const char *name = json_string_value(p);
@@ -89,20 +89,21 @@ static void acl_unref(void *v)
 
 static const struct api_cache_kind acl_kind = {"acl", acl_ref, acl_unref};
 
-/* Load and compile the token's policies; the key records the versions actually loaded. */
+/* Load and compile every one of the token's policies (leaving one out could drop its deny
+ * rules); the key records the versions actually loaded. */
 static int acl_compile(struct api_call *c, const json_t *names, struct acl_key *k, size_t *cost)
 {
-    struct api_policy *pols[ACL_POLICIES_MAX];
+    struct api_policy **pols = calloc(json_array_size(names) + 1, sizeof(*pols));
     size_t n = 0, i;
     json_t *p;
-    int rc = TR_OK;
+    int rc = pols ? TR_OK : TR_E_NOMEM;
 
     k->n = 0;
-    k->ok = json_array_size(names) <= ACL_POLICIES_MAX;
+    k->ok = true;
     *cost = sizeof(*k);
     json_array_foreach(names, i, p)
     {
-        if (n >= ACL_POLICIES_MAX)
+        if (rc != TR_OK)
             break;
         /* a policy deleted after the token was made simply grants nothing (as Vault) */
         const char *name = json_string_value(p);
@@ -125,6 +126,7 @@ static int acl_compile(struct api_call *c, const json_t *names, struct acl_key *
         rc = api_acl_new(pols, n, &c->acl);
     for (i = 0; i < n; i++)
         api_policy_free(pols[i]);
+    free(pols);
     return rc;
 }
 

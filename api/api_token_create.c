@@ -182,10 +182,48 @@ static json_t *role_policies(struct api_call *c, const json_t *role, json_t *wan
         *err = rc == TR_E_INVAL ? rerr : "internal error";
         return NULL;
     }
-    for (size_t i = json_array_size(out); nodef && i-- > 0;)
-        if (!strcmp(json_string_value(json_array_get(out, i)), "default"))
-            json_array_remove(out, i);
     return out;
+}
+
+/* The policies of a child made without a role that constrains them, as Vault: none asked
+ * inherits the parent's; else a non-root parent may give only policies it holds ("default" too:
+ * a parent made without it cannot hand it on), and "default" joins when the parent holds it (a
+ * root parent: always). Consumes want; NULL and *err on refusal. */
+static json_t *parent_policies(struct api_call *c, json_t *want, bool nodef, const char **err)
+{
+    const json_t *mine = api_token_policies(c->token);
+    size_t i;
+    json_t *p;
+
+    if (json_array_size(want) == 0) { /* copies: mine may be shared with others */
+        json_array_foreach(mine, i, p)
+            json_array_append_new(want, json_string(json_string_value(p)));
+        return want;
+    }
+    json_array_foreach(want, i, p)
+    {
+        if (!c->token->root && !list_has(mine, json_string_value(p))) {
+            *err = "child policies must be subset of parent";
+            json_decref(want);
+            return NULL;
+        }
+    }
+    if (!nodef && (c->token->root || list_has(mine, "default")) && !list_has(want, "default"))
+        json_array_append_new(want, json_string("default"));
+    return want;
+}
+
+/* Vault's last word on a token's policies: "root" swallows the others (SanitizePolicies) and
+ * no_default_policy removes "default" however it came (asked, inherited, or from a role). */
+static void policies_finish(json_t *want, bool nodef)
+{
+    if (list_has(want, "root")) {
+        json_array_clear(want);
+        json_array_append_new(want, json_string("root"));
+    }
+    for (size_t i = json_array_size(want); nodef && i-- > 0;)
+        if (!strcmp(json_string_value(json_array_get(want, i)), "default"))
+            json_array_remove(want, i);
 }
 
 /* "auth/token/create/<role>[/<path_suffix>]" into out. */
@@ -209,7 +247,6 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const js
     const json_t *type = json_object_get(b, "type");
     int64_t ttl = 0, max = 0, period = 0, uses = 0;
     bool renewable = true, nodef = false, noparent = false, bad[7] = {0};
-    const json_t *mine = api_token_policies(c->token);
     /* Vault asks for sudo on the request path for orphans, periods and foreign policies */
     bool sudo = c->token->root || api_acl_allows_op(c->acl, c->path, API_ACL_OP_UPDATE, true);
 
@@ -247,9 +284,12 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const js
     /* a limited-use token would escape its limit through children that have none */
     if (!*err && c->token->num_uses != 0)
         *err = "restricted use token cannot generate child tokens";
+    /* Vault takes an entity alias only through a role that allows it, and no role can here
+     * (Tresor has no identities): refused, never a token silently made without the binding */
     const char *alias = tr_json_get_str(b, "entity_alias");
-    if (!*err && role && alias && *alias) /* no role can allow one: Tresor has no identities */
-        *err = "invalid 'entity_alias' value";
+    if (!*err && alias && *alias)
+        *err = role ? "invalid 'entity_alias' value"
+                    : "'entity_alias' is only allowed in combination with token role";
     if (!*err && noparent && !orphan && !sudo && !role) /* a role decides orphans itself */
         *err = "root or sudo privileges required to create orphan token";
     if (!*err && period && !sudo)
@@ -259,8 +299,6 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const js
     json_decref(asked);
     if (*err)
         goto fail;
-    size_t i;
-    json_t *p;
     if (role) {
         nodef = nodef || json_is_true(json_object_get(role, "token_no_default_policy"));
         noparent = json_is_true(json_object_get(role, "orphan"));
@@ -268,27 +306,17 @@ static json_t *create_entry(struct api_call *c, json_t *b, bool orphan, const js
         role_apply(role, &period, &max, &uses, &renewable, warnings);
     }
     /* a role with allowed/disallowed lists replaces the subset-of-parent rule (as Vault) */
-    bool by_role = role && api_token_role_constrains(role);
-    if (by_role && !(want = role_policies(c, role, want, nodef, rerr, err)))
+    if (role && api_token_role_constrains(role))
+        want = role_policies(c, role, want, nodef, rerr, err);
+    else
+        want = parent_policies(c, want, nodef, err);
+    if (!want)
         goto fail;
-    if (!by_role && json_array_size(want) == 0) /* copies: mine may be shared with others */
-        json_array_foreach(mine, i, p)
-            json_array_append_new(want, json_string(json_string_value(p)));
-    json_array_foreach(want, i, p)
-    {
-        /* a child never gets more than its parent, unless the parent is root */
-        if (!by_role && !c->token->root && !list_has(mine, json_string_value(p)) &&
-            strcmp(json_string_value(p), "default") != 0) {
-            *err = "child policies must be subset of parent";
-            goto fail;
-        }
-    }
+    policies_finish(want, nodef);
     if (list_has(want, "root") && !c->token->root) {
         *err = "root tokens may only be created by a root token";
         goto fail;
     }
-    if (!by_role && !nodef && !list_has(want, "default") && !list_has(want, "root"))
-        json_array_append_new(want, json_string("default"));
     /* As Vault: a root-policy token asked for without a TTL or period is not given one: it
      * lives its explicit max, or never expires and is not renewable (`vault token create` as
      * root shows token_duration ∞), and an expiring root token may not make such a token. Any
@@ -383,6 +411,29 @@ static const char *create_cidrs(struct api_call *c, const json_t *role, json_t *
     return NULL;
 }
 
+/* TR_OK when a child of the caller could authenticate: every use checks at most
+ * TOKEN_DEPTH_MAX ancestors, so a caller with that many may make orphans only. Walks the
+ * caller's ancestors (all live: it just authenticated) through the cache. Errors: TR_E_STATE
+ * (too deep), as api_token_peek. */
+_Static_assert(TOKEN_DEPTH_MAX == 64, "api_token_op_create's refusal names 64 ancestors");
+
+static int caller_has_room(struct api_call *c)
+{
+    char hash[TOKEN_HASH_HEX];
+    int rc = TR_OK;
+
+    snprintf(hash, sizeof(hash), "%s", c->token->parent);
+    for (int n = 1; rc == TR_OK && hash[0]; n++) {
+        struct api_token *p = NULL;
+        if (n >= TOKEN_DEPTH_MAX)
+            return TR_E_STATE;
+        if ((rc = api_token_peek(c, hash, &p)) == TR_OK)
+            snprintf(hash, sizeof(hash), "%s", p->parent);
+        api_token_free(p);
+    }
+    return rc;
+}
+
 void api_token_op_create(struct api_call *c)
 {
     bool orphan = strcmp(c->path, "auth/token/create-orphan") == 0;
@@ -411,6 +462,15 @@ void api_token_op_create(struct api_call *c)
         goto out;
     }
     bool noparent = json_is_true(json_object_get(e, "orphan"));
+    if (!noparent && (rc = caller_has_room(c)) != TR_OK) {
+        if (rc == TR_E_STATE)
+            api_reply_error(c, 400,
+                            "token tree too deep: a child of this token could never be "
+                            "used (at most 64 ancestors); create an orphan instead");
+        else
+            api_reply_err(c, rc);
+        goto out;
+    }
     /* a child that dies with its parent also depends on the parent's auth mount, so a disable
      * interrupted half way leaves none of them usable */
     if (!noparent && c->token->mount[0])

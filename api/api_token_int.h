@@ -36,6 +36,9 @@
 #define TOKEN_HASH_HEX     (2 * ENC_MAC_BYTES + 1)
 #define TOKEN_LINK_MAX     (2 * TOKEN_HASH_HEX + 2) /* "<parent hash>/<hash>" */
 #define TOKEN_MKEY_MAX     (37 + TOKEN_HASH_HEX)    /* "<mount uuid>/<hash>" */
+/* Ancestors checked on every use (api_token_chain_live): a token with more is refused, so a
+ * token with this many cannot have children (api_token_op_create refuses to make them). */
+#define TOKEN_DEPTH_MAX 64
 
 /* A caller's token. Tokens without a use limit are shared with the cache (api_cache.h) and then
  * immutable and without their entry: only what authorisation needs stays in memory, not the
@@ -152,10 +155,13 @@ json_t *api_token_auth_json(const json_t *e, const char *raw, int64_t lease);
 /* api_token_target_load - the target of lookup/renew/revoke named by what ("self", "token": the
  * body's token, "accessor": the body's accessor), read from the store. Out: *out (a reference),
  * *out_raw (the raw token when known, borrowed from the call). Errors: TR_E_INVAL (no token or
- * accessor in the body), TR_E_NOTFOUND (no such accessor), TR_E_DENIED (no such token), as
+ * accessor in the body, or an empty one), TR_E_NOTFOUND (no such accessor), TR_E_DENIED (no such token), as
  * store_get. */
 TR_MUST_CHECK int api_token_target_load(struct api_call *c, const char *what,
                                         struct api_token **out, const char **out_raw);
+/* api_token_target_missing - Vault's answer when the body names no target: "missing token ID",
+ * or "missing accessor" when what is "accessor". A static string. */
+const char *api_token_target_missing(const char *what);
 /* api_token_target_live - api_token_target_load, then TR_E_DENIED for a target that could no
  * longer authenticate (expired, its auth mount disabled, an ancestor dead). Out and errors as
  * api_token_target_load (*out may be set on TR_E_DENIED: free it). */

@@ -104,14 +104,14 @@ int api_token_target_load(struct api_call *c, const char *what, struct api_token
         return api_token_load(c->store, c->token->hash, out);
     }
     if (strcmp(what, "token") == 0) {
-        if (!(s = tr_json_get_str(c->body, "token")))
+        if (!(s = tr_json_get_str(c->body, "token")) || !*s)
             return TR_E_INVAL;
         *out_raw = s;
         if ((rc = api_token_hash(s, hash)) != TR_OK)
             return rc;
         return api_token_load(c->store, hash, out);
     }
-    if (!(s = tr_json_get_str(c->body, "accessor")) || strlen(s) > 64)
+    if (!(s = tr_json_get_str(c->body, "accessor")) || !*s || strlen(s) > 64)
         return TR_E_INVAL;
     /* TR_E_NOTFOUND: no such accessor (Vault answers it apart from a dead token) */
     rc = store_get(c->store, API_T_ACCESSOR, (const uint8_t *)s, strlen(s), &v, NULL);
@@ -120,6 +120,11 @@ int api_token_target_load(struct api_call *c, const char *what, struct api_token
     snprintf(hash, sizeof(hash), "%.*s", (int)enc_secret_len(v), enc_secret_data(v));
     enc_secret_free(v);
     return api_token_load(c->store, hash, out);
+}
+
+const char *api_token_target_missing(const char *what)
+{
+    return strcmp(what, "accessor") == 0 ? "missing accessor" : "missing token ID";
 }
 
 /* The target as lookup and renew see it: TR_E_DENIED once it could not authenticate (expired,
@@ -155,7 +160,7 @@ void api_token_op_lookup(struct api_call *c, const char *what)
     int rc = api_token_target_live(c, what, &t, &raw);
 
     if (rc == TR_E_INVAL) {
-        api_reply_error(c, 400, "missing token or accessor");
+        api_reply_error(c, 400, api_token_target_missing(what));
     } else if (rc == TR_E_NOTFOUND) {
         api_reply_error(c, 400, "invalid accessor");
     } else if (rc == TR_E_DENIED) {
@@ -277,6 +282,7 @@ void api_token_op_renew(struct api_call *c, const char *what)
     json_t *warnings = json_array();
     int rc = api_token_target_live(c, what, &t, &raw);
     bool no_accessor = rc == TR_E_NOTFOUND; /* the accessor index has no such accessor */
+    bool missing = rc == TR_E_INVAL;        /* no token or accessor in the body */
 
     tr_json_get_duration(c->body, "increment", &inc, &bad);
     if (rc == TR_OK && bad)
@@ -299,6 +305,8 @@ void api_token_op_renew(struct api_call *c, const char *what)
         api_reply_error(c, 400, "lease is not renewable");
     else if (no_accessor)
         api_reply_error(c, 400, "invalid accessor");
+    else if (missing)
+        api_reply_error(c, 400, api_token_target_missing(what));
     else if (rc == TR_E_DENIED && strcmp(what, "self") != 0)
         api_reply_error(c, 400, "token not found"); /* Vault: an unknown or dead target is 400 */
     else if (rc == TR_E_DENIED)

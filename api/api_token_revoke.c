@@ -415,7 +415,19 @@ void api_token_op_revoke(struct api_call *c, const char *what)
 {
     struct api_token *t = NULL;
     const char *raw = NULL;
-    int rc = api_token_target_load(c, what, &t, &raw);
+    int rc = TR_OK;
+
+    /* This request spent the caller's last use, so its record is gone already: revoke-self
+     * succeeds, as Vault's, after taking any descendants (a limited-use token cannot make any,
+     * so there should be none). */
+    if (strcmp(what, "self") == 0 && c->token->num_uses < 0) {
+        if ((rc = api_token_revoke_tree(c->store, c->token->hash)) == TR_OK)
+            api_reply_status(c, 204);
+        else
+            api_reply_err(c, rc);
+        return;
+    }
+    rc = api_token_target_load(c, what, &t, &raw);
     bool no_accessor = rc == TR_E_NOTFOUND; /* the accessor index has no such accessor */
 
     if (rc == TR_OK)
@@ -424,7 +436,7 @@ void api_token_op_revoke(struct api_call *c, const char *what)
     if (rc == TR_E_DENIED && !strcmp(what, "token"))
         rc = TR_OK; /* Vault: revoking a token that is gone succeeds (`vault token revoke`) */
     if (rc == TR_E_INVAL) {
-        api_reply_error(c, 400, "missing token or accessor");
+        api_reply_error(c, 400, api_token_target_missing(what));
     } else if (no_accessor) { /* Vault: an unknown accessor is a success with a warning */
         json_t *w = json_pack("[s]", "No token found with this accessor");
         api_reply_envelope(c, 200, NULL, NULL, w);
